@@ -1,0 +1,132 @@
+import { EventEmitter } from 'node:events';
+import type { TokenCredential } from '@azure/core-auth';
+import type { EntraToken, UsernameResolver } from '../token/entra-token.js';
+import type { TokenManagerOptions } from '../manager/options.js';
+import { TokenManager, type GetTokenOptions } from '../manager/token-manager.js';
+import { describeToken, type CredentialsProviderEvents } from './events.js';
+
+/** Scope of Azure Managed Redis and Azure Cache for Redis in the public cloud. */
+export const DEFAULT_REDIS_SCOPE = 'https://redis.azure.com/.default';
+
+/** Options every credentials provider takes. */
+export interface CommonCredentialsProviderOptions {
+  /** Token scopes. Default `https://redis.azure.com/.default`; override for sovereign clouds. */
+  scopes?: string | string[];
+  /** Picks the Redis username from the token. Default: the `oid` claim. */
+  username?: UsernameResolver;
+  /** Refresh schedule and retries. */
+  tokenManagerOptions?: TokenManagerOptions;
+}
+
+/** Options of {@link createCredentialsProvider}. */
+export interface CredentialsProviderOptions extends CommonCredentialsProviderOptions {
+  /** Any @azure/identity credential (workload identity, Azure CLI, a chain, ...). */
+  credential: TokenCredential;
+}
+
+/** Receives every new token of a provider, for as long as it is subscribed. */
+export interface TokenSubscriber {
+  onToken(token: EntraToken): void;
+}
+
+/**
+ * The source of tokens for any number of Redis clients. All clients, duplicates and cluster nodes that share one
+ * provider share one token and one refresh schedule. The schedule runs while at least one subscriber is attached.
+ */
+export class EntraCredentialsProvider extends EventEmitter<CredentialsProviderEvents> {
+  /** The scopes tokens are requested for. */
+  readonly scopes: readonly string[];
+  readonly #manager: TokenManager;
+  readonly #subscribers = new Set<TokenSubscriber>();
+
+  constructor(options: CredentialsProviderOptions) {
+    super();
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError('Invalid options: expected an object with a "credential"');
+    }
+    const { credential } = options;
+    if (typeof credential !== 'object' || credential === null || typeof credential.getToken !== 'function') {
+      throw new TypeError('Invalid option "credential": expected a TokenCredential (an object with a getToken method)');
+    }
+    this.scopes = Object.freeze(normalizeScopes(options.scopes));
+    const scopes = [...this.scopes];
+    this.#manager = new TokenManager((abortSignal) => credential.getToken(scopes, { abortSignal }), {
+      tokenManagerOptions: options.tokenManagerOptions,
+      username: options.username,
+      hooks: {
+        onToken: (token) => {
+          for (const subscriber of [...this.#subscribers]) {
+            try {
+              subscriber.onToken(token);
+            } catch {
+              // one failing subscriber must not keep the token from the others
+            }
+          }
+          this.emit('tokenRefreshed', describeToken(token));
+        },
+        onRefreshFailed: (failure) => this.emit('refreshFailed', failure),
+      },
+    });
+  }
+
+  /** A valid token: the cached one while it lasts, else a fresh one (shared by concurrent callers). */
+  getToken(options?: GetTokenOptions): Promise<EntraToken> {
+    return this.#manager.getToken(options);
+  }
+
+  /** The cached token while it is valid, else undefined. Never waits. */
+  currentToken(): EntraToken | undefined {
+    return this.#manager.validToken();
+  }
+
+  /** The error of the last failed token request since the last success (never holds a token). */
+  get lastError(): unknown {
+    return this.#manager.lastError;
+  }
+
+  /** Number of attached subscribers (connections the library keeps authenticated). */
+  get subscriberCount(): number {
+    return this.#subscribers.size;
+  }
+
+  /** True once {@link dispose} ran. */
+  get disposed(): boolean {
+    return this.#manager.disposed;
+  }
+
+  /**
+   * Attaches a subscriber: the refresh schedule runs while any is attached. Returns the function that detaches it;
+   * when the last one leaves, the provider holds no timers.
+   */
+  subscribe(subscriber: TokenSubscriber): () => void {
+    this.#subscribers.add(subscriber);
+    this.#manager.start();
+    let attached = true;
+    return () => {
+      if (!attached) return;
+      attached = false;
+      this.#subscribers.delete(subscriber);
+      if (this.#subscribers.size === 0) this.#manager.stop();
+    };
+  }
+
+  /** Stops the schedule and any request in flight; callers waiting for a token are rejected. */
+  dispose(): void {
+    this.#subscribers.clear();
+    this.#manager.dispose();
+  }
+}
+
+function normalizeScopes(scopes: unknown): string[] {
+  if (scopes === undefined) return [DEFAULT_REDIS_SCOPE];
+  const list = typeof scopes === 'string' ? [scopes] : scopes;
+  if (!Array.isArray(list) || list.length === 0 || list.some((s) => typeof s !== 'string' || s.length === 0)) {
+    throw new TypeError('Invalid option "scopes": expected a non-empty string or a non-empty array of non-empty strings');
+  }
+  return list as string[];
+}
+
+/** A provider over any `TokenCredential` from @azure/identity (workload identity, Azure CLI, chains, your own). */
+export function createCredentialsProvider(options: CredentialsProviderOptions): EntraCredentialsProvider {
+  return new EntraCredentialsProvider(options);
+}

@@ -1,0 +1,56 @@
+import type { EntraToken } from '../token/entra-token.js';
+
+/** A token described without the token: what events and logs may carry. */
+export interface TokenInfo {
+  /** Redis username (the `oid` claim unless overridden). */
+  username: string;
+  /** Object id of the identity. */
+  oid: string;
+  /** Expiry, ms since the epoch. */
+  expiresOn: number;
+  /** When the library received it, ms since the epoch. */
+  receivedAt: number;
+}
+
+export function describeToken(token: EntraToken): TokenInfo {
+  return { username: token.username, oid: token.oid, expiresOn: token.expiresOn, receivedAt: token.receivedAt };
+}
+
+/** Payload of `refreshFailed`. */
+export interface RefreshFailedEvent {
+  /** Why the last attempt failed (never holds a token). */
+  error: unknown;
+  /** Attempts made in the failed cycle. */
+  attempts: number;
+  /** Cycles that failed in a row. */
+  consecutiveFailures: number;
+  /** When the next cycle starts (ms since the epoch); undefined when no client listens. */
+  nextAttemptAt: number | undefined;
+  /** Expiry of the token still in use, or undefined when none is valid: commands may then fail. */
+  validTokenExpiresOn: number | undefined;
+}
+
+/** Payload of `reauthenticated`. */
+export interface ReauthenticatedEvent {
+  /** The connection's name, as ioredis knows it (`connectionName`) or a description. */
+  connection: string;
+  token: TokenInfo;
+  /** How the connection got the new token: `auth` in place, or `reconnect` when AUTH could not run in time. */
+  method: 'auth' | 'reconnect';
+}
+
+/** Payload of `reauthenticationFailed`. */
+export interface ReauthenticationFailedEvent {
+  connection: string;
+  error: unknown;
+  /** Whether another attempt will be made. */
+  willRetry: boolean;
+}
+
+/** Events of a credentials provider. No payload ever holds a token. */
+export interface CredentialsProviderEvents {
+  tokenRefreshed: [TokenInfo];
+  refreshFailed: [RefreshFailedEvent];
+  reauthenticated: [ReauthenticatedEvent];
+  reauthenticationFailed: [ReauthenticationFailedEvent];
+}

@@ -1,0 +1,324 @@
+import type { AccessToken } from '@azure/core-auth';
+import pRetry from 'p-retry';
+import { DisposedError, InvalidTokenError, TokenRequestTimeoutError, TokenUnavailableError, redactError } from '../errors.js';
+import { EntraToken, type UsernameResolver } from '../token/entra-token.js';
+import { resolveTokenManagerOptions, type ResolvedTokenManagerOptions, type TokenManagerOptions } from './options.js';
+import { defaultIsRetryable, retryAfterMs } from './retryable.js';
+import { failedCycleDelay, isUsable, refreshDelay, retryDelay, unchangedRecheckDelay } from './schedule.js';
+
+/** Fetches one access token. Must honour `signal` where it can; the manager also stops waiting when it aborts. */
+export type AccessTokenSource = (signal: AbortSignal) => Promise<AccessToken | null>;
+
+/** What a failed refresh cycle reports. Never holds a token. */
+export interface RefreshFailure {
+  /** The last attempt's error, with anything token-shaped removed. */
+  error: unknown;
+  /** Attempts made in the failed cycle. */
+  attempts: number;
+  /** Refresh cycles that failed in a row, this one included. */
+  consecutiveFailures: number;
+  /** When the next cycle starts (ms since the epoch), or undefined when nothing is scheduled. */
+  nextAttemptAt: number | undefined;
+  /** Expiry of the last token that is still valid, or undefined when none is. */
+  validTokenExpiresOn: number | undefined;
+}
+
+export interface TokenManagerHooks {
+  /** A new token arrived (an unchanged token is not announced). */
+  onToken?(token: EntraToken): void;
+  /** A refresh cycle exhausted its attempts. */
+  onRefreshFailed?(failure: RefreshFailure): void;
+}
+
+export interface GetTokenOptions {
+  /** How long to wait when no valid token is cached, ms. Default: `tokenRequestTimeout`. */
+  timeout?: number;
+}
+
+interface Waiter {
+  resolve(token: EntraToken): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Keeps one token fresh. While started it refreshes on schedule and never gives up: a cycle that exhausts its retries
+ * is reported and followed by another, before the last valid token expires. Between cycles it hands out the last
+ * valid token; callers wait only when none is valid, and share one in-flight request.
+ */
+export class TokenManager {
+  readonly options: ResolvedTokenManagerOptions;
+  readonly #source: AccessTokenSource;
+  readonly #username: UsernameResolver | undefined;
+  readonly #hooks: TokenManagerHooks;
+  readonly #random: () => number;
+  #current: EntraToken | undefined;
+  #lastError: unknown;
+  #consecutiveFailures = 0;
+  /** No new cycle before this time (the service asked us to wait with Retry-After). */
+  #notBefore = 0;
+  #cycle: Promise<EntraToken> | undefined;
+  #cycleAbort: AbortController | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #running = false;
+  #disposed = false;
+  readonly #waiters = new Set<Waiter>();
+
+  constructor(source: AccessTokenSource, options: {
+    tokenManagerOptions?: TokenManagerOptions; username?: UsernameResolver; hooks?: TokenManagerHooks; random?: () => number;
+  } = {}) {
+    if (typeof source !== 'function') throw new TypeError('TokenManager needs a token source function');
+    if (options.username !== undefined && typeof options.username !== 'function') {
+      throw new TypeError(`Invalid option "username": expected a function, got a value of type ${typeof options.username}`);
+    }
+    this.options = resolveTokenManagerOptions(options.tokenManagerOptions, defaultIsRetryable);
+    this.#source = source;
+    this.#username = options.username;
+    this.#hooks = options.hooks ?? {};
+    this.#random = options.random ?? Math.random;
+  }
+
+  /** The last token received, valid or not. */
+  get lastToken(): EntraToken | undefined {
+    return this.#current;
+  }
+
+  /** The cached token while it can still be presented, else undefined. */
+  validToken(): EntraToken | undefined {
+    return isUsable(this.#current, Date.now()) ? this.#current : undefined;
+  }
+
+  /** The error of the last failed attempt since the last success, if any (redacted). */
+  get lastError(): unknown {
+    return this.#lastError;
+  }
+
+  get running(): boolean {
+    return this.#running;
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** Starts the refresh schedule: fetches now when no valid token is cached, else schedules from the cached one. */
+  start(): void {
+    if (this.#disposed) throw new DisposedError('The token manager was disposed');
+    if (this.#running) return;
+    this.#running = true;
+    const current = this.validToken();
+    if (current) this.#schedule(refreshDelay(current, Date.now(), this.options, this.#random));
+    else if (!this.#cycle) this.#startCycleInBackground();
+  }
+
+  /** Stops the schedule. Keeps the cached token. A request in flight is abandoned unless a caller waits for it. */
+  stop(): void {
+    this.#running = false;
+    this.#clearTimer();
+    if (this.#waiters.size === 0) this.#abandonCycle(new DisposedError('The token refresh schedule was stopped'));
+  }
+
+  /** Aborts the cycle in flight and forgets it at once, so that a start() right after begins a new one. */
+  #abandonCycle(reason: Error): void {
+    this.#cycleAbort?.abort(reason);
+    this.#cycle = undefined;
+    this.#cycleAbort = undefined;
+  }
+
+  /** Stops everything, including a request in flight; callers still waiting are rejected. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.stop();
+    const error = new DisposedError('The token manager was disposed');
+    this.#abandonCycle(error);
+    for (const waiter of this.#waiters) waiter.reject(error);
+    this.#waiters.clear();
+  }
+
+  /**
+   * A valid token: the cached one while it lasts, else a fresh one. Concurrent callers share one request. Rejects
+   * with {@link TokenUnavailableError} (carrying the last cause) when the cycle fails or `timeout` passes.
+   */
+  async getToken(options: GetTokenOptions = {}): Promise<EntraToken> {
+    if (this.#disposed) throw new DisposedError('The token manager was disposed');
+    const cached = this.validToken();
+    if (cached) return cached;
+    const timeout = options.timeout ?? this.options.tokenRequestTimeout;
+    return await new Promise<EntraToken>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(waiter);
+        reject(new TokenUnavailableError(
+          `No valid Entra ID token could be obtained within ${timeout} ms${this.#causeSuffix()}`,
+          { cause: this.#lastError }));
+      }, timeout);
+      timer.unref?.();
+      const waiter: Waiter = {
+        resolve: (token) => { clearTimeout(timer); this.#waiters.delete(waiter); resolve(token); },
+        reject: (error) => { clearTimeout(timer); this.#waiters.delete(waiter); reject(error); },
+      };
+      this.#waiters.add(waiter);
+      if (!this.#cycle && Date.now() >= this.#notBefore) this.#startCycleInBackground();
+    });
+  }
+
+  #causeSuffix(): string {
+    const error = this.#lastError;
+    if (error === undefined) return '';
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    return `; last error: ${message}`;
+  }
+
+  #startCycleInBackground(): void {
+    this.#refresh().catch(() => {
+      // reported through onRefreshFailed and to waiters
+    });
+  }
+
+  /** One refresh cycle (with retries), shared by everyone who asks while it runs. */
+  #refresh(): Promise<EntraToken> {
+    if (this.#cycle) return this.#cycle;
+    const abort = new AbortController();
+    const cycle = this.#runCycle(abort.signal).finally(() => {
+      if (this.#cycle === cycle) {
+        this.#cycle = undefined;
+        this.#cycleAbort = undefined;
+      }
+    });
+    this.#cycle = cycle;
+    this.#cycleAbort = abort;
+    return cycle;
+  }
+
+  async #runCycle(signal: AbortSignal): Promise<EntraToken> {
+    const retry = this.options.retryOptions;
+    let attempts = 0;
+    let token: EntraToken;
+    try {
+      token = await pRetry(async () => {
+        attempts++;
+        return await this.#requestOnce(signal);
+      }, {
+        retries: retry.maxAttempts - 1,
+        // Delays are ours (jitter, Retry-After); p-retry decides whether to go on and stops on abort.
+        minTimeout: 0,
+        factor: 1,
+        signal,
+        onFailedAttempt: ({ error }) => { this.#lastError = redactError(error); },
+        shouldRetry: async ({ error, attemptNumber }) => {
+          if (!this.#isRetryable(error)) return false;
+          await abortableDelay(retryDelay(attemptNumber, retryAfterMs(error), retry, this.#random), signal);
+          return true;
+        },
+      });
+    } catch (error) {
+      if (signal.aborted) throw signal.reason;
+      this.#onCycleFailed(redactError(error), attempts);
+      throw new TokenUnavailableError(`No valid Entra ID token could be obtained${this.#causeSuffix()}`, { cause: this.#lastError });
+    }
+    this.#onCycleSucceeded(token);
+    return this.#current ?? token;
+  }
+
+  #isRetryable(error: unknown): boolean {
+    try {
+      return this.options.retryOptions.isRetryable(error) === true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** One request to the credential, bounded by `tokenRequestTimeout` even when the credential ignores aborts. */
+  async #requestOnce(cycleSignal: AbortSignal): Promise<EntraToken> {
+    const timeoutMs = this.options.tokenRequestTimeout;
+    const request = new AbortController();
+    const onCycleAbort = () => request.abort(cycleSignal.reason);
+    cycleSignal.addEventListener('abort', onCycleAbort, { once: true });
+    const timer = setTimeout(() => request.abort(new TokenRequestTimeoutError(timeoutMs)), timeoutMs);
+    timer.unref?.();
+    try {
+      const pending = Promise.resolve().then(() => this.#source(request.signal));
+      pending.catch(() => {
+        // a late failure of an abandoned request has nobody to report to
+      });
+      const accessToken = await Promise.race([pending, rejectOnAbort(request.signal)]);
+      if (!accessToken) throw new InvalidTokenError('The credential returned no access token');
+      return EntraToken.fromAccessToken(accessToken, { username: this.#username, now: Date.now() });
+    } finally {
+      clearTimeout(timer);
+      cycleSignal.removeEventListener('abort', onCycleAbort);
+    }
+  }
+
+  #onCycleSucceeded(token: EntraToken): void {
+    this.#lastError = undefined;
+    this.#consecutiveFailures = 0;
+    this.#notBefore = 0;
+    const now = Date.now();
+    const unchanged = token.sameAs(this.#current);
+    if (!unchanged) this.#current = token;
+    const current = this.#current ?? token;
+    for (const waiter of [...this.#waiters]) waiter.resolve(current);
+    if (this.#running) {
+      this.#schedule(unchanged ? unchangedRecheckDelay(current, now) : refreshDelay(current, now, this.options, this.#random));
+    }
+    if (!unchanged) this.#hooks.onToken?.(current);
+  }
+
+  #onCycleFailed(error: unknown, attempts: number): void {
+    this.#lastError = error;
+    this.#consecutiveFailures++;
+    const now = Date.now();
+    const retryAfter = retryAfterMs(error);
+    if (retryAfter !== undefined) this.#notBefore = now + retryAfter;
+    const valid = this.validToken();
+    let nextAttemptAt: number | undefined;
+    if (this.#running) {
+      const delay = failedCycleDelay(this.#consecutiveFailures, valid, retryAfter, now, this.options.retryOptions, this.#random);
+      this.#schedule(delay);
+      nextAttemptAt = now + delay;
+    }
+    const failure = new TokenUnavailableError(`No valid Entra ID token could be obtained${this.#causeSuffix()}`, { cause: error });
+    for (const waiter of [...this.#waiters]) waiter.reject(failure);
+    this.#hooks.onRefreshFailed?.({
+      error, attempts, consecutiveFailures: this.#consecutiveFailures, nextAttemptAt, validTokenExpiresOn: valid?.expiresOn,
+    });
+  }
+
+  #schedule(delay: number): void {
+    this.#clearTimer();
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#running && !this.#cycle) this.#startCycleInBackground();
+    }, delay);
+    this.#timer.unref?.();
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+function rejectOnAbort(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+}
+
+/** Waits `ms` (timer unref'd) or rejects as soon as `signal` aborts. */
+function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    timer.unref?.();
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

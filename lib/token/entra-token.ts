@@ -1,0 +1,104 @@
+import { inspect } from 'node:util';
+import type { AccessToken } from '@azure/core-auth';
+import { InvalidTokenError } from '../errors.js';
+import { decodeJwtClaims, type EntraTokenClaims } from './jwt-claims.js';
+
+/** Picks the Redis username from a token. Default: the `oid` claim, which is what Azure's Redis requires. */
+export type UsernameResolver = (token: { claims: EntraTokenClaims }) => string;
+
+/**
+ * An access token ready for Redis `AUTH`: the username (the `oid` claim), the password (the raw token) and its
+ * lifetime. The raw token is held privately: it does not appear in `JSON.stringify`, `util.inspect` or
+ * `console.log` of this object.
+ */
+export class EntraToken {
+  readonly #raw: string;
+  /** Redis username: the token's `oid` claim, or what the `username` option returned. */
+  readonly username: string;
+  /** Object id of the identity. */
+  readonly oid: string;
+  /** Expiry, ms since the epoch. */
+  readonly expiresOn: number;
+  /** When the library received the token, ms since the epoch. */
+  readonly receivedAt: number;
+  /** The decoded claims. */
+  readonly claims: Readonly<EntraTokenClaims>;
+
+  private constructor(raw: string, username: string, oid: string, expiresOn: number, receivedAt: number, claims: EntraTokenClaims) {
+    this.#raw = raw;
+    this.username = username;
+    this.oid = oid;
+    this.expiresOn = expiresOn;
+    this.receivedAt = receivedAt;
+    this.claims = Object.freeze({ ...claims });
+  }
+
+  /**
+   * Builds a token from an `@azure/identity` AccessToken. Throws {@link InvalidTokenError} (which never quotes the
+   * token) when it is not a JWT, has no `oid`, or is already expired at `now`.
+   */
+  static fromAccessToken(accessToken: AccessToken, options: { username?: UsernameResolver; now?: number } = {}): EntraToken {
+    const now = options.now ?? Date.now();
+    if (!accessToken || typeof accessToken.token !== 'string' || accessToken.token.length === 0) {
+      throw new InvalidTokenError('The credential returned no access token');
+    }
+    const claims = decodeJwtClaims(accessToken.token);
+    if (typeof claims.oid !== 'string' || claims.oid.length === 0) {
+      throw new InvalidTokenError('The access token has no "oid" claim; Azure Redis needs the object id as the username');
+    }
+    const expiresOn = resolveExpiry(accessToken, claims);
+    if (expiresOn <= now) {
+      throw new InvalidTokenError(`The access token expired at ${new Date(expiresOn).toISOString()}, before it could be used`);
+    }
+    let username = claims.oid;
+    if (options.username) {
+      username = options.username({ claims });
+      if (typeof username !== 'string' || username.length === 0) {
+        throw new InvalidTokenError('The "username" option returned an empty or non-string username');
+      }
+    }
+    return new EntraToken(accessToken.token, username, claims.oid, expiresOn, now, claims);
+  }
+
+  /** The raw access token, sent as the Redis password. Never log it. */
+  get password(): string {
+    return this.#raw;
+  }
+
+  /** Lifetime from receipt to expiry, ms. */
+  get ttl(): number {
+    return this.expiresOn - this.receivedAt;
+  }
+
+  /** True when this and `other` carry the same raw token. */
+  sameAs(other: EntraToken | undefined): boolean {
+    return other !== undefined && other.#raw === this.#raw;
+  }
+
+  /** A description without the raw token, for logs. */
+  toJSON(): Record<string, unknown> {
+    return {
+      username: this.username,
+      oid: this.oid,
+      expiresOn: new Date(this.expiresOn).toISOString(),
+      receivedAt: new Date(this.receivedAt).toISOString(),
+    };
+  }
+
+  [inspect.custom](): string {
+    return `EntraToken ${JSON.stringify(this.toJSON())}`;
+  }
+}
+
+/** The earlier of the JWT's `exp` and the credential's reported expiry: the server enforces `exp`. */
+function resolveExpiry(accessToken: AccessToken, claims: EntraTokenClaims): number {
+  const candidates: number[] = [];
+  if (typeof claims.exp === 'number' && Number.isFinite(claims.exp)) candidates.push(claims.exp * 1000);
+  if (typeof accessToken.expiresOnTimestamp === 'number' && Number.isFinite(accessToken.expiresOnTimestamp) && accessToken.expiresOnTimestamp > 0) {
+    candidates.push(accessToken.expiresOnTimestamp);
+  }
+  if (candidates.length === 0) {
+    throw new InvalidTokenError('The access token has no expiry (no "exp" claim and no expiresOnTimestamp)');
+  }
+  return Math.min(...candidates);
+}
