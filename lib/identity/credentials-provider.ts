@@ -89,6 +89,11 @@ export class EntraCredentialsProvider extends EventEmitter<CredentialsProviderEv
     return this.#subscribers.size;
   }
 
+  /** True while the refresh schedule runs (some client is attached). */
+  get refreshing(): boolean {
+    return this.#manager.running;
+  }
+
   /** True once {@link dispose} ran. */
   get disposed(): boolean {
     return this.#manager.disposed;

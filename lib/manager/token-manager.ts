@@ -33,6 +33,8 @@ export interface TokenManagerHooks {
 export interface GetTokenOptions {
   /** How long to wait when no valid token is cached, ms. Default: `tokenRequestTimeout`. */
   timeout?: number;
+  /** Stops waiting (rejecting with the signal's reason) when aborted. The shared request goes on for others. */
+  signal?: AbortSignal;
 }
 
 interface Waiter {
@@ -144,19 +146,29 @@ export class TokenManager {
     const cached = this.validToken();
     if (cached) return cached;
     const timeout = options.timeout ?? this.options.tokenRequestTimeout;
+    const { signal } = options;
+    signal?.throwIfAborted();
     return await new Promise<EntraToken>((resolve, reject) => {
+      const onAbort = () => waiter.reject(signal?.reason);
       const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
         this.#waiters.delete(waiter);
         reject(new TokenUnavailableError(
           `No valid Entra ID token could be obtained within ${timeout} ms${this.#causeSuffix()}`,
           { cause: this.#lastError }));
       }, timeout);
       timer.unref?.();
+      const settle = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.#waiters.delete(waiter);
+      };
       const waiter: Waiter = {
-        resolve: (token) => { clearTimeout(timer); this.#waiters.delete(waiter); resolve(token); },
-        reject: (error) => { clearTimeout(timer); this.#waiters.delete(waiter); reject(error); },
+        resolve: (token) => { settle(); resolve(token); },
+        reject: (error) => { settle(); reject(error); },
       };
       this.#waiters.add(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
       if (!this.#cycle && Date.now() >= this.#notBefore) this.#startCycleInBackground();
     });
   }

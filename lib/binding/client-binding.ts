@@ -1,0 +1,194 @@
+import type { Redis } from 'ioredis';
+import { redactError } from '../errors.js';
+import type { EntraCredentialsProvider, TokenSubscriber } from '../identity/credentials-provider.js';
+import { describeToken } from '../identity/events.js';
+import type { EntraToken } from '../token/entra-token.js';
+import { interceptConnect, isResp2Subscriber, redactEmittedErrors, setHandshakeCredentials } from './ioredis-internals.js';
+
+/** A connection whose re-AUTH has not completed this long before its token expires is reconnected instead. */
+const MAX_REAUTH_DEADLINE_MARGIN_MS = 5_000;
+/** ... or this fraction of the token's lifetime, when that is less. */
+const REAUTH_DEADLINE_MARGIN_FRACTION = 0.2;
+/** First delay before an AUTH that was not answered OK is tried again; doubles up to the max. */
+const REAUTH_RETRY_INITIAL_MS = 50;
+const REAUTH_RETRY_MAX_MS = 1_000;
+
+export interface ClientBindingOptions {
+  /** Spread of re-AUTH across connections, ms: each waits a random time up to this. Default 0. */
+  reauthJitter?: number;
+}
+
+/** A re-authentication under way on one connection. */
+interface PendingReauth {
+  token: EntraToken;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  deadline: ReturnType<typeof setTimeout> | undefined;
+}
+
+/**
+ * Keeps one ioredis client authenticated with the provider's current token: every connect and reconnect presents a
+ * valid token (waiting for one when none is cached), and each new token is sent with AUTH on the live connection,
+ * in order with other commands. A connection whose AUTH cannot complete before its token expires (blocked behind
+ * BLPOP 0, or in RESP2 subscribe mode) is reconnected with the fresh token before the server would close it.
+ */
+export class ClientBinding implements TokenSubscriber {
+  readonly redis: Redis;
+  readonly provider: EntraCredentialsProvider;
+  readonly #reauthJitter: number;
+  #unsubscribe: (() => void) | undefined;
+  /** Token presented by the connect under way. */
+  #handshakeToken: EntraToken | undefined;
+  /** Token the live connection is authenticated with. */
+  #authenticatedWith: EntraToken | undefined;
+  #pending: PendingReauth | undefined;
+  /** Set when we reconnect on purpose to move a connection to a fresh token. */
+  #reconnectingForToken = false;
+
+  constructor(redis: Redis, provider: EntraCredentialsProvider, options: ClientBindingOptions = {}) {
+    this.redis = redis;
+    this.provider = provider;
+    this.#reauthJitter = options.reauthJitter ?? 0;
+    redactEmittedErrors(redis, (error) => redactError(error));
+    interceptConnect(redis, (signal) => this.#beforeConnect(signal));
+    redis.on('ready', () => this.#onReady());
+    redis.on('close', () => this.#onClose());
+    redis.on('end', () => this.#detach());
+  }
+
+  /** Description of the connection for events: its name, else its address. Never a credential. */
+  get connectionDescription(): string {
+    const { connectionName, host, port, path } = this.redis.options;
+    return connectionName ?? (path ? String(path) : `${host ?? 'localhost'}:${port ?? 6379}`);
+  }
+
+  onToken(token: EntraToken): void {
+    this.#useForNextConnect(token);
+    if (this.redis.status === 'ready') this.#reauthenticate(token);
+  }
+
+  #attach(): void {
+    if (!this.#unsubscribe) this.#unsubscribe = this.provider.subscribe(this);
+  }
+
+  #detach(): void {
+    this.#cancelPending();
+    this.#authenticatedWith = undefined;
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
+  }
+
+  /** Runs inside every connect: a valid token now, or a wait for one. */
+  #beforeConnect(signal: AbortSignal): void | Promise<void> {
+    this.#attach();
+    const token = this.provider.currentToken();
+    if (token) {
+      this.#present(token);
+      return;
+    }
+    return this.provider.getToken({ signal }).then((fresh) => this.#present(fresh));
+  }
+
+  #present(token: EntraToken): void {
+    this.#useForNextConnect(token);
+    setHandshakeCredentials(this.redis, token.username, token.password);
+    this.#handshakeToken = token;
+  }
+
+  /** Options are what ioredis (and duplicate()) read on the next connect. */
+  #useForNextConnect(token: EntraToken): void {
+    this.redis.options.username = token.username;
+    this.redis.options.password = token.password;
+  }
+
+  #onReady(): void {
+    this.#cancelPending();
+    this.#authenticatedWith = this.#handshakeToken;
+    if (this.#reconnectingForToken && this.#authenticatedWith) {
+      this.#reconnectingForToken = false;
+      this.provider.emit('reauthenticated', {
+        connection: this.connectionDescription, token: describeToken(this.#authenticatedWith), method: 'reconnect',
+      });
+    }
+    const current = this.provider.currentToken();
+    if (current && !current.sameAs(this.#authenticatedWith) && current.expiresOn > (this.#authenticatedWith?.expiresOn ?? 0)) {
+      this.#reauthenticate(current);
+    }
+  }
+
+  #onClose(): void {
+    this.#cancelPending();
+    this.#authenticatedWith = undefined;
+  }
+
+  #cancelPending(): void {
+    const pending = this.#pending;
+    if (!pending) return;
+    if (pending.timer) clearTimeout(pending.timer);
+    if (pending.deadline) clearTimeout(pending.deadline);
+    this.#pending = undefined;
+  }
+
+  #reauthenticate(token: EntraToken): void {
+    if (token.sameAs(this.#authenticatedWith)) return;
+    this.#cancelPending();
+    const pending: PendingReauth = { token, timer: undefined, deadline: undefined };
+    this.#pending = pending;
+    const old = this.#authenticatedWith;
+    if (old) {
+      const margin = Math.min(MAX_REAUTH_DEADLINE_MARGIN_MS, old.ttl * REAUTH_DEADLINE_MARGIN_FRACTION);
+      const untilDeadline = old.expiresOn - margin - Date.now();
+      // Past the deadline already: give AUTH half of what is left before forcing a reconnect.
+      const delay = untilDeadline > 0 ? untilDeadline : Math.max(0, (old.expiresOn - Date.now()) / 2);
+      pending.deadline = setTimeout(() => this.#reconnectBeforeExpiry(pending), delay);
+      pending.deadline.unref?.();
+    }
+    if (isResp2Subscriber(this.redis)) return; // AUTH is impossible here: the deadline reconnects it
+    const jitter = this.#reauthJitter > 0 ? Math.random() * this.#reauthJitter : 0;
+    if (jitter > 0) {
+      pending.timer = setTimeout(() => this.#sendAuth(pending, REAUTH_RETRY_INITIAL_MS), jitter);
+      pending.timer.unref?.();
+    } else {
+      this.#sendAuth(pending, REAUTH_RETRY_INITIAL_MS);
+    }
+  }
+
+  #sendAuth(pending: PendingReauth, nextDelay: number): void {
+    pending.timer = undefined;
+    const { token } = pending;
+    const connection = this.connectionDescription;
+    this.redis.auth(token.username, token.password).then(
+      (reply: unknown) => {
+        if (this.#pending !== pending) return; // superseded or cancelled
+        if (reply === 'OK') {
+          this.#cancelPending();
+          this.#authenticatedWith = token;
+          this.provider.emit('reauthenticated', { connection, token: describeToken(token), method: 'auth' });
+          return;
+        }
+        // e.g. QUEUED inside MULTI: not done, and lost if the transaction is discarded
+        this.#retryAuth(pending, nextDelay, new Error(`AUTH was answered ${JSON.stringify(String(reply))} instead of OK`));
+      },
+      (error: unknown) => {
+        if (this.#pending !== pending) return;
+        this.#retryAuth(pending, nextDelay, redactError(error));
+      },
+    );
+  }
+
+  #retryAuth(pending: PendingReauth, delay: number, error: unknown): void {
+    const willRetry = this.redis.status === 'ready' && !isResp2Subscriber(this.redis);
+    this.provider.emit('reauthenticationFailed', { connection: this.connectionDescription, error, willRetry });
+    if (!willRetry) return;
+    pending.timer = setTimeout(() => this.#sendAuth(pending, Math.min(REAUTH_RETRY_MAX_MS, delay * 2)), delay);
+    pending.timer.unref?.();
+  }
+
+  /** The AUTH did not complete in time: reconnect now, with the fresh token, before the server closes us. */
+  #reconnectBeforeExpiry(pending: PendingReauth): void {
+    if (this.#pending !== pending) return;
+    this.#cancelPending();
+    if (this.redis.status !== 'ready') return;
+    this.#reconnectingForToken = true;
+    this.redis.disconnect(true);
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * Every reliance on ioredis internals (private fields and methods, identical in ioredis 5.x and 6.x) lives here,
+ * so that it is visible in one place and tested against both majors. Nothing else in the library touches them.
+ *
+ * Relied upon:
+ * - `redis.connector.connect(onEvent)` is called by `Redis#connect()` on every connect and reconnect, after
+ *   `redis.condition` was built from `redis.options`, and returns a promise of the socket;
+ * - `connector.connecting` is cleared by `disconnect()`; `connector.firstError` is reported when the returned socket
+ *   is already destroyed, after which ioredis runs its own close handler and retry loop;
+ * - `redis.condition.auth` is read by the handshake (`AUTH` or `HELLO 3 AUTH`) when the socket connects, and
+ *   `redis.condition.subscriber` marks subscribe mode;
+ * - `redis.flushQueue(error)` rejects the queued commands.
+ */
+import { Socket } from 'node:net';
+import type { Redis } from 'ioredis';
+
+/** ioredis's own message for a connection closed on purpose. */
+export const CONNECTION_CLOSED_ERROR_MSG = 'Connection is closed.';
+
+interface ConnectorInternals {
+  connecting: boolean;
+  firstError?: unknown;
+  connect(onEvent: unknown): Promise<unknown>;
+  disconnect(): void;
+}
+
+interface RedisInternals {
+  connector: ConnectorInternals;
+  condition?: { auth?: string | [string, string]; subscriber?: unknown; protocol?: number };
+  flushQueue(error: Error, options?: { offlineQueue?: boolean; commandQueue?: boolean }): void;
+  options: Redis['options'] & { protocol?: number };
+}
+
+const internals = (redis: Redis) => redis as unknown as RedisInternals;
+
+/**
+ * Runs `prepare` before every connect and reconnect of `redis`. When it returns a promise, the connect waits for it:
+ * - a `disconnect()` during the wait is honoured (the client stays disconnected);
+ * - a rejection flushes the queued commands with that error, reports it as an `error` event and hands control back
+ *   to ioredis's retry loop (`retryStrategy`), exactly as a refused connection does.
+ */
+export function interceptConnect(redis: Redis, prepare: (signal: AbortSignal) => void | Promise<void>): void {
+  const connector = internals(redis).connector;
+  const originalConnect = connector.connect;
+  const originalDisconnect = connector.disconnect;
+  let waiting: AbortController | undefined;
+  // disconnect() during the wait ends the wait at once, so the client reaches 'end' without waiting for a token.
+  connector.disconnect = function interceptedDisconnect(this: ConnectorInternals): void {
+    originalDisconnect.call(this);
+    waiting?.abort(new Error(CONNECTION_CLOSED_ERROR_MSG));
+  };
+  connector.connect = function interceptedConnect(this: ConnectorInternals, onEvent: unknown): Promise<unknown> {
+    const wait = new AbortController();
+    let pending: void | Promise<void>;
+    try {
+      pending = prepare(wait.signal);
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    if (!(pending instanceof Promise)) return originalConnect.call(this, onEvent);
+    waiting = wait;
+    pending = pending.finally(() => {
+      if (waiting === wait) waiting = undefined;
+    });
+    // Marks the connect as under way, so that disconnect() during the wait clears it and we can see that it did.
+    this.connecting = true;
+    return pending.then(
+      () => {
+        if (!this.connecting) throw new Error(CONNECTION_CLOSED_ERROR_MSG);
+        return originalConnect.call(this, onEvent);
+      },
+      (error: unknown) => {
+        if (!this.connecting) throw new Error(CONNECTION_CLOSED_ERROR_MSG);
+        this.connecting = false;
+        const failure = error instanceof Error ? error : new Error(String(error));
+        internals(redis).flushQueue(failure, { offlineQueue: true, commandQueue: false });
+        // A socket that is already destroyed makes ioredis report firstError and run its close handler: the retry loop.
+        this.firstError = failure;
+        const socket = new Socket();
+        socket.destroy();
+        return socket;
+      },
+    );
+  };
+}
+
+/** Puts credentials into the handshake of the connect under way (ioredis built it from options a moment ago). */
+export function setHandshakeCredentials(redis: Redis, username: string, password: string): void {
+  const condition = internals(redis).condition;
+  if (condition) condition.auth = [username, password];
+}
+
+/** True when the connection is in RESP2 subscribe mode, where Redis accepts no AUTH. */
+export function isResp2Subscriber(redis: Redis): boolean {
+  const condition = internals(redis).condition;
+  if (!condition?.subscriber) return false;
+  return (condition.protocol ?? internals(redis).options.protocol ?? 2) !== 3;
+}
+
+/**
+ * Removes tokens from every `error` event the client emits (a failed handshake AUTH or HELLO carries the token in
+ * `command.args`), before any listener sees it.
+ */
+export function redactEmittedErrors(redis: Redis, redact: (error: unknown) => unknown): void {
+  const emit = redis.emit;
+  redis.emit = function emitRedacted(this: Redis, event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'error' && args.length > 0) args[0] = redact(args[0]);
+    return emit.call(this, event, ...args);
+  } as Redis['emit'];
+}

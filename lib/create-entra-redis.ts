@@ -1,0 +1,43 @@
+import { Redis } from 'ioredis';
+import { ClientBinding } from './binding/client-binding.js';
+import { splitRedisArguments, type EntraRedisOptions } from './binding/redis-arguments.js';
+import type { EntraCredentialsProvider } from './identity/credentials-provider.js';
+import { defaultCredentialsProvider } from './identity/default-provider.js';
+
+export type { EntraRedisOptions } from './binding/redis-arguments.js';
+
+/**
+ * A drop-in for `new Redis(...)`: takes the same arguments plus `credentialsProvider`, and returns a real ioredis
+ * `Redis` at once. It connects with an Entra ID token, reconnects with a fresh one, and re-authenticates the live
+ * connection before each token expires. Commands issued before the first token arrives wait in the offline queue.
+ * `duplicate()` of the returned client (and of its duplicates) is covered the same way.
+ */
+export function createEntraRedis(options?: EntraRedisOptions): Redis;
+export function createEntraRedis(port: number, options?: EntraRedisOptions): Redis;
+export function createEntraRedis(path: string, options?: EntraRedisOptions): Redis;
+export function createEntraRedis(port: number, host: string, options?: EntraRedisOptions): Redis;
+export function createEntraRedis(...args: unknown[]): Redis {
+  const { redisArgs, extra, lazyConnect } = splitRedisArguments(args);
+  const provider = extra.credentialsProvider ?? defaultCredentialsProvider();
+  const redis = new (Redis as unknown as new (...a: unknown[]) => Redis)(...redisArgs);
+  redis.options.lazyConnect = lazyConnect;
+  bindClient(redis, provider, extra.reauthJitter);
+  if (!lazyConnect) redis.connect().catch(() => {
+    // reported through the 'error' event, as ioredis does for its own first connect
+  });
+  return redis;
+}
+
+/** Binds a client and makes its duplicates bound clients too. */
+function bindClient(redis: Redis, provider: EntraCredentialsProvider, reauthJitter: number | undefined): void {
+  new ClientBinding(redis, provider, { reauthJitter });
+  const duplicate = redis.duplicate.bind(redis);
+  redis.duplicate = (override?: Partial<EntraRedisOptions>) => {
+    const { credentialsProvider, reauthJitter: overrideJitter, ...rest } = override ?? {};
+    const copy = duplicate({ ...rest, lazyConnect: true });
+    copy.options.lazyConnect = rest.lazyConnect ?? redis.options.lazyConnect ?? false;
+    bindClient(copy, credentialsProvider ?? provider, overrideJitter ?? reauthJitter);
+    if (!copy.options.lazyConnect) copy.connect().catch(() => {});
+    return copy;
+  };
+}

@@ -1,0 +1,21 @@
+export { createEntraRedis, type EntraRedisOptions } from './create-entra-redis.js';
+export {
+  createCredentialsProvider,
+  EntraCredentialsProvider,
+  DEFAULT_REDIS_SCOPE,
+  type CommonCredentialsProviderOptions,
+  type CredentialsProviderOptions,
+  type TokenSubscriber,
+} from './identity/credentials-provider.js';
+export type {
+  CredentialsProviderEvents,
+  RefreshFailedEvent,
+  ReauthenticatedEvent,
+  ReauthenticationFailedEvent,
+  TokenInfo,
+} from './identity/events.js';
+export { EntraToken, type UsernameResolver } from './token/entra-token.js';
+export type { EntraTokenClaims } from './token/jwt-claims.js';
+export type { TokenManagerOptions, RetryOptions } from './manager/options.js';
+export { defaultIsRetryable } from './manager/retryable.js';
+export { InvalidTokenError, TokenUnavailableError, TokenRequestTimeoutError, DisposedError } from './errors.js';

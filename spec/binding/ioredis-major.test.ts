@@ -1,0 +1,15 @@
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { it } from 'node:test';
+import { Redis } from 'ioredis';
+
+// Guards the test harness itself: a run meant for ioredis 6 must really load ioredis 6.
+it(`runs against ioredis ${process.env.IOREDIS_MAJOR ?? '5'}`, async () => {
+  const expected = process.env.IOREDIS_MAJOR ?? '5';
+  const require = createRequire(import.meta.url);
+  const name = expected === '6' ? 'ioredis6' : 'ioredis';
+  const loaded = await import(name);
+  assert.equal(Redis, loaded.Redis);
+  const version: string = require(`${name}/package.json`).version;
+  assert.equal(version.split('.')[0], expected);
+});

@@ -1,0 +1,128 @@
+import { ManagedIdentityCredential } from '@azure/identity';
+import { Redis, type RedisOptions } from 'ioredis';
+import { createCredentialsProvider, type EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
+import type { CredentialsProviderEvents } from '../../lib/identity/events.js';
+import type { TokenManagerOptions } from '../../lib/manager/options.js';
+import { AmrEmulator } from './amr-emulator.js';
+import { selfSignedCertificate } from './certs.js';
+import { EntraEmulator, type EmulatedManagedIdentity } from './entra-emulator.js';
+import { startRedisServer, type RedisServerHandle } from './redis-server.js';
+
+export { waitUntil } from './redis-server.js';
+
+export interface WorldOptions {
+  /** Lifetime of issued tokens, seconds. Default 3. */
+  tokenLifetimeSeconds?: number;
+  /** Terminate TLS at the AMR emulator, as AMR's port 10000 does. */
+  tls?: boolean;
+}
+
+/**
+ * Everything a client test needs, all real and on loopback: a redis-server, the Entra ID emulator serving a
+ * user-assigned managed identity to a real ManagedIdentityCredential, and the AMR emulator in front of the server.
+ */
+export class World {
+  readonly #restoreEnv: () => void;
+  readonly #providers: EntraCredentialsProvider[] = [];
+  readonly #clients: Redis[] = [];
+
+  private constructor(
+    readonly redis: RedisServerHandle,
+    readonly entra: EntraEmulator,
+    readonly amr: AmrEmulator,
+    readonly identity: EmulatedManagedIdentity,
+    readonly certificate: { key: string; cert: string } | undefined,
+  ) {
+    this.#restoreEnv = entra.applyManagedIdentityEnv();
+  }
+
+  static async start(options: WorldOptions = {}): Promise<World> {
+    const redis = await startRedisServer();
+    const entra = await EntraEmulator.start({ tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 3 });
+    const certificate = options.tls ? selfSignedCertificate() : undefined;
+    const amr = await AmrEmulator.start({
+      backend: { host: redis.host, port: redis.port }, publicKey: entra.publicKey, admin: redis.admin,
+      ...(certificate ? { tls: certificate } : {}),
+    });
+    const identity = entra.addManagedIdentity({ kind: 'user' });
+    return new World(redis, entra, amr, identity, certificate);
+  }
+
+  /** A provider over a real ManagedIdentityCredential for the emulated identity; disposed by stop(). */
+  provider(options: {
+    tokenManagerOptions?: TokenManagerOptions; username?: () => string; identity?: EmulatedManagedIdentity;
+  } = {}): EntraCredentialsProvider {
+    const identity = options.identity ?? this.identity;
+    const credential = new ManagedIdentityCredential({ clientId: identity.clientId, retryOptions: { maxRetries: 0 } });
+    const provider = createCredentialsProvider({
+      credential,
+      tokenManagerOptions: { tokenRequestTimeout: 2_000, ...options.tokenManagerOptions,
+        retryOptions: { initialDelay: 100, maxDelay: 500, ...options.tokenManagerOptions?.retryOptions } },
+      ...(options.username ? { username: options.username } : {}),
+    });
+    this.#providers.push(provider);
+    return provider;
+  }
+
+  /** Where clients connect: the AMR emulator. */
+  get endpoint(): { host: string; port: number } {
+    return { host: '127.0.0.1', port: this.amr.port };
+  }
+
+  /** Options for a plain ioredis client through the emulator (TLS when the world has it). */
+  redisOptions(extra: RedisOptions = {}): RedisOptions {
+    return {
+      ...this.endpoint,
+      ...(this.certificate ? { tls: { ca: this.certificate.cert, servername: 'localhost' } } : {}),
+      ...extra,
+    };
+  }
+
+  /** Registers a client to be disconnected by stop(). */
+  track<T extends Redis>(client: T): T {
+    this.#clients.push(client);
+    return client;
+  }
+
+  /** An admin client straight to redis-server, for setup and assertions. */
+  admin(): Redis {
+    return this.track(new Redis(this.redis.adminClientOptions()));
+  }
+
+  async stop(): Promise<void> {
+    for (const client of this.#clients) client.disconnect();
+    for (const provider of this.#providers) provider.dispose();
+    this.#restoreEnv();
+    await this.amr.stop();
+    await this.entra.stop();
+    await this.redis.stop();
+  }
+}
+
+/** Resolves with the next `event` of `provider` that satisfies `predicate`. */
+export function nextEvent<E extends keyof CredentialsProviderEvents>(
+  provider: EntraCredentialsProvider, event: E, predicate: (...args: CredentialsProviderEvents[E]) => boolean = () => true,
+  timeoutMs = 15_000,
+): Promise<CredentialsProviderEvents[E]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      provider.off(event, listener as never);
+      reject(new Error(`no ${String(event)} event within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const listener = (...args: CredentialsProviderEvents[E]) => {
+      if (!predicate(...args)) return;
+      clearTimeout(timer);
+      provider.off(event, listener as never);
+      resolve(args);
+    };
+    provider.on(event, listener as never);
+  });
+}
+
+/** Counts events of a provider from now on. */
+export function countEvents(provider: EntraCredentialsProvider, event: keyof CredentialsProviderEvents): { count: number; stop(): void } {
+  const counter = { count: 0, stop: () => provider.off(event, listener) };
+  const listener = () => { counter.count++; };
+  provider.on(event, listener);
+  return counter;
+}
