@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
+import { ManagedIdentityCredential } from '@azure/identity';
+import { createEntraRedis } from '../../lib/create-entra-redis.js';
+import { createCredentialsProvider } from '../../lib/identity/credentials-provider.js';
+import { countEvents, nextEvent, waitUntil, World } from '../support/world.js';
+
+// One world per file: MSAL remembers the managed-identity endpoint for the life of the process.
+let world: World;
+before(async () => { world = await World.start({ tokenLifetimeSeconds: 3 }); });
+after(async () => { await world.stop(); });
+
+/** The emulator's view of a client's connection, found by the client's local port. */
+function connectionOf(redis: { stream?: { localPort?: number } }) {
+  const port = (redis as { stream?: { localPort?: number } }).stream?.localPort;
+  return world.amr.connections().find((c) => c.remotePort === port);
+}
+
+describe('re-authentication of live connections', () => {
+  it('a connection blocked in BLPOP 0 is reconnected with the fresh token before expiry; the command is resent', async () => {
+    const provider = world.provider();
+    const blocked = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider }));
+    const pusher = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider }));
+    await Promise.all([blocked.ping(), pusher.ping()]);
+    const expiryDisconnects = world.amr.counters.expiryDisconnects;
+    const reply = blocked.blpop('entra:queue', 0);
+    const [event] = await nextEvent(provider, 'reauthenticated', (e) => e.method === 'reconnect');
+    assert.equal(event.token.oid, world.identity.oid);
+    await waitUntil(() => blocked.status === 'ready', { description: 'blocked client ready again' });
+    // the resent BLPOP is waiting on the new connection: a push reaches it
+    await waitUntil(async () => Number(await pusher.call('CLIENT', 'LIST', 'TYPE', 'normal').then((l) => String(l).split('cmd=blpop').length - 1)) >= 1,
+      { description: 'BLPOP resent' });
+    await pusher.lpush('entra:queue', 'value');
+    assert.deepEqual(await reply, ['entra:queue', 'value']);
+    assert.equal(world.amr.counters.expiryDisconnects, expiryDisconnects, 'the server never closed it for expiry');
+  });
+
+  it('AUTH answered QUEUED inside multi({ pipeline: false }) is not counted and is retried after DISCARD', async () => {
+    const provider = world.provider();
+    const redis = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider }));
+    await redis.ping();
+    const expiryDisconnects = world.amr.counters.expiryDisconnects;
+    await redis.multi({ pipeline: false });
+    const [failure] = await nextEvent(provider, 'reauthenticationFailed');
+    assert.match(String((failure.error as Error).message), /QUEUED/);
+    assert.equal(failure.willRetry, true);
+    const reauthenticated = nextEvent(provider, 'reauthenticated', (e) => e.method === 'auth');
+    await redis.discard();
+    await reauthenticated;
+    // past the old token's expiry, the connection is still the same one
+    const port = (redis as unknown as { stream: { localPort: number } }).stream.localPort;
+    await nextEvent(provider, 'tokenRefreshed');
+    assert.equal(await redis.ping(), 'PONG');
+    assert.equal((redis as unknown as { stream: { localPort: number } }).stream.localPort, port);
+    assert.equal(world.amr.counters.expiryDisconnects, expiryDisconnects);
+  });
+
+  it('re-AUTH goes in order with pipelined commands and leaves their replies intact', async () => {
+    const provider = world.provider();
+    const redis = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider }));
+    await redis.ping();
+    const rotations = countEvents(provider, 'reauthenticated');
+    const mismatches: string[] = [];
+    let running = true;
+    const load = (async () => {
+      for (let i = 0; running; i++) {
+        const results = await redis.pipeline().set(`p:${i}`, String(i)).get(`p:${i}`).incr(`p:n`).exec();
+        if (results?.[1]?.[1] !== String(i)) mismatches.push(`${i}: ${JSON.stringify(results?.[1])}`);
+      }
+    })();
+    await waitUntil(() => rotations.count >= 3, { timeoutMs: 20_000, description: '3 re-authentications' });
+    running = false;
+    await load;
+    assert.deepEqual(mismatches, []);
+  });
+
+  it('an unchanged token (a caching credential) causes no re-AUTH', async () => {
+    // MSAL-like: hands back the cached token until the last 20 % of its life (MSAL: 5 minutes of 60)
+    const inner = new ManagedIdentityCredential({ clientId: world.identity.clientId, retryOptions: { maxRetries: 0 } });
+    let cached: AccessToken | null = null;
+    let calls = 0;
+    const credential: TokenCredential = {
+      async getToken(scopes: string | string[], options?: GetTokenOptions) {
+        calls++;
+        if (!cached || cached.expiresOnTimestamp - Date.now() < 1_600) cached = await inner.getToken(scopes, options);
+        return cached;
+      },
+    };
+    world.entra.tokenLifetimeSeconds = 8;
+    try {
+      const provider = createCredentialsProvider({ credential, tokenManagerOptions: { refreshJitter: 0 } });
+      const redis = createEntraRedis({ ...world.endpoint, credentialsProvider: provider });
+      await redis.ping();
+      const reauths = countEvents(provider, 'reauthenticated');
+      const refreshed = countEvents(provider, 'tokenRefreshed');
+      await waitUntil(() => calls >= 2, { description: 'a refresh that gets the same token' });
+      assert.equal(refreshed.count, 0, 'unchanged token not announced');
+      assert.equal(reauths.count, 0, 'no AUTH for an unchanged token');
+      assert.equal(connectionOf(redis)?.authCount, 1);
+      await nextEvent(provider, 'reauthenticated');
+      assert.equal(connectionOf(redis)?.authCount, 2);
+      await redis.quit();
+      provider.dispose();
+    } finally {
+      world.entra.tokenLifetimeSeconds = 3;
+    }
+  });
+
+  it('a duplicate made before a rotation is re-authenticated after it', async () => {
+    const provider = world.provider();
+    const redis = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider }));
+    await redis.ping();
+    const copy = world.track(redis.duplicate());
+    await copy.ping();
+    const expiryDisconnects = world.amr.counters.expiryDisconnects;
+    const reauths = countEvents(provider, 'reauthenticated');
+    await waitUntil(() => reauths.count >= 4, { timeoutMs: 15_000, description: 'both re-authenticated twice' });
+    assert.equal(await copy.ping(), 'PONG');
+    assert.equal(world.amr.counters.expiryDisconnects, expiryDisconnects);
+  });
+});
+
+describe('the ioredis traps', () => {
+  it('lazyConnect with db: commands queued before the token arrive run in that db, over one connection and one token request', async () => {
+    const identity = world.entra.addManagedIdentity({ kind: 'user' });
+    const provider = world.provider({ identity });
+    const accepted = world.amr.counters.accepted;
+    const redis = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider, lazyConnect: true, db: 3 }));
+    const writes = Array.from({ length: 50 }, (_, i) => redis.set(`trap:${i}`, String(i)));
+    const connects = [redis.connect().catch((e: unknown) => e), redis.connect().catch((e: unknown) => e)];
+    await Promise.all(writes);
+    await Promise.all(connects);
+    assert.equal(world.amr.counters.accepted - accepted, 1, 'one connection');
+    assert.equal(world.entra.requests.byOid[identity.oid], 1, 'one token request');
+    const admin = world.admin();
+    await admin.select(3);
+    assert.equal(await admin.get('trap:49'), '49');
+  });
+
+  it('a failed handshake AUTH is an error event without the token, and the retry loop goes on', async () => {
+    const provider = world.provider({ username: () => 'not-the-oid' });
+    const redis = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider, maxRetriesPerRequest: 1 }));
+    const errors: Error[] = [];
+    redis.on('error', (error: Error) => errors.push(error));
+    await waitUntil(() => errors.length >= 2, { description: 'two failed handshakes' });
+    const token = provider.currentToken();
+    assert.ok(token);
+    for (const error of errors) {
+      assert.match(error.message, /WRONGPASS/);
+      const serialized = JSON.stringify({ ...error, message: error.message, stack: error.stack });
+      assert.ok(!serialized.includes(token.password), 'token in the error');
+    }
+    const args = (errors[0] as { command?: { args?: unknown[] } }).command?.args ?? [];
+    assert.ok(args.includes('<redacted>'), `args: ${JSON.stringify(args).slice(0, 80)}`);
+    redis.disconnect();
+  });
+});
