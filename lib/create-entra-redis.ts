@@ -1,7 +1,6 @@
 import { Redis } from 'ioredis';
-import { ClientBinding } from './binding/client-binding.js';
+import { bindClient } from './binding/bind-client.js';
 import { splitRedisArguments, type EntraRedisOptions } from './binding/redis-arguments.js';
-import type { EntraCredentialsProvider } from './identity/credentials-provider.js';
 import { defaultCredentialsProvider } from './identity/default-provider.js';
 
 export type { EntraRedisOptions } from './binding/redis-arguments.js';
@@ -26,18 +25,4 @@ export function createEntraRedis(...args: unknown[]): Redis {
     // reported through the 'error' event, as ioredis does for its own first connect
   });
   return redis;
-}
-
-/** Binds a client and makes its duplicates bound clients too. */
-function bindClient(redis: Redis, provider: EntraCredentialsProvider, reauthJitter: number | undefined): void {
-  new ClientBinding(redis, provider, { reauthJitter });
-  const duplicate = redis.duplicate.bind(redis);
-  redis.duplicate = (override?: Partial<EntraRedisOptions>) => {
-    const { credentialsProvider, reauthJitter: overrideJitter, ...rest } = override ?? {};
-    const copy = duplicate({ ...rest, lazyConnect: true });
-    copy.options.lazyConnect = rest.lazyConnect ?? redis.options.lazyConnect ?? false;
-    bindClient(copy, credentialsProvider ?? provider, overrideJitter ?? reauthJitter);
-    if (!copy.options.lazyConnect) copy.connect().catch(() => {});
-    return copy;
-  };
 }

@@ -1,4 +1,5 @@
 export { createEntraRedis, type EntraRedisOptions } from './create-entra-redis.js';
+export { createEntraCluster, type EntraClusterOptions } from './create-entra-cluster.js';
 export {
   createCredentialsProvider,
   EntraCredentialsProvider,

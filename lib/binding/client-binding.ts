@@ -3,7 +3,8 @@ import { redactError } from '../errors.js';
 import type { EntraCredentialsProvider, TokenSubscriber } from '../identity/credentials-provider.js';
 import { describeToken } from '../identity/events.js';
 import type { EntraToken } from '../token/entra-token.js';
-import { interceptConnect, isResp2Subscriber, redactEmittedErrors, setHandshakeCredentials } from './ioredis-internals.js';
+import { forceReconnect, interceptConnect, interceptEmit, isResp2Subscriber, setHandshakeCredentials } from './ioredis-internals.js';
+import { isMessageEvent, SubscriberHandover } from './pubsub-handover.js';
 
 /** A connection whose re-AUTH has not completed this long before its token expires is reconnected instead. */
 const MAX_REAUTH_DEADLINE_MARGIN_MS = 5_000;
@@ -43,12 +44,20 @@ export class ClientBinding implements TokenSubscriber {
   #pending: PendingReauth | undefined;
   /** Set when we reconnect on purpose to move a connection to a fresh token. */
   #reconnectingForToken = false;
+  /** A RESP2 subscriber being moved to a fresh token. */
+  #handover: SubscriberHandover | undefined;
+  /** Emits to the application without our hook. */
+  readonly #deliver: (event: string, ...args: unknown[]) => boolean;
 
   constructor(redis: Redis, provider: EntraCredentialsProvider, options: ClientBindingOptions = {}) {
     this.redis = redis;
     this.provider = provider;
     this.#reauthJitter = options.reauthJitter ?? 0;
-    redactEmittedErrors(redis, (error) => redactError(error));
+    this.#deliver = interceptEmit(redis, (event, args) => {
+      if (event === 'error') args[0] = redactError(args[0]);
+      else if (this.#handover && isMessageEvent(event)) return this.#handover.filter(event, args);
+      return true;
+    });
     interceptConnect(redis, (signal) => this.#beforeConnect(signal));
     redis.on('ready', () => this.#onReady());
     redis.on('close', () => this.#onClose());
@@ -103,6 +112,7 @@ export class ClientBinding implements TokenSubscriber {
   #onReady(): void {
     this.#cancelPending();
     this.#authenticatedWith = this.#handshakeToken;
+    if (this.#handover) return; // the handover reconnected us and reports the result
     if (this.#reconnectingForToken && this.#authenticatedWith) {
       this.#reconnectingForToken = false;
       this.provider.emit('reauthenticated', {
@@ -142,7 +152,13 @@ export class ClientBinding implements TokenSubscriber {
       pending.deadline = setTimeout(() => this.#reconnectBeforeExpiry(pending), delay);
       pending.deadline.unref?.();
     }
-    if (isResp2Subscriber(this.redis)) return; // AUTH is impossible here: the deadline reconnects it
+    if (isResp2Subscriber(this.redis)) {
+      // AUTH is impossible in RESP2 subscribe mode: hand the subscriptions over to a fresh connection instead.
+      if (pending.deadline) clearTimeout(pending.deadline);
+      pending.deadline = undefined;
+      this.#startHandover(token, old);
+      return;
+    }
     const jitter = this.#reauthJitter > 0 ? Math.random() * this.#reauthJitter : 0;
     if (jitter > 0) {
       pending.timer = setTimeout(() => this.#sendAuth(pending, REAUTH_RETRY_INITIAL_MS), jitter);
@@ -183,12 +199,34 @@ export class ClientBinding implements TokenSubscriber {
     pending.timer.unref?.();
   }
 
+  #startHandover(token: EntraToken, old: EntraToken | undefined): void {
+    if (this.#handover) return; // the one running reconnects with the newest token from options
+    const handover = new SubscriberHandover(this.redis, token, this.#deliver);
+    this.#handover = handover;
+    const timeout = old ? Math.max(0, old.expiresOn - Date.now()) : 10_000;
+    const connection = this.connectionDescription;
+    handover.run(timeout).then(
+      () => {
+        if (this.#handover === handover) this.#handover = undefined;
+        this.provider.emit('reauthenticated', { connection, token: describeToken(token), method: 'handover' });
+        // a token that arrived during the handover is picked up now
+        const current = this.provider.currentToken();
+        if (this.redis.status === 'ready' && current && !current.sameAs(this.#authenticatedWith)) this.#reauthenticate(current);
+      },
+      (error: unknown) => {
+        // the handover fell back to a plain reconnect with the fresh token: nothing to retry
+        if (this.#handover === handover) this.#handover = undefined;
+        this.provider.emit('reauthenticationFailed', { connection, error: redactError(error), willRetry: false });
+      },
+    );
+  }
+
   /** The AUTH did not complete in time: reconnect now, with the fresh token, before the server closes us. */
   #reconnectBeforeExpiry(pending: PendingReauth): void {
     if (this.#pending !== pending) return;
     this.#cancelPending();
     if (this.redis.status !== 'ready') return;
     this.#reconnectingForToken = true;
-    this.redis.disconnect(true);
+    forceReconnect(this.redis);
   }
 }

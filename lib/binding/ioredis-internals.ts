@@ -98,13 +98,75 @@ export function isResp2Subscriber(redis: Redis): boolean {
 }
 
 /**
- * Removes tokens from every `error` event the client emits (a failed handshake AUTH or HELLO carries the token in
- * `command.args`), before any listener sees it.
+ * Puts `hook` in front of every event the client emits: it may change the arguments in place (to redact a token
+ * from an `error`) and returns false to drop the event (a message a handover delivers another way). Returns the
+ * original emit, which delivers without the hook.
  */
-export function redactEmittedErrors(redis: Redis, redact: (error: unknown) => unknown): void {
+export function interceptEmit(redis: Redis, hook: (event: string | symbol, args: unknown[]) => boolean): (event: string, ...args: unknown[]) => boolean {
   const emit = redis.emit;
-  redis.emit = function emitRedacted(this: Redis, event: string | symbol, ...args: unknown[]): boolean {
-    if (event === 'error' && args.length > 0) args[0] = redact(args[0]);
+  redis.emit = function emitThroughHook(this: Redis, event: string | symbol, ...args: unknown[]): boolean {
+    if (!hook(event, args)) return false;
     return emit.call(this, event, ...args);
   } as Redis['emit'];
+  return (event: string, ...args: unknown[]) => emit.call(redis, event, ...args);
+}
+
+/**
+ * Reconnects a live client at once, keeping the same object and its unanswered commands (ioredis resends them, and
+ * resubscribes its channels). One immediate attempt even when the client's retryStrategy is null (cluster nodes and
+ * subscribers), then its own strategy again.
+ */
+export function forceReconnect(redis: Redis): void {
+  const options = internals(redis).options as { retryStrategy?: unknown };
+  const own = options.retryStrategy;
+  options.retryStrategy = () => {
+    options.retryStrategy = own;
+    return 0;
+  };
+  redis.disconnect(true);
+}
+
+/** Channels, patterns and sharded channels the connection is subscribed to. */
+export function subscriptions(redis: Redis): { subscribe: string[]; psubscribe: string[]; ssubscribe: string[] } {
+  const set = (internals(redis).condition as { subscriber?: { channels?(type: string): string[] } } | undefined)?.subscriber;
+  const read = (type: string) => (set && typeof set.channels === 'function' ? set.channels(type) : []);
+  return { subscribe: read('subscribe'), psubscribe: read('psubscribe'), ssubscribe: read('ssubscribe') };
+}
+
+interface ClusterInternals {
+  subscriber?: Record<string, unknown> & { subscriber?: Redis | null };
+  shardedSubscribers?: { shardedSubscribers?: Map<string, { instance?: Redis }> };
+}
+
+/**
+ * Calls `onConnection` for every Redis connection a Cluster makes, before it connects: node connections ('+node'),
+ * the pub/sub subscriber (created inside ClusterSubscriber#selectSubscriber, which subscribes at once: caught by a
+ * setter on its `subscriber` field) and sharded subscribers (caught when ClusterSubscriberGroup stores them).
+ * Slot-refresh connections are duplicates of node connections, covered by the caller's duplicate() wrapper.
+ */
+export function watchClusterConnections(cluster: import('ioredis').Cluster, onConnection: (redis: Redis) => void): void {
+  cluster.on('+node', (redis: Redis) => onConnection(redis));
+  const { subscriber, shardedSubscribers } = cluster as unknown as ClusterInternals;
+  if (subscriber && typeof subscriber === 'object') {
+    let current = subscriber.subscriber ?? null;
+    if (current) onConnection(current);
+    Object.defineProperty(subscriber, 'subscriber', {
+      configurable: true,
+      enumerable: true,
+      get: () => current,
+      set: (value: Redis | null) => {
+        current = value;
+        if (value) onConnection(value);
+      },
+    });
+  }
+  const group = shardedSubscribers?.shardedSubscribers;
+  if (group instanceof Map) {
+    const set = group.set.bind(group);
+    group.set = (key: string, value: { instance?: Redis }) => {
+      if (value?.instance) onConnection(value.instance);
+      return set(key, value);
+    };
+    for (const value of group.values()) if (value.instance) onConnection(value.instance);
+  }
 }

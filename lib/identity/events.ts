@@ -35,8 +35,11 @@ export interface ReauthenticatedEvent {
   /** The connection's name, as ioredis knows it (`connectionName`) or a description. */
   connection: string;
   token: TokenInfo;
-  /** How the connection got the new token: `auth` in place, or `reconnect` when AUTH could not run in time. */
-  method: 'auth' | 'reconnect';
+  /**
+   * How the connection got the new token: `auth` in place; `reconnect` when AUTH could not complete in time (blocked
+   * behind a blocking command); `handover` for a RESP2 subscriber, moved to a fresh connection without losing messages.
+   */
+  method: 'auth' | 'reconnect' | 'handover';
 }
 
 /** Payload of `reauthenticationFailed`. */

@@ -3,10 +3,10 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { createCredentialsProvider, type EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
 import type { CredentialsProviderEvents } from '../../lib/identity/events.js';
 import type { TokenManagerOptions } from '../../lib/manager/options.js';
-import { AmrEmulator } from './amr-emulator.js';
+import { AmrEmulator, startAmrCluster, type AmrCluster } from './amr-emulator.js';
 import { selfSignedCertificate } from './certs.js';
 import { EntraEmulator, type EmulatedManagedIdentity } from './entra-emulator.js';
-import { startRedisServer, type RedisServerHandle } from './redis-server.js';
+import { startRedisCluster, startRedisServer, type RedisClusterHandle, type RedisServerHandle } from './redis-server.js';
 
 export { waitUntil } from './redis-server.js';
 
@@ -18,34 +18,16 @@ export interface WorldOptions {
 }
 
 /**
- * Everything a client test needs, all real and on loopback: a redis-server, the Entra ID emulator serving a
- * user-assigned managed identity to a real ManagedIdentityCredential, and the AMR emulator in front of the server.
+ * The Entra ID side of a test: the emulator serving a user-assigned managed identity to real
+ * ManagedIdentityCredentials, the environment that points them at it, and the providers and clients to clean up.
  */
-export class World {
+abstract class TokenSide {
   readonly #restoreEnv: () => void;
   readonly #providers: EntraCredentialsProvider[] = [];
-  readonly #clients: Redis[] = [];
+  readonly #clients: Array<{ disconnect(): void }> = [];
 
-  private constructor(
-    readonly redis: RedisServerHandle,
-    readonly entra: EntraEmulator,
-    readonly amr: AmrEmulator,
-    readonly identity: EmulatedManagedIdentity,
-    readonly certificate: { key: string; cert: string } | undefined,
-  ) {
+  protected constructor(readonly entra: EntraEmulator, readonly identity: EmulatedManagedIdentity) {
     this.#restoreEnv = entra.applyManagedIdentityEnv();
-  }
-
-  static async start(options: WorldOptions = {}): Promise<World> {
-    const redis = await startRedisServer();
-    const entra = await EntraEmulator.start({ tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 3 });
-    const certificate = options.tls ? selfSignedCertificate() : undefined;
-    const amr = await AmrEmulator.start({
-      backend: { host: redis.host, port: redis.port }, publicKey: entra.publicKey, admin: redis.admin,
-      ...(certificate ? { tls: certificate } : {}),
-    });
-    const identity = entra.addManagedIdentity({ kind: 'user' });
-    return new World(redis, entra, amr, identity, certificate);
   }
 
   /** A provider over a real ManagedIdentityCredential for the emulated identity; disposed by stop(). */
@@ -64,6 +46,47 @@ export class World {
     return provider;
   }
 
+  /** Registers a client (or cluster) to be disconnected by stop(). */
+  track<T extends { disconnect(): void }>(client: T): T {
+    this.#clients.push(client);
+    return client;
+  }
+
+  protected async stopTokenSide(): Promise<void> {
+    for (const client of this.#clients) client.disconnect();
+    for (const provider of this.#providers) provider.dispose();
+    this.#restoreEnv();
+    await this.entra.stop();
+  }
+}
+
+/**
+ * Everything a client test needs, all real and on loopback: a redis-server, the Entra ID emulator serving a
+ * user-assigned managed identity to a real ManagedIdentityCredential, and the AMR emulator in front of the server.
+ */
+export class World extends TokenSide {
+  private constructor(
+    readonly redis: RedisServerHandle,
+    entra: EntraEmulator,
+    readonly amr: AmrEmulator,
+    identity: EmulatedManagedIdentity,
+    readonly certificate: { key: string; cert: string } | undefined,
+  ) {
+    super(entra, identity);
+  }
+
+  static async start(options: WorldOptions = {}): Promise<World> {
+    const redis = await startRedisServer();
+    const entra = await EntraEmulator.start({ tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 3 });
+    const certificate = options.tls ? selfSignedCertificate() : undefined;
+    const amr = await AmrEmulator.start({
+      backend: { host: redis.host, port: redis.port }, publicKey: entra.publicKey, admin: redis.admin,
+      ...(certificate ? { tls: certificate } : {}),
+    });
+    const identity = entra.addManagedIdentity({ kind: 'user' });
+    return new World(redis, entra, amr, identity, certificate);
+  }
+
   /** Where clients connect: the AMR emulator. */
   get endpoint(): { host: string; port: number } {
     return { host: '127.0.0.1', port: this.amr.port };
@@ -78,24 +101,51 @@ export class World {
     };
   }
 
-  /** Registers a client to be disconnected by stop(). */
-  track<T extends Redis>(client: T): T {
-    this.#clients.push(client);
-    return client;
-  }
-
   /** An admin client straight to redis-server, for setup and assertions. */
   admin(): Redis {
     return this.track(new Redis(this.redis.adminClientOptions()));
   }
 
   async stop(): Promise<void> {
-    for (const client of this.#clients) client.disconnect();
-    for (const provider of this.#providers) provider.dispose();
-    this.#restoreEnv();
+    await this.stopTokenSide();
     await this.amr.stop();
-    await this.entra.stop();
     await this.redis.stop();
+  }
+}
+
+/** The same with a real 3-master Redis Cluster, one AMR emulator per node, reached through natMap. */
+export class ClusterWorld extends TokenSide {
+  private constructor(
+    readonly cluster: RedisClusterHandle,
+    entra: EntraEmulator,
+    readonly amr: AmrCluster,
+    identity: EmulatedManagedIdentity,
+    readonly certificate: { key: string; cert: string } | undefined,
+  ) {
+    super(entra, identity);
+  }
+
+  static async start(options: WorldOptions = {}): Promise<ClusterWorld> {
+    const cluster = await startRedisCluster({ masters: 3 });
+    const entra = await EntraEmulator.start({ tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 3 });
+    const certificate = options.tls ? selfSignedCertificate() : undefined;
+    const amr = await startAmrCluster(cluster, { publicKey: entra.publicKey, ...(certificate ? { tls: certificate } : {}) });
+    const identity = entra.addManagedIdentity({ kind: 'user' });
+    return new ClusterWorld(cluster, entra, amr, identity, certificate);
+  }
+
+  /** Options for createEntraCluster / new Cluster: natMap to the emulators, TLS when the world has it. */
+  clusterOptions(): { natMap: AmrCluster['natMap']; redisOptions: RedisOptions } {
+    return {
+      natMap: this.amr.natMap,
+      redisOptions: this.certificate ? { tls: { ca: this.certificate.cert, servername: 'localhost' } } : {},
+    };
+  }
+
+  async stop(): Promise<void> {
+    await this.stopTokenSide();
+    await this.amr.stop();
+    await this.cluster.stop();
   }
 }
 

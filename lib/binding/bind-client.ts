@@ -1,0 +1,33 @@
+import type { Redis } from 'ioredis';
+import type { EntraCredentialsProvider } from '../identity/credentials-provider.js';
+import { ClientBinding } from './client-binding.js';
+import type { EntraRedisExtraOptions } from './redis-arguments.js';
+
+const BOUND = Symbol('ioredis-entraid.binding');
+type Bound = Redis & { [BOUND]?: ClientBinding };
+
+/**
+ * Ties a client to a provider (once), and makes its duplicates, and theirs, bound clients too. The client must not
+ * have connected yet, or be about to connect lazily.
+ */
+export function bindClient(redis: Redis, provider: EntraCredentialsProvider, reauthJitter: number | undefined): ClientBinding {
+  const existing = (redis as Bound)[BOUND];
+  if (existing) return existing;
+  const binding = new ClientBinding(redis, provider, { reauthJitter });
+  (redis as Bound)[BOUND] = binding;
+  const duplicate = redis.duplicate.bind(redis);
+  redis.duplicate = (override?: Partial<import('ioredis').RedisOptions & EntraRedisExtraOptions>) => {
+    const { credentialsProvider, reauthJitter: overrideJitter, ...rest } = override ?? {};
+    // Created lazily so that it is bound before its first connect, then connected as the caller asked.
+    const copy = duplicate({ ...rest, lazyConnect: true });
+    copy.options.lazyConnect = rest.lazyConnect ?? redis.options.lazyConnect ?? false;
+    bindClient(copy, credentialsProvider ?? provider, overrideJitter ?? reauthJitter);
+    if (!copy.options.lazyConnect) {
+      copy.connect().catch(() => {
+        // reported through the 'error' event, as for any ioredis client
+      });
+    }
+    return copy;
+  };
+  return binding;
+}

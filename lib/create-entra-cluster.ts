@@ -1,0 +1,31 @@
+import { Cluster, type ClusterNode, type ClusterOptions } from 'ioredis';
+import { bindClient } from './binding/bind-client.js';
+import { validateExtra, type EntraRedisExtraOptions } from './binding/redis-arguments.js';
+import { watchClusterConnections } from './binding/ioredis-internals.js';
+import { defaultCredentialsProvider } from './identity/default-provider.js';
+
+export type EntraClusterOptions = ClusterOptions & EntraRedisExtraOptions;
+
+/**
+ * A drop-in for `new Cluster(startupNodes, options)` (ioredis): every node connection, slot-refresh connection and
+ * pub/sub subscriber (sharded included) authenticates with the provider's current token and is re-authenticated
+ * before it expires; nodes that appear later get the current token. Works with `natMap` and `tls`, as Azure Managed
+ * Redis's OSS cluster policy requires. Returns a real ioredis `Cluster` at once.
+ */
+export function createEntraCluster(startupNodes: ClusterNode[], options: EntraClusterOptions = {}): Cluster {
+  if (typeof options !== 'object' || options === null) throw new TypeError('Invalid options: expected an object');
+  const { credentialsProvider, reauthJitter, ...clusterOptions } = options;
+  validateExtra(credentialsProvider, reauthJitter);
+  const provider = credentialsProvider ?? defaultCredentialsProvider();
+  const lazyConnect = clusterOptions.lazyConnect === true;
+  // Not connected by the constructor: connections it makes must be bound first.
+  const cluster = new Cluster(startupNodes, { ...clusterOptions, lazyConnect: true, redisOptions: { ...clusterOptions.redisOptions } });
+  cluster.options.lazyConnect = lazyConnect;
+  watchClusterConnections(cluster, (redis) => bindClient(redis, provider, reauthJitter));
+  if (!lazyConnect) {
+    cluster.connect().catch(() => {
+      // reported through the 'error' event, as ioredis does for its own first connect
+    });
+  }
+  return cluster;
+}

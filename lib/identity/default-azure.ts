@@ -1,0 +1,36 @@
+import { DefaultAzureCredential, type DefaultAzureCredentialOptions } from '@azure/identity';
+import {
+  createCredentialsProvider,
+  type CommonCredentialsProviderOptions,
+  type EntraCredentialsProvider,
+} from './credentials-provider.js';
+
+/** Options of {@link createDefaultAzureCredentialsProvider}. */
+export interface DefaultAzureCredentialsProviderOptions extends CommonCredentialsProviderOptions {
+  /**
+   * Passed to `DefaultAzureCredential` (e.g. `managedIdentityClientId`, `tenantId`). Internal HTTP retries are off
+   * by default (`retryOptions.maxRetries: 0`) because the token manager retries; set `retryOptions` here to change
+   * that.
+   */
+  credentialOptions?: DefaultAzureCredentialOptions;
+}
+
+/**
+ * A credentials provider over `DefaultAzureCredential`: environment variables, workload identity, managed identity,
+ * then developer sign-ins (Azure CLI, Azure Developer CLI, Azure PowerShell), whichever works first.
+ * Throws a TypeError naming the option when an option is invalid.
+ */
+export function createDefaultAzureCredentialsProvider(options: DefaultAzureCredentialsProviderOptions = {}): EntraCredentialsProvider {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new TypeError(`Invalid options: expected an object, got ${options === null ? 'null' : `a value of type ${typeof options}`}`);
+  }
+  const { credentialOptions, ...common } = options;
+  if (credentialOptions !== undefined && (typeof credentialOptions !== 'object' || credentialOptions === null || Array.isArray(credentialOptions))) {
+    throw new TypeError(`Invalid option "credentialOptions": expected an object, got ${credentialOptions === null ? 'null' : `a value of type ${typeof credentialOptions}`}`);
+  }
+  const credential = new DefaultAzureCredential({
+    ...credentialOptions,
+    retryOptions: { maxRetries: 0, ...credentialOptions?.retryOptions },
+  });
+  return createCredentialsProvider({ ...common, credential });
+}

@@ -1,0 +1,123 @@
+/**
+ * What the library does, published on `node:diagnostics_channel` for APM agents and loggers, the way ioredis
+ * publishes its commands (`ioredis:command`, `ioredis:connect`):
+ *
+ * - {@link TOKEN_REQUEST_CHANNEL} (`ioredis-entraid:token`), a tracing channel: one trace per request to the
+ *   credential (every attempt, retries included). Subscribe with
+ *   `diagnostics_channel.tracingChannel('ioredis-entraid:token').subscribe({ start, end, asyncStart, asyncEnd, error })`,
+ *   or to the single channels `tracing:ioredis-entraid:token:start` and so on.
+ * - {@link REAUTH_CHANNEL} (`ioredis-entraid:reauth`), a tracing channel: one trace per `AUTH` sent on a live
+ *   connection to move it to a new token.
+ * - {@link REAUTH_RECONNECT_CHANNEL} (`ioredis-entraid:reauth:reconnect`), a plain channel: a connection whose
+ *   `AUTH` could not complete before its token expired is reconnected with the new token instead.
+ *
+ * Every helper is a no-op when nobody subscribes (the context is not even built). No payload ever holds a token:
+ * tokens are described by {@link TokenInfo} (username, oid, expiry), and errors are passed through
+ * {@link redactError} before any subscriber sees them.
+ */
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { redactError } from './errors.js';
+import { describeToken, type TokenInfo } from './identity/events.js';
+import type { EntraToken } from './token/entra-token.js';
+
+/** Tracing channel of token requests: `tracing:ioredis-entraid:token:{start,end,asyncStart,asyncEnd,error}`. */
+export const TOKEN_REQUEST_CHANNEL = 'ioredis-entraid:token';
+/** Tracing channel of in-place re-authentication: `tracing:ioredis-entraid:reauth:{start,end,asyncStart,asyncEnd,error}`. */
+export const REAUTH_CHANNEL = 'ioredis-entraid:reauth';
+/** Plain channel: a connection is reconnected to move it to a new token, because `AUTH` could not run in time. */
+export const REAUTH_RECONNECT_CHANNEL = 'ioredis-entraid:reauth:reconnect';
+
+/** Context of a token-request trace. The same object travels through start, end, asyncStart, asyncEnd and error. */
+export interface TokenRequestTraceContext {
+  /** Attempt within the current refresh cycle, from 1. */
+  attempt: number;
+  /** Attempts the cycle may make (`retryOptions.maxAttempts`). */
+  maxAttempts: number;
+  /** Time limit of this request (`tokenRequestTimeout`), ms. */
+  timeoutMs: number;
+  /** Set when the request succeeded: the token received, described without the token. */
+  result?: TokenInfo;
+  /** Set when the request failed (redacted). */
+  error?: unknown;
+}
+
+/** Context of a re-authentication trace. */
+export interface ReauthTraceContext {
+  /** The connection's name (`connectionName`) or address. */
+  connection: string;
+  /** The token sent with `AUTH`, described without the token. */
+  token: TokenInfo;
+  /** Attempt to send this token on this connection, from 1. */
+  attempt: number;
+  /** Set when the server answered: its reply (`'OK'`; anything else, e.g. `'QUEUED'` inside MULTI, is "not done"). */
+  result?: unknown;
+  /** Set when the `AUTH` failed (redacted: the token the command carried is removed). */
+  error?: unknown;
+}
+
+/** Message of {@link REAUTH_RECONNECT_CHANNEL}. */
+export interface ReauthReconnectMessage {
+  /** The connection's name (`connectionName`) or address. */
+  connection: string;
+  /** The token the connection will present when it reconnects, described without the token. */
+  token: TokenInfo;
+  /** Why `AUTH` was not possible: it did not complete in time, or the connection is in RESP2 subscribe mode. */
+  reason: 'auth-timeout' | 'resp2-subscriber';
+}
+
+const tokenChannel = diagnosticsChannel.tracingChannel<unknown, TokenRequestTraceContext>(TOKEN_REQUEST_CHANNEL);
+const reauthChannel = diagnosticsChannel.tracingChannel<unknown, ReauthTraceContext>(REAUTH_CHANNEL);
+const reconnectChannel = diagnosticsChannel.channel(REAUTH_RECONNECT_CHANNEL);
+
+/** Whether any of the five channels of a tracing channel has a subscriber (`TracingChannel#hasSubscribers` is newer). */
+function isTraced(channel: diagnosticsChannel.TracingChannel<unknown, object>): boolean {
+  return channel.start.hasSubscribers || channel.end.hasSubscribers || channel.asyncStart.hasSubscribers
+    || channel.asyncEnd.hasSubscribers || channel.error.hasSubscribers;
+}
+
+/**
+ * Runs one token request, traced on {@link TOKEN_REQUEST_CHANNEL}. Resolves with the token `request` resolved with;
+ * subscribers see only its description (`context.result`). Without subscribers this is `request()` itself.
+ */
+export function traceTokenRequest(
+  request: () => Promise<EntraToken>,
+  context: () => Omit<TokenRequestTraceContext, 'result' | 'error'>,
+): Promise<EntraToken> {
+  if (!isTraced(tokenChannel)) return request();
+  let token: EntraToken | undefined;
+  const traced = tokenChannel.tracePromise(async () => {
+    try {
+      token = await request();
+    } catch (error) {
+      throw redactError(error);
+    }
+    return describeToken(token);
+  }, { ...context() });
+  return traced.then(() => token as EntraToken);
+}
+
+/**
+ * Runs one in-place re-authentication (`redis.auth(...)` on a live connection), traced on {@link REAUTH_CHANNEL}.
+ * Resolves or rejects as `auth` does; the rejection is redacted. Without subscribers this is `auth()` itself.
+ */
+export function traceReauthentication<T>(
+  auth: () => Promise<T>,
+  context: () => { connection: string; token: EntraToken; attempt: number },
+): Promise<T> {
+  if (!isTraced(reauthChannel)) return auth();
+  const { connection, token, attempt } = context();
+  return reauthChannel.tracePromise(async () => {
+    try {
+      return await auth();
+    } catch (error) {
+      throw redactError(error);
+    }
+  }, { connection, token: describeToken(token), attempt });
+}
+
+/** Publishes on {@link REAUTH_RECONNECT_CHANNEL} that `connection` is reconnected to present `token`. */
+export function publishReauthReconnect(connection: string, token: EntraToken, reason: ReauthReconnectMessage['reason']): void {
+  if (!reconnectChannel.hasSubscribers) return;
+  const message: ReauthReconnectMessage = { connection, token: describeToken(token), reason };
+  reconnectChannel.publish(message);
+}

