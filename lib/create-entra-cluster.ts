@@ -1,7 +1,7 @@
 import { Cluster, type ClusterNode, type ClusterOptions } from 'ioredis';
 import { bindClient } from './binding/bind-client.js';
 import { validateExtra, type EntraRedisExtraOptions } from './binding/redis-arguments.js';
-import { watchClusterConnections } from './binding/ioredis-internals.js';
+import { clusterStartupNodes, watchClusterConnections } from './binding/ioredis-internals.js';
 import { defaultCredentialsProvider } from './identity/default-provider.js';
 
 export type EntraClusterOptions = ClusterOptions & EntraRedisExtraOptions;
@@ -22,6 +22,11 @@ export function createEntraCluster(startupNodes: ClusterNode[], options: EntraCl
   const cluster = new Cluster(startupNodes, { ...clusterOptions, lazyConnect: true, redisOptions: { ...clusterOptions.redisOptions } });
   cluster.options.lazyConnect = lazyConnect;
   watchClusterConnections(cluster, (redis) => bindClient(redis, provider, reauthJitter));
+  // duplicate() makes a Cluster covered the same way, sharing the provider unless told otherwise.
+  cluster.duplicate = (overrideStartupNodes: ClusterNode[] = [], overrideOptions: EntraClusterOptions = {}) => createEntraCluster(
+    overrideStartupNodes.length > 0 ? overrideStartupNodes : clusterStartupNodes(cluster),
+    { ...cluster.options, credentialsProvider: provider, reauthJitter, ...overrideOptions },
+  );
   if (!lazyConnect) {
     cluster.connect().catch(() => {
       // reported through the 'error' event, as ioredis does for its own first connect

@@ -170,3 +170,9 @@ export function watchClusterConnections(cluster: import('ioredis').Cluster, onCo
     for (const value of group.values()) if (value.instance) onConnection(value.instance);
   }
 }
+
+/** The startup nodes a Cluster was created with (what Cluster#duplicate() reuses). */
+export function clusterStartupNodes(cluster: import('ioredis').Cluster): import('ioredis').ClusterNode[] {
+  const nodes = (cluster as unknown as { startupNodes?: import('ioredis').ClusterNode[] }).startupNodes;
+  return Array.isArray(nodes) ? nodes.slice() : [];
+}

@@ -30,6 +30,16 @@ function payloadOf(event: string, args: unknown[]): string {
   return Buffer.isBuffer(value) ? value.toString() : String(value);
 }
 
+/** The part of a channel name Redis Cluster hashes: the first non-empty {tag}, else the whole name. */
+function hashTagOf(channel: string): string {
+  const open = channel.indexOf('{');
+  if (open !== -1) {
+    const close = channel.indexOf('}', open + 1);
+    if (close > open + 1) return channel.slice(open + 1, close);
+  }
+  return channel;
+}
+
 /** True for the events a handover must route: messages, on any channel. */
 export function isMessageEvent(event: string | symbol): event is string {
   return typeof event === 'string' && MESSAGE_EVENTS.has(event);
@@ -63,7 +73,9 @@ export class SubscriberHandover {
   readonly #redis: Redis;
   readonly #token: EntraToken;
   readonly #deliver: (event: string, ...args: unknown[]) => boolean;
-  readonly #marker = `${MARKER_PREFIX}${randomUUID()}`;
+  #marker = `${MARKER_PREFIX}${randomUUID()}`;
+  /** Marker by SSUBSCRIBE/SPUBLISH, for a connection with sharded subscriptions only. */
+  #sharded = false;
   readonly #gate = new Gate();
   #phase: Phase = 'old';
   #shadowSawA = false;
@@ -85,7 +97,7 @@ export class SubscriberHandover {
   filter(event: string, args: unknown[]): boolean {
     const channel = channelOf(event, args);
     if (channel === this.#marker) {
-      if (event === 'messageBuffer') this.#onOwnMarker(payloadOf(event, args));
+      if (event === 'messageBuffer' || event === 'smessageBuffer') this.#onOwnMarker(payloadOf(event, args));
       return false;
     }
     switch (this.#phase) {
@@ -106,25 +118,33 @@ export class SubscriberHandover {
     const left = () => Math.max(0, timeoutMs - (Date.now() - started));
     try {
       const subscribed = subscriptions(this.#redis);
+      const [firstShardChannel] = subscribed.ssubscribe;
+      if (subscribed.subscribe.length === 0 && subscribed.psubscribe.length === 0 && firstShardChannel !== undefined) {
+        // Only sharded subscriptions: a plain UNSUBSCRIBE of the marker would report 0 channels left and make ioredis
+        // leave subscribe mode. A sharded marker in the same slot avoids that, and SPUBLISH stays on this node.
+        this.#sharded = true;
+        this.#marker = `{${hashTagOf(firstShardChannel)}}${this.#marker}`;
+      }
       this.#shadow = this.#connection('shadow');
       this.#publisher = this.#connection('handover');
       this.#watchShadow(this.#shadow);
-      await this.#shadow.subscribe(this.#marker, ...subscribed.subscribe);
+      await this.#subscribeMarker(this.#shadow);
+      if (subscribed.subscribe.length > 0) await this.#shadow.subscribe(...subscribed.subscribe);
       if (subscribed.psubscribe.length > 0) await this.#shadow.psubscribe(...subscribed.psubscribe);
       for (const channel of subscribed.ssubscribe) await this.#shadow.ssubscribe(channel);
-      await this.#redis.subscribe(this.#marker);
-      await this.#publisher.publish(this.#marker, 'A');
+      await this.#subscribeMarker(this.#redis);
+      await this.#publishMarker('A');
       await this.#gate.until(() => this.#phase === 'gap' && this.#shadowSawA, left(), 'marker A');
       let reconnected = false;
       this.#redis.once('ready', () => { reconnected = true; this.#gate.poke(); });
       forceReconnect(this.#redis);
       await this.#gate.until(() => reconnected, left(), 'the reconnect');
       // Sent after ioredis's own resubscriptions: its reply means they are all in place.
-      await this.#redis.subscribe(this.#marker);
-      await this.#publisher.publish(this.#marker, 'B');
+      await this.#subscribeMarker(this.#redis);
+      await this.#publishMarker('B');
       await this.#gate.until(() => this.#phase === 'joining' && this.#shadowSawB, left(), 'marker B');
       this.#finish();
-      await this.#redis.unsubscribe(this.#marker).catch(() => {});
+      await (this.#sharded ? this.#redis.sunsubscribe(this.#marker) : this.#redis.unsubscribe(this.#marker)).catch(() => {});
     } catch (error) {
       this.#finish();
       if (this.#redis.status === 'ready' && !this.#reconnected()) forceReconnect(this.#redis);
@@ -133,6 +153,15 @@ export class SubscriberHandover {
       this.#shadow?.disconnect();
       this.#publisher?.disconnect();
     }
+  }
+
+  async #subscribeMarker(client: Redis): Promise<void> {
+    await (this.#sharded ? client.ssubscribe(this.#marker) : client.subscribe(this.#marker));
+  }
+
+  async #publishMarker(payload: 'A' | 'B'): Promise<void> {
+    const publisher = this.#publisher as Redis;
+    await (this.#sharded ? publisher.spublish(this.#marker, payload) : publisher.publish(this.#marker, payload));
   }
 
   #reconnected(): boolean {
@@ -163,7 +192,7 @@ export class SubscriberHandover {
     for (const event of MESSAGE_EVENTS) {
       shadow.on(event, (...args: unknown[]) => {
         if (channelOf(event, args) === this.#marker) {
-          if (event === 'messageBuffer') {
+          if (event === 'messageBuffer' || event === 'smessageBuffer') {
             const payload = payloadOf(event, args);
             if (payload === 'A') this.#shadowSawA = true;
             if (payload === 'B') this.#shadowSawB = true;

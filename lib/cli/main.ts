@@ -100,7 +100,7 @@ class Check {
   #line(label: string, text: string): void {
     if (this.#options.json) return;
     const [first, ...more] = redactTokens(text).split('\n');
-    this.#io.stdout.write(`${label.padEnd(12)}${first}\n`);
+    this.#io.stdout.write(`${label.padEnd(11)} ${first}\n`);
     for (const line of more) this.#io.stdout.write(`${' '.repeat(12)}${line}\n`);
   }
 
@@ -239,7 +239,8 @@ class Check {
     const str = (value: unknown) => (typeof value === 'string' && value.length > 0 ? value : undefined);
     const audiences = Array.isArray(claims.aud) ? claims.aud : claims.aud === undefined ? [] : [claims.aud];
     const scopeResource = o.scope.replace(/\/\.default$/, '').replace(/\/$/, '');
-    const audienceOk = audiences.some((aud) => REDIS_AUDIENCES.includes(aud.replace(/\/$/, '')) || aud.replace(/\/$/, '') === scopeResource);
+    const audienceOk = audiences.some((aud) => REDIS_AUDIENCES.includes(aud.replace(/\/$/, '')));
+    const requested = !audienceOk && audiences.some((aud) => aud.replace(/\/$/, '') === scopeResource);
     const expSeconds = typeof claims.exp === 'number' ? claims.exp : undefined;
     const expiresMs = expSeconds !== undefined ? expSeconds * 1000 : expiresOnTimestamp;
     const issuedAt = typeof claims.iat === 'number' ? new Date(claims.iat * 1000).toISOString() : undefined;
@@ -268,7 +269,8 @@ class Check {
     const expiry = token.expiresOn
       ? `${token.expiresOn} (${formatDuration(token.expiresInSeconds ?? 0)}${issuedAt ? `; issued ${issuedAt}` : ''})`
       : '(unknown)';
-    this.#line('token', `${who}\naudience ${audienceText} ${audienceOk ? '(ok)' : '(NOT Azure Redis)'}\nexpires ${expiry}`);
+    const verdict = audienceOk ? '(ok)' : requested ? '(as requested with --scope; not the public cloud\'s Redis audience)' : '(NOT Azure Redis)';
+    this.#line('token', `${who}\naudience ${audienceText} ${verdict}\nexpires ${expiry}`);
     if (!audienceOk) {
       this.#hint(`The token's audience is ${audienceText}, but Azure's Redis accepts https://redis.azure.com: request the scope `
         + 'https://redis.azure.com/.default (the library\'s default).');
