@@ -3,7 +3,9 @@ import { redactError } from '../errors.js';
 import type { EntraCredentialsProvider, TokenSubscriber } from '../identity/credentials-provider.js';
 import { describeToken } from '../identity/events.js';
 import type { EntraToken } from '../token/entra-token.js';
-import { forceReconnect, interceptConnect, interceptEmit, isResp2Subscriber, setHandshakeCredentials } from './ioredis-internals.js';
+import {
+  forceReconnect, interceptConnect, interceptEmit, isResp2Subscriber, redactCredentialCommands, setHandshakeCredentials,
+} from './ioredis-internals.js';
 import { isMessageEvent, SubscriberHandover } from './pubsub-handover.js';
 
 /** A connection whose re-AUTH has not completed this long before its token expires is reconnected instead. */
@@ -58,6 +60,7 @@ export class ClientBinding implements TokenSubscriber {
       else if (this.#handover && isMessageEvent(event)) return this.#handover.filter(event, args);
       return true;
     });
+    redactCredentialCommands(redis, redactError);
     interceptConnect(redis, (signal) => this.#beforeConnect(signal));
     redis.on('ready', () => this.#onReady());
     redis.on('close', () => this.#onClose());

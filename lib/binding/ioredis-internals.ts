@@ -112,6 +112,27 @@ export function interceptEmit(redis: Redis, hook: (event: string | symbol, args:
 }
 
 /**
+ * Redacts, in place, the error of every failed AUTH and HELLO the client sends (ioredis's handshake calls
+ * `redis.auth()` / `redis.hello()` on the instance). ioredis attaches the command's arguments, token included, to the
+ * ReplyError, rejects the queued commands with that same object and may print it when nobody listens for `error`;
+ * redacting it as soon as it exists covers all of these, at no cost to other commands.
+ */
+export function redactCredentialCommands(redis: Redis, redact: (error: unknown) => unknown): void {
+  const commands = redis as unknown as Record<'auth' | 'hello', (...args: unknown[]) => Promise<unknown>>;
+  for (const name of ['auth', 'hello'] as const) {
+    const original = commands[name];
+    if (typeof original !== 'function') continue;
+    commands[name] = function redactedCommand(this: Redis, ...args: unknown[]): Promise<unknown> {
+      const reply = original.apply(this, args);
+      // Observes the same promise (the caller still sees the rejection); runs before ioredis's own reactions when
+      // they are attached after this returns, and before any later reaction in every case.
+      if (reply && typeof reply.catch === 'function') reply.catch((error: unknown) => { redact(error); });
+      return reply;
+    };
+  }
+}
+
+/**
  * Reconnects a live client at once, keeping the same object and its unanswered commands (ioredis resends them, and
  * resubscribes its channels). One immediate attempt even when the client's retryStrategy is null (cluster nodes and
  * subscribers), then its own strategy again.

@@ -16,7 +16,8 @@ import {
  * Where the service principal signs in; names follow go-redis-entraid's `AuthorityConfiguration`.
  * - `default`: the public cloud (`https://login.microsoftonline.com`, or `credentialOptions.authorityHost`) with
  *   the tenant id.
- * - `multi-tenant`: the tenant id, or `common` when none is given; tokens may be requested for any tenant
+ * - `multi-tenant`: the tenant id (required: unlike go-redis-entraid, no `common` fallback, because MSAL refuses
+ *   client-credential tokens at `common`); tokens may also be requested for any other tenant
  *   (`additionallyAllowedTenants: ['*']`).
  * - `custom`: the https `authority` URL, e.g. a sovereign cloud or a private authority. A tenant in its path
  *   (`https://login.microsoftonline.us/<tenant>`) is used when no tenant id is given.
@@ -42,7 +43,7 @@ export type ConfidentialCertificate =
 export interface ConfidentialCredentialsProviderOptions extends CommonCredentialsProviderOptions {
   /** Client (application) id of the app registration. */
   clientId: string;
-  /** Tenant id; required unless `authority` provides it (or is `multi-tenant`). */
+  /** Tenant id; required unless `authority.tenantId` (or a tenant in a custom authority URL) provides it. */
   tenantId?: string;
   /** Client secret. Never appears in errors or logs of this library. */
   clientSecret?: string;
@@ -123,8 +124,12 @@ function resolveAuthority(
       if (givenTenant === undefined) fail('tenantId', 'expected a tenant id (or authority.tenantId) for authorityType "default"', givenTenant);
       return { tenantId: givenTenant, options: {} };
     case 'multi-tenant':
+      // go-redis-entraid falls back to "common"; MSAL refuses client-credential tokens there (missing_tenant_id_error).
+      if (givenTenant === undefined || ['common', 'organizations', 'consumers'].includes(givenTenant.toLowerCase())) {
+        fail(tenantName, 'expected a tenant id for authorityType "multi-tenant" (a service principal cannot sign in at "common" or "organizations")', givenTenant);
+      }
       return {
-        tenantId: givenTenant ?? 'common',
+        tenantId: givenTenant,
         options: { additionallyAllowedTenants: [...(credentialOptions?.additionallyAllowedTenants ?? []), '*'] },
       };
     case 'custom': {

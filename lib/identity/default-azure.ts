@@ -1,4 +1,9 @@
-import { DefaultAzureCredential, type DefaultAzureCredentialOptions } from '@azure/identity';
+import {
+  DefaultAzureCredential,
+  type DefaultAzureCredentialClientIdOptions,
+  type DefaultAzureCredentialOptions,
+  type DefaultAzureCredentialResourceIdOptions,
+} from '@azure/identity';
 import {
   createCredentialsProvider,
   type CommonCredentialsProviderOptions,
@@ -8,11 +13,12 @@ import {
 /** Options of {@link createDefaultAzureCredentialsProvider}. */
 export interface DefaultAzureCredentialsProviderOptions extends CommonCredentialsProviderOptions {
   /**
-   * Passed to `DefaultAzureCredential` (e.g. `managedIdentityClientId`, `tenantId`). Internal HTTP retries are off
+   * Passed to `DefaultAzureCredential` (e.g. `managedIdentityClientId` or `managedIdentityResourceId` for a
+   * user-assigned identity, `tenantId`). Internal HTTP retries are off
    * by default (`retryOptions.maxRetries: 0`) because the token manager retries; set `retryOptions` here to change
    * that.
    */
-  credentialOptions?: DefaultAzureCredentialOptions;
+  credentialOptions?: DefaultAzureCredentialOptions | DefaultAzureCredentialClientIdOptions | DefaultAzureCredentialResourceIdOptions;
 }
 
 /**

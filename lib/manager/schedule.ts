@@ -14,13 +14,17 @@ export const MIN_CYCLE_GAP_MS = 250;
  * fraction of the remaining life: the first look inside MSAL's window still leaves 90 % of that window.
  */
 export const UNCHANGED_RECHECK_FRACTION = 0.1;
-/** A cached token is handed out only while more than this much of it is left (capped at 10 % of its lifetime). */
-export const MAX_VALIDITY_MARGIN_MS = 1_000;
+/**
+ * A cached token is presented only while more than this much of it is left, or 20 % of its lifetime when that is
+ * less: one that could expire on its way to the server is not worth presenting.
+ */
+export const MAX_VALIDITY_MARGIN_MS = 5_000;
+export const VALIDITY_MARGIN_FRACTION = 0.2;
 
 /** True while `token` can still be presented to the server: not expired and not about to be. */
 export function isUsable(token: EntraToken | undefined, now: number): token is EntraToken {
   if (!token) return false;
-  const margin = Math.min(MAX_VALIDITY_MARGIN_MS, token.ttl * 0.1);
+  const margin = Math.min(MAX_VALIDITY_MARGIN_MS, token.ttl * VALIDITY_MARGIN_FRACTION);
   return token.expiresOn - now > margin;
 }
 

@@ -155,4 +155,15 @@ describe('the ioredis traps', () => {
     assert.ok(args.includes('<redacted>'), `args: ${JSON.stringify(args).slice(0, 80)}`);
     redis.disconnect();
   });
+
+  it('with no error listener, commands rejected after a failed handshake carry no token either', async () => {
+    const provider = world.provider({ username: () => 'not-the-oid' });
+    const token = await provider.getToken();
+    const redis = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider, maxRetriesPerRequest: 0 }));
+    const error = await redis.ping().then(() => undefined, (e: unknown) => e as Error & { command?: { args?: unknown[] } });
+    assert.ok(error instanceof Error);
+    const seen = JSON.stringify({ message: error.message, stack: error.stack, command: error.command });
+    assert.ok(!seen.includes(token.password), 'token in a rejected command');
+    redis.disconnect();
+  });
 });
