@@ -8,6 +8,21 @@ export {
   type CredentialsProviderOptions,
   type TokenSubscriber,
 } from './identity/credentials-provider.js';
+export {
+  createManagedIdentityCredentialsProvider,
+  type ManagedIdentityCredentialsProviderOptions,
+  type ManagedIdentityType,
+} from './identity/managed-identity.js';
+export {
+  createConfidentialCredentialsProvider,
+  type ConfidentialCredentialsProviderOptions,
+  type AuthorityConfiguration,
+  type ConfidentialCertificate,
+} from './identity/confidential.js';
+export {
+  createDefaultAzureCredentialsProvider,
+  type DefaultAzureCredentialsProviderOptions,
+} from './identity/default-azure.js';
 export type {
   CredentialsProviderEvents,
   RefreshFailedEvent,

@@ -7,6 +7,23 @@ import { describeToken, type CredentialsProviderEvents } from './events.js';
 
 /** Scope of Azure Managed Redis and Azure Cache for Redis in the public cloud. */
 export const DEFAULT_REDIS_SCOPE = 'https://redis.azure.com/.default';
+/** Application id of Azure Cache for Redis: the audience of v2.0 tokens for its resource URI. */
+const REDIS_APPLICATION_ID = 'acca5fbb-b7e4-4009-81f1-37e38fd66d78';
+
+/**
+ * Audiences a token requested for `scopes` may carry: the resource of each `<resource>/.default` scope (with and
+ * without a trailing slash) and, for Redis, its application id. Undefined (no check) when a scope is not of that form.
+ */
+export function expectedAudiences(scopes: readonly string[]): string[] | undefined {
+  const audiences: string[] = [];
+  for (const scope of scopes) {
+    if (!scope.endsWith('/.default')) return undefined;
+    const resource = scope.slice(0, -'/.default'.length);
+    audiences.push(resource, `${resource}/`);
+    if (/^https:\/\/redis\.azure\.[a-z.]+$/.test(resource)) audiences.push(REDIS_APPLICATION_ID);
+  }
+  return audiences;
+}
 
 /** Options every credentials provider takes. */
 export interface CommonCredentialsProviderOptions {
@@ -53,6 +70,7 @@ export class EntraCredentialsProvider extends EventEmitter<CredentialsProviderEv
     this.#manager = new TokenManager((abortSignal) => credential.getToken(scopes, { abortSignal }), {
       tokenManagerOptions: options.tokenManagerOptions,
       username: options.username,
+      audiences: expectedAudiences(this.scopes),
       hooks: {
         onToken: (token) => {
           for (const subscriber of [...this.#subscribers]) {

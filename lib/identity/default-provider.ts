@@ -1,5 +1,5 @@
-import { DefaultAzureCredential } from '@azure/identity';
-import { EntraCredentialsProvider, createCredentialsProvider } from './credentials-provider.js';
+import type { EntraCredentialsProvider } from './credentials-provider.js';
+import { createDefaultAzureCredentialsProvider } from './default-azure.js';
 
 // Held on globalThis so that the ESM and CommonJS copies of the library, if both are loaded, share one provider.
 const KEY = Symbol.for('ioredis-entraid.defaultProvider');
@@ -13,7 +13,7 @@ export function defaultCredentialsProvider(): EntraCredentialsProvider {
   const holder = globalThis as Holder;
   let provider = holder[KEY];
   if (!provider || provider.disposed) {
-    provider = createCredentialsProvider({ credential: new DefaultAzureCredential() });
+    provider = createDefaultAzureCredentialsProvider();
     holder[KEY] = provider;
   }
   return provider;

@@ -51,6 +51,7 @@ export class TokenManager {
   readonly options: ResolvedTokenManagerOptions;
   readonly #source: AccessTokenSource;
   readonly #username: UsernameResolver | undefined;
+  readonly #audiences: readonly string[] | undefined;
   readonly #hooks: TokenManagerHooks;
   readonly #random: () => number;
   #current: EntraToken | undefined;
@@ -67,6 +68,8 @@ export class TokenManager {
 
   constructor(source: AccessTokenSource, options: {
     tokenManagerOptions?: TokenManagerOptions; username?: UsernameResolver; hooks?: TokenManagerHooks; random?: () => number;
+    /** Audiences a token may have; others are refused with a clear error. Default: no check. */
+    audiences?: readonly string[];
   } = {}) {
     if (typeof source !== 'function') throw new TypeError('TokenManager needs a token source function');
     if (options.username !== undefined && typeof options.username !== 'function') {
@@ -75,6 +78,7 @@ export class TokenManager {
     this.options = resolveTokenManagerOptions(options.tokenManagerOptions, defaultIsRetryable);
     this.#source = source;
     this.#username = options.username;
+    this.#audiences = options.audiences;
     this.#hooks = options.hooks ?? {};
     this.#random = options.random ?? Math.random;
   }
@@ -254,7 +258,7 @@ export class TokenManager {
       });
       const accessToken = await Promise.race([pending, rejectOnAbort(request.signal)]);
       if (!accessToken) throw new InvalidTokenError('The credential returned no access token');
-      return EntraToken.fromAccessToken(accessToken, { username: this.#username, now: Date.now() });
+      return EntraToken.fromAccessToken(accessToken, { username: this.#username, now: Date.now(), audiences: this.#audiences });
     } finally {
       clearTimeout(timer);
       cycleSignal.removeEventListener('abort', onCycleAbort);

@@ -37,7 +37,9 @@ export class EntraToken {
    * Builds a token from an `@azure/identity` AccessToken. Throws {@link InvalidTokenError} (which never quotes the
    * token) when it is not a JWT, has no `oid`, or is already expired at `now`.
    */
-  static fromAccessToken(accessToken: AccessToken, options: { username?: UsernameResolver; now?: number } = {}): EntraToken {
+  static fromAccessToken(accessToken: AccessToken, options: {
+    username?: UsernameResolver; now?: number; audiences?: readonly string[];
+  } = {}): EntraToken {
     const now = options.now ?? Date.now();
     if (!accessToken || typeof accessToken.token !== 'string' || accessToken.token.length === 0) {
       throw new InvalidTokenError('The credential returned no access token');
@@ -46,6 +48,7 @@ export class EntraToken {
     if (typeof claims.oid !== 'string' || claims.oid.length === 0) {
       throw new InvalidTokenError('The access token has no "oid" claim; Azure Redis needs the object id as the username');
     }
+    if (options.audiences && options.audiences.length > 0) checkAudience(claims, options.audiences);
     const expiresOn = resolveExpiry(accessToken, claims);
     if (expiresOn <= now) {
       throw new InvalidTokenError(`The access token expired at ${new Date(expiresOn).toISOString()}, before it could be used`);
@@ -87,6 +90,17 @@ export class EntraToken {
 
   [inspect.custom](): string {
     return `EntraToken ${JSON.stringify(this.toJSON())}`;
+  }
+}
+
+/** A token for another resource would only get WRONGPASS from the server: say why before that. */
+function checkAudience(claims: EntraTokenClaims, audiences: readonly string[]): void {
+  const aud = claims.aud;
+  const given = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : [];
+  if (given.length === 0) throw new InvalidTokenError('The access token has no "aud" (audience) claim');
+  if (!given.some((a) => audiences.includes(a))) {
+    throw new InvalidTokenError(`The access token is for audience ${JSON.stringify(given.join(' '))}, not ${JSON.stringify(audiences[0])}: `
+      + 'check the "scopes" option (and the cloud) of the credentials provider');
   }
 }
 

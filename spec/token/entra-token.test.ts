@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { inspect } from 'node:util';
+import { describe, it } from 'node:test';
+import { InvalidTokenError } from '../../lib/errors.js';
+import { expectedAudiences } from '../../lib/identity/credentials-provider.js';
+import { EntraToken } from '../../lib/token/entra-token.js';
+import { makeAccessToken } from '../support/fake-credential.js';
+
+const redisAudiences = expectedAudiences(['https://redis.azure.com/.default'])!;
+
+function rejects(accessToken: { token: string; expiresOnTimestamp: number }, message: RegExp, options = {}) {
+  assert.throws(() => EntraToken.fromAccessToken(accessToken, options), (error: unknown) => {
+    assert.ok(error instanceof InvalidTokenError, String(error));
+    assert.match(error.message, message);
+    assert.ok(!error.message.includes(accessToken.token) || accessToken.token.length < 8, 'the message quotes the token');
+    assert.ok(!String(error.stack).includes(accessToken.token) || accessToken.token.length < 8);
+    return true;
+  });
+}
+
+const segment = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+describe('EntraToken', () => {
+  it('takes the username from oid, the password from the raw token, and the earlier expiry', () => {
+    const access = makeAccessToken(60_000, { oid: 'the-oid' });
+    const token = EntraToken.fromAccessToken({ ...access, expiresOnTimestamp: access.expiresOnTimestamp + 10_000 }, { audiences: redisAudiences });
+    assert.equal(token.username, 'the-oid');
+    assert.equal(token.oid, 'the-oid');
+    assert.equal(token.password, access.token);
+    assert.ok(Math.abs(token.expiresOn - access.expiresOnTimestamp) < 1_000);
+    assert.ok(token.receivedAt <= Date.now());
+  });
+
+  it('lets a username function override the oid', () => {
+    const token = EntraToken.fromAccessToken(makeAccessToken(60_000, { appid: 'app' }), { username: ({ claims }) => String(claims.appid) });
+    assert.equal(token.username, 'app');
+  });
+
+  it('never shows the raw token in JSON, inspect or string conversion', () => {
+    const access = makeAccessToken(60_000);
+    const token = EntraToken.fromAccessToken(access);
+    for (const shown of [JSON.stringify(token), inspect(token), `${String(token)}`, inspect({ nested: token }, { depth: 5 })]) {
+      assert.ok(!shown.includes(access.token), shown);
+    }
+  });
+
+  it('refuses a token that is not a JWT', () => {
+    rejects({ token: 'opaque-token-value', expiresOnTimestamp: Date.now() + 60_000 }, /not a JWT/);
+    rejects({ token: `a.${'!!!'}.c`, expiresOnTimestamp: Date.now() + 60_000 }, /not base64url-encoded JSON/);
+    rejects({ token: `a.${segment([1, 2])}.c`, expiresOnTimestamp: Date.now() + 60_000 }, /not a JSON object/);
+    rejects({ token: '', expiresOnTimestamp: Date.now() + 60_000 }, /no access token/);
+  });
+
+  it('refuses a token without oid', () => {
+    rejects(makeAccessToken(60_000, { oid: undefined }), /no "oid" claim/);
+  });
+
+  it('refuses a token without any expiry, and one already expired', () => {
+    const access = makeAccessToken(60_000, { exp: undefined });
+    rejects({ token: access.token, expiresOnTimestamp: 0 }, /no expiry/);
+    rejects(makeAccessToken(-5_000), /expired at/);
+  });
+
+  it('refuses a token for another audience, naming it, and accepts the Redis application id', () => {
+    rejects(makeAccessToken(60_000, { aud: 'https://management.azure.com' }), /audience "https:\/\/management\.azure\.com", not "https:\/\/redis\.azure\.com".*"scopes"/, { audiences: redisAudiences });
+    rejects(makeAccessToken(60_000, { aud: undefined }), /no "aud"/, { audiences: redisAudiences });
+    assert.ok(EntraToken.fromAccessToken(makeAccessToken(60_000, { aud: 'acca5fbb-b7e4-4009-81f1-37e38fd66d78' }), { audiences: redisAudiences }));
+    assert.ok(EntraToken.fromAccessToken(makeAccessToken(60_000, { aud: ['x', 'https://redis.azure.com/'] }), { audiences: redisAudiences }));
+  });
+
+  it('derives audiences only from <resource>/.default scopes', () => {
+    assert.deepEqual(expectedAudiences(['api://my-app/.default']), ['api://my-app', 'api://my-app/']);
+    assert.equal(expectedAudiences(['https://redis.azure.com/user_impersonation']), undefined);
+  });
+
+  it('refuses a username function that returns nothing usable', () => {
+    rejects(makeAccessToken(60_000), /"username" option returned an empty or non-string username/, { username: () => '' });
+  });
+});
