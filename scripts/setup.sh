@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine for the demo and the tests: redis-server and openssl from Debian's packages when missing
+# (with apt-get, as root), then the npm dependencies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing ${missing[*]} with apt-get"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+redis-server --version
+npm ci --no-audit --no-fund
