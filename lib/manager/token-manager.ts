@@ -1,5 +1,5 @@
 import type { AccessToken } from '@azure/core-auth';
-import pRetry from 'p-retry';
+import pRetry, { AbortError } from 'p-retry';
 import { DisposedError, InvalidTokenError, TokenRequestTimeoutError, TokenUnavailableError, redactError } from '../errors.js';
 import { EntraToken, type UsernameResolver } from '../token/entra-token.js';
 import { resolveTokenManagerOptions, type ResolvedTokenManagerOptions, type TokenManagerOptions } from './options.js';
@@ -154,14 +154,14 @@ export class TokenManager {
     signal?.throwIfAborted();
     return await new Promise<EntraToken>((resolve, reject) => {
       const onAbort = () => waiter.reject(signal?.reason);
+      // Not unref'd: a caller waits, so the process must stay up until it has its answer (bounded by `timeout`).
       const timer = setTimeout(() => {
         signal?.removeEventListener('abort', onAbort);
         this.#waiters.delete(waiter);
+        const cause = this.#lastError ?? new TokenRequestTimeoutError(timeout);
         reject(new TokenUnavailableError(
-          `No valid Entra ID token could be obtained within ${timeout} ms${this.#causeSuffix()}`,
-          { cause: this.#lastError }));
+          `No valid Entra ID token could be obtained within ${timeout} ms${this.#causeSuffix(cause)}`, { cause }));
       }, timeout);
-      timer.unref?.();
       const settle = () => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
@@ -177,8 +177,7 @@ export class TokenManager {
     });
   }
 
-  #causeSuffix(): string {
-    const error = this.#lastError;
+  #causeSuffix(error: unknown = this.#lastError): string {
     if (error === undefined) return '';
     const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     return `; last error: ${message}`;
@@ -212,23 +211,29 @@ export class TokenManager {
     try {
       token = await pRetry(async () => {
         attempts++;
-        return await this.#requestOnce(signal);
+        try {
+          return await this.#requestOnce(signal);
+        } catch (error) {
+          this.#lastError = redactError(error);
+          // Classified here, with isRetryable seeing the credential's own error: p-retry would stop at once on any
+          // TypeError that does not look like a network error, without asking.
+          if (!this.#isRetryable(error)) throw new AbortError(asError(error));
+          throw new RetryableAttemptFailure(error);
+        }
       }, {
         retries: retry.maxAttempts - 1,
-        // Delays are ours (jitter, Retry-After); p-retry decides whether to go on and stops on abort.
+        // Delays are ours (jitter, Retry-After); p-retry counts attempts and stops on abort.
         minTimeout: 0,
         factor: 1,
         signal,
-        onFailedAttempt: ({ error }) => { this.#lastError = redactError(error); },
-        shouldRetry: async ({ error, attemptNumber }) => {
-          if (!this.#isRetryable(error)) return false;
-          await abortableDelay(retryDelay(attemptNumber, retryAfterMs(error), retry, this.#random), signal);
+        shouldRetry: async ({ attemptNumber }) => {
+          await abortableDelay(retryDelay(attemptNumber, retryAfterMs(this.#lastError), retry, this.#random), signal);
           return true;
         },
       });
     } catch (error) {
       if (signal.aborted) throw signal.reason;
-      this.#onCycleFailed(redactError(error), attempts);
+      this.#onCycleFailed(redactError(error instanceof RetryableAttemptFailure ? error.cause : error), attempts);
       throw new TokenUnavailableError(`No valid Entra ID token could be obtained${this.#causeSuffix()}`, { cause: this.#lastError });
     }
     this.#onCycleSucceeded(token);
@@ -313,6 +318,17 @@ export class TokenManager {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
   }
+}
+
+/** Carries a retryable failure through p-retry as a plain Error, whatever the credential threw. */
+class RetryableAttemptFailure extends Error {
+  constructor(failure: unknown) {
+    super('retryable token request failure', { cause: failure });
+  }
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
 }
 
 function rejectOnAbort(signal: AbortSignal): Promise<never> {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { InvalidTokenError, TokenUnavailableError } from '../../lib/errors.js';
@@ -60,6 +61,25 @@ describe('credentials provider lifecycle', () => {
     await new Promise<void>((resolve) => setImmediate(resolve));
     assert.equal(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length, timersBefore);
     provider.dispose();
+  });
+
+  it('a caller waiting for a token keeps the process alive until it has its answer', () => {
+    // The credential fails twice (retryable), then answers: the retry delays are timers, the only thing left running.
+    const script = `
+      import { createCredentialsProvider } from './lib/identity/credentials-provider.ts';
+      import { makeAccessToken } from './spec/support/fake-credential.ts';
+      let calls = 0;
+      const credential = { getToken: async () => {
+        if (++calls < 3) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+        return makeAccessToken(60_000);
+      } };
+      const provider = createCredentialsProvider({ credential, tokenManagerOptions: { retryOptions: { initialDelay: 200 } } });
+      await provider.getToken({ timeout: 10_000 });
+      console.log('settled after ' + calls + ' calls');
+      provider.dispose();
+    `;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    assert.match(out, /settled after 3 calls/);
   });
 
   it('validates its own options', () => {

@@ -213,6 +213,27 @@ describe('TokenManager schedule (fake timers)', () => {
     manager.dispose();
   });
 
+  it('a TypeError from the credential is retried when isRetryable says so (p-retry alone would not)', async () => {
+    const source = new ScriptedSource(issue(60_000)).then(failWith(new TypeError('Cannot read properties of undefined')));
+    const { manager } = managerWith(source, { retryOptions: { initialDelay: 100 } });
+    const pending = manager.getToken({ timeout: 60_000 });
+    await advance(200, 50);
+    await pending;
+    assert.equal(source.calls, 2);
+    manager.dispose();
+  });
+
+  it('a caller that times out while the first request is still in flight gets a timeout as cause', async () => {
+    const source = new ScriptedSource(hang());
+    const { manager } = managerWith(source, { tokenRequestTimeout: 10_000 });
+    const outcome = manager.getToken({ timeout: 1_000 }).then(() => undefined, (e: unknown) => e);
+    await advance(1_100, 100);
+    const error = await outcome;
+    assert.ok(error instanceof TokenUnavailableError);
+    assert.ok(error.cause instanceof TokenRequestTimeoutError);
+    manager.dispose();
+  });
+
   it('a throwing isRetryable counts as not retryable', async () => {
     const source = new ScriptedSource(failWith(networkError()));
     const { manager } = managerWith(source, { retryOptions: { isRetryable: () => { throw new Error('oops'); } } });

@@ -1,0 +1,117 @@
+// createDefaultAzureCredentialsProvider: a real DefaultAzureCredential picking up the App Service managed-identity
+// environment of the Entra emulator. One emulator for the file: MSAL pins the managed-identity endpoint per process.
+import { describe, it, before, after, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { inspect } from 'node:util';
+import type { EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
+import { createDefaultAzureCredentialsProvider, type DefaultAzureCredentialsProviderOptions } from '../../lib/identity/default-azure.js';
+import type { RefreshFailedEvent } from '../../lib/identity/events.js';
+import { defaultIsRetryable } from '../../lib/manager/retryable.js';
+import { EntraEmulator, applyEnv, type EmulatedManagedIdentity } from '../support/entra-emulator.js';
+
+const JWT = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\./;
+
+describe('createDefaultAzureCredentialsProvider', () => {
+  let emulator: EntraEmulator;
+  let system: EmulatedManagedIdentity;
+  let user: EmulatedManagedIdentity;
+  let restoreEnv: () => void;
+  const providers: EntraCredentialsProvider[] = [];
+
+  function provider(options: DefaultAzureCredentialsProviderOptions = {}): EntraCredentialsProvider {
+    const created = createDefaultAzureCredentialsProvider({
+      ...options,
+      tokenManagerOptions: { tokenRequestTimeout: 10_000, retryOptions: { maxAttempts: 2, initialDelay: 1, maxDelay: 1 }, ...options.tokenManagerOptions },
+    });
+    providers.push(created);
+    return created;
+  }
+
+  async function failureOf(p: EntraCredentialsProvider): Promise<{ error: any; report: RefreshFailedEvent }> {
+    let report: RefreshFailedEvent | undefined;
+    p.once('refreshFailed', (event) => { report = event; });
+    // The token manager's timers are unref'd, so a pending getToken() alone does not keep a process alive (with the
+    // emulator down nothing else does): hold the event loop open, as an application's own sockets would.
+    const keepAlive = setInterval(() => {}, 60_000);
+    let error: unknown;
+    try {
+      error = await p.getToken({ timeout: 20_000 }).then(() => assert.fail('expected getToken to fail'), (e: unknown) => e);
+    } finally {
+      clearInterval(keepAlive);
+    }
+    assert.doesNotMatch(inspect(error, { depth: 10 }), JWT);
+    assert.ok(report);
+    return { error, report };
+  }
+
+  before(async () => {
+    emulator = await EntraEmulator.start({ tokenLifetimeSeconds: 60 });
+    system = emulator.addManagedIdentity({ kind: 'system' });
+    user = emulator.addManagedIdentity({});
+  });
+  beforeEach(() => { restoreEnv = emulator.applyManagedIdentityEnv(); });
+  afterEach(async () => {
+    for (const p of providers.splice(0)) p.dispose();
+    restoreEnv();
+    await emulator.clearFault();
+  });
+  after(async () => { await emulator.stop(); });
+
+  it('picks up the App Service managed identity from the environment', async () => {
+    emulator.resetCounters();
+    const token = await provider().getToken();
+    assert.equal(token.oid, system.oid);
+    assert.equal(token.claims.aud, 'https://redis.azure.com');
+    assert.equal(emulator.requests.managedIdentity, 1);
+  });
+
+  it('passes credentialOptions (managedIdentityClientId selects a user-assigned identity)', async () => {
+    const token = await provider({ credentialOptions: { managedIdentityClientId: user.clientId } }).getToken();
+    assert.equal(token.oid, user.oid);
+  });
+
+  describe('with AZURE_TOKEN_CREDENTIALS=prod (no developer tools in the chain)', () => {
+    let restoreProd: () => void;
+    beforeEach(() => { restoreProd = applyEnv({ AZURE_TOKEN_CREDENTIALS: 'prod' }); });
+    afterEach(() => restoreProd());
+
+    it('a 500 from the identity endpoint is an AggregateAuthenticationError that is retried', async () => {
+      await emulator.setFault({ kind: 'status', status: 500 });
+      emulator.resetCounters();
+      const { error, report } = await failureOf(provider());
+      assert.equal(report.attempts, 2);
+      assert.equal(emulator.requests.managedIdentity, 2, 'one request per attempt: no internal retries');
+      assert.equal(error.cause.name, 'AggregateAuthenticationError');
+      const mi = error.cause.errors.find((e: Error) => /ManagedIdentityCredential/.test(e.message));
+      assert.equal(mi.cause.status, 500);
+      assert.equal(defaultIsRetryable(error), true);
+    });
+
+    it('an unknown managed identity is not retried', async () => {
+      emulator.resetCounters();
+      const { error, report } = await failureOf(provider({ credentialOptions: { managedIdentityClientId: randomUUID() } }));
+      assert.equal(report.attempts, 1);
+      assert.equal(error.cause.name, 'AggregateAuthenticationError');
+      assert.equal(defaultIsRetryable(error), false);
+    });
+  });
+
+  describe('invalid options throw a TypeError naming the option', () => {
+    const cases: [string, unknown, RegExp][] = [
+      ['options not an object', 5, /^Invalid options: expected an object, got a value of type number$/],
+      ['credentialOptions not an object', { credentialOptions: null }, /^Invalid option "credentialOptions": expected an object, got null$/],
+      ['invalid scopes', { scopes: '' }, /^Invalid option "scopes"/],
+      ['invalid tokenManagerOptions', { tokenManagerOptions: { expirationRefreshRatio: 2 } }, /^Invalid option "expirationRefreshRatio"/],
+    ];
+    for (const [name, options, message] of cases) {
+      it(name, () => {
+        assert.throws(() => createDefaultAzureCredentialsProvider(options as DefaultAzureCredentialsProviderOptions), (error: Error) => {
+          assert.equal(error.name, 'TypeError');
+          assert.match(error.message, message);
+          return true;
+        });
+      });
+    }
+  });
+});
