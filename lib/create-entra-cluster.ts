@@ -3,6 +3,7 @@ import { bindClient } from './binding/bind-client.js';
 import { validateExtra, type EntraRedisExtraOptions } from './binding/redis-arguments.js';
 import { clusterStartupNodes, watchClusterConnections } from './binding/ioredis-internals.js';
 import { defaultCredentialsProvider } from './identity/default-provider.js';
+import { invalidOptions, isPlainObject } from './option-errors.js';
 
 export type EntraClusterOptions = ClusterOptions & EntraRedisExtraOptions;
 
@@ -13,7 +14,7 @@ export type EntraClusterOptions = ClusterOptions & EntraRedisExtraOptions;
  * Redis's OSS cluster policy requires. Returns a real ioredis `Cluster` at once.
  */
 export function createEntraCluster(startupNodes: ClusterNode[], options: EntraClusterOptions = {}): Cluster {
-  if (typeof options !== 'object' || options === null) throw new TypeError('Invalid options: expected an object');
+  if (!isPlainObject(options as unknown)) invalidOptions(options);
   const { credentialsProvider, reauthJitter, ...clusterOptions } = options;
   validateExtra(credentialsProvider, reauthJitter);
   const provider = credentialsProvider ?? defaultCredentialsProvider();

@@ -1,5 +1,6 @@
 import type { RedisOptions } from 'ioredis';
 import { EntraCredentialsProvider } from '../identity/credentials-provider.js';
+import { invalidOption, isPlainObject } from '../option-errors.js';
 
 /** Options createEntraRedis adds to ioredis's. */
 export interface EntraRedisExtraOptions {
@@ -19,8 +20,6 @@ export interface SplitArguments {
   lazyConnect: boolean;
 }
 
-const isPlainObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
  * Accepts every argument form of `new Redis()` ((options), (port, host, options), (url, options), (path, options),
@@ -49,6 +48,6 @@ export function validateExtra(credentialsProvider: unknown, reauthJitter: unknow
       + 'createManagedIdentityCredentialsProvider, createConfidentialCredentialsProvider or createDefaultAzureCredentialsProvider');
   }
   if (reauthJitter !== undefined && (typeof reauthJitter !== 'number' || !Number.isFinite(reauthJitter) || reauthJitter < 0)) {
-    throw new TypeError(`Invalid option "reauthJitter": expected a number of ms, at least 0, got ${typeof reauthJitter === 'number' ? reauthJitter : `a value of type ${typeof reauthJitter}`}`);
+    invalidOption('reauthJitter', 'expected a number of ms, at least 0', reauthJitter);
   }
 }

@@ -11,6 +11,7 @@ import {
   type CommonCredentialsProviderOptions,
   type EntraCredentialsProvider,
 } from './credentials-provider.js';
+import { invalidOption, invalidOptions, isPlainObject } from '../option-errors.js';
 
 /**
  * Where the service principal signs in; names follow go-redis-entraid's `AuthorityConfiguration`.
@@ -69,12 +70,12 @@ const PEM_PRIVATE_KEY = /-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----/;
  * client certificate. Throws a TypeError naming the option when an option is invalid; secrets are never quoted.
  */
 export function createConfidentialCredentialsProvider(options: ConfidentialCredentialsProviderOptions): EntraCredentialsProvider {
-  if (!isObject(options)) throw new TypeError(`Invalid options: expected an object, got ${describe(options)}`);
+  if (!isPlainObject(options)) invalidOptions(options);
   const {
     clientId, tenantId, clientSecret, certificate, sendCertificateChain, authority, credentialOptions, ...common
   } = options;
-  if (typeof clientId !== 'string' || clientId.trim().length === 0) fail('clientId', 'expected a non-empty string', clientId);
-  if (credentialOptions !== undefined && !isObject(credentialOptions as unknown)) fail('credentialOptions', 'expected an object', credentialOptions);
+  if (typeof clientId !== 'string' || clientId.trim().length === 0) invalidOption('clientId', 'expected a non-empty string', clientId);
+  if (credentialOptions !== undefined && !isPlainObject(credentialOptions as unknown)) invalidOption('credentialOptions', 'expected an object', credentialOptions);
   const target = resolveAuthority(authority, tenantId, credentialOptions);
   const merged: ClientSecretCredentialOptions = {
     ...credentialOptions,
@@ -87,16 +88,16 @@ export function createConfidentialCredentialsProvider(options: ConfidentialCrede
   } else if (certificate !== undefined) {
     const configuration = resolveCertificate(certificate);
     if (sendCertificateChain !== undefined && typeof sendCertificateChain !== 'boolean') {
-      fail('sendCertificateChain', 'expected a boolean', sendCertificateChain);
+      invalidOption('sendCertificateChain', 'expected a boolean', sendCertificateChain);
     }
     // The cast picks one overload; the credential accepts every member of the union at runtime.
     credential = new ClientCertificateCredential(target.tenantId, clientId, configuration as { certificate: string }, { ...merged, sendCertificateChain });
   } else {
     if (typeof clientSecret !== 'string' || clientSecret.length === 0) {
-      fail('clientSecret', 'expected a non-empty string (or give "certificate" instead)', clientSecret, true);
+      invalidOption('clientSecret', 'expected a non-empty string (or give "certificate" instead)', clientSecret, true);
     }
     if (sendCertificateChain !== undefined) {
-      fail('sendCertificateChain', 'applies to "certificate" only, not to "clientSecret"', sendCertificateChain);
+      invalidOption('sendCertificateChain', 'applies to "certificate" only, not to "clientSecret"', sendCertificateChain);
     }
     credential = new ClientSecretCredential(target.tenantId, clientId, clientSecret, merged);
   }
@@ -109,24 +110,24 @@ function resolveAuthority(
   topLevelTenantId: string | undefined,
   credentialOptions: ClientSecretCredentialOptions | undefined,
 ): { tenantId: string; options: ClientSecretCredentialOptions } {
-  if (authority !== undefined && !isObject(authority)) fail('authority', 'expected an object', authority);
+  if (authority !== undefined && !isPlainObject(authority)) invalidOption('authority', 'expected an object', authority);
   const type = authority?.authorityType ?? 'default';
   const tenantName = authority?.tenantId !== undefined ? 'authority.tenantId' : 'tenantId';
   const givenTenant = authority?.tenantId ?? topLevelTenantId;
   if (givenTenant !== undefined && (typeof givenTenant !== 'string' || !TENANT_PATTERN.test(givenTenant))) {
-    fail(tenantName, 'expected a tenant id or domain (letters, digits, "-" and "." only)', givenTenant);
+    invalidOption(tenantName, 'expected a tenant id or domain (letters, digits, "-" and "." only)', givenTenant);
   }
   if (type !== 'custom' && authority?.authority !== undefined) {
-    fail('authority.authority', `applies to authorityType "custom" only, not to "${type}"`, authority.authority);
+    invalidOption('authority.authority', `applies to authorityType "custom" only, not to "${type}"`, authority.authority);
   }
   switch (type) {
     case 'default':
-      if (givenTenant === undefined) fail('tenantId', 'expected a tenant id (or authority.tenantId) for authorityType "default"', givenTenant);
+      if (givenTenant === undefined) invalidOption('tenantId', 'expected a tenant id (or authority.tenantId) for authorityType "default"', givenTenant);
       return { tenantId: givenTenant, options: {} };
     case 'multi-tenant':
       // go-redis-entraid falls back to "common"; MSAL refuses client-credential tokens there (missing_tenant_id_error).
       if (givenTenant === undefined || ['common', 'organizations', 'consumers'].includes(givenTenant.toLowerCase())) {
-        fail(tenantName, 'expected a tenant id for authorityType "multi-tenant" (a service principal cannot sign in at "common" or "organizations")', givenTenant);
+        invalidOption(tenantName, 'expected a tenant id for authorityType "multi-tenant" (a service principal cannot sign in at "common" or "organizations")', givenTenant);
       }
       return {
         tenantId: givenTenant,
@@ -135,35 +136,35 @@ function resolveAuthority(
     case 'custom': {
       const url = parseAuthorityUrl(authority?.authority);
       if (credentialOptions?.authorityHost !== undefined) {
-        fail('credentialOptions.authorityHost', 'must not be set with authorityType "custom"; give the authority once, in authority.authority', credentialOptions.authorityHost);
+        invalidOption('credentialOptions.authorityHost', 'must not be set with authorityType "custom"; give the authority once, in authority.authority', credentialOptions.authorityHost);
       }
       const segments = url.pathname.split('/').filter(Boolean);
       const tenant = givenTenant ?? segments.at(-1);
       if (tenant === undefined || !TENANT_PATTERN.test(tenant)) {
-        fail('tenantId', 'expected a tenant id (or authority.tenantId, or a tenant in the path of authority.authority) for authorityType "custom"', givenTenant);
+        invalidOption('tenantId', 'expected a tenant id (or authority.tenantId, or a tenant in the path of authority.authority) for authorityType "custom"', givenTenant);
       }
       // @azure/identity appends the tenant to the host: keep it out of the host.
       if (segments.at(-1) === tenant) segments.pop();
       return { tenantId: tenant, options: { authorityHost: [url.origin, ...segments].join('/') } };
     }
     default:
-      return fail('authority.authorityType', 'expected "default", "multi-tenant" or "custom"', type);
+      return invalidOption('authority.authorityType', 'expected "default", "multi-tenant" or "custom"', type);
   }
 }
 
 function parseAuthorityUrl(value: unknown): { origin: string; pathname: string } {
   if (typeof value !== 'string' || value.length === 0) {
-    fail('authority.authority', 'expected the https URL of the authority for authorityType "custom"', value);
+    invalidOption('authority.authority', 'expected the https URL of the authority for authorityType "custom"', value);
   }
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    return fail('authority.authority', 'expected an absolute https URL', value);
+    return invalidOption('authority.authority', 'expected an absolute https URL', value);
   }
-  if (url.protocol !== 'https:') fail('authority.authority', 'expected an https URL', value);
+  if (url.protocol !== 'https:') invalidOption('authority.authority', 'expected an https URL', value);
   if (url.search || url.hash || url.username || url.password) {
-    fail('authority.authority', 'expected a URL without credentials, query or fragment', `${url.origin}${url.pathname}`);
+    invalidOption('authority.authority', 'expected a URL without credentials, query or fragment', `${url.origin}${url.pathname}`);
   }
   return { origin: url.origin, pathname: url.pathname };
 }
@@ -171,10 +172,10 @@ function parseAuthorityUrl(value: unknown): { origin: string; pathname: string }
 /** The PEM configuration ClientCertificateCredential takes. Never quotes certificate or key material. */
 function resolveCertificate(certificate: unknown): ClientCertificateCredentialPEMConfiguration {
   if (typeof certificate === 'string') return { certificate: checkPem('certificate', certificate) };
-  if (!isObject(certificate)) fail('certificate', 'expected a PEM string, { certificate } or { certificatePath }', certificate, true);
+  if (!isPlainObject(certificate)) invalidOption('certificate', 'expected a PEM string, { certificate } or { certificatePath }', certificate, true);
   const { certificate: pem, certificatePath, certificatePassword } = certificate as Record<string, unknown>;
   if (certificatePassword !== undefined && typeof certificatePassword !== 'string') {
-    fail('certificate.certificatePassword', 'expected a string', certificatePassword, true);
+    invalidOption('certificate.certificatePassword', 'expected a string', certificatePassword, true);
   }
   const password = certificatePassword === undefined ? {} : { certificatePassword: certificatePassword as string };
   if (pem !== undefined && certificatePath !== undefined) {
@@ -182,7 +183,7 @@ function resolveCertificate(certificate: unknown): ClientCertificateCredentialPE
   }
   if (pem !== undefined) return { certificate: checkPem('certificate.certificate', pem), ...password };
   if (typeof certificatePath !== 'string' || certificatePath.length === 0) {
-    fail('certificate', 'expected a PEM string, { certificate } or { certificatePath }', certificate, true);
+    invalidOption('certificate', 'expected a PEM string, { certificate } or { certificatePath }', certificate, true);
   }
   let isFile = false;
   try {
@@ -190,33 +191,14 @@ function resolveCertificate(certificate: unknown): ClientCertificateCredentialPE
   } catch {
     // reported below
   }
-  if (!isFile) fail('certificate.certificatePath', 'expected the path of a readable PEM file', certificatePath);
+  if (!isFile) invalidOption('certificate.certificatePath', 'expected the path of a readable PEM file', certificatePath);
   return { certificatePath, ...password };
 }
 
 function checkPem(name: string, value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0) fail(name, 'expected a PEM string', value, true);
+  if (typeof value !== 'string' || value.length === 0) invalidOption(name, 'expected a PEM string', value, true);
   if (!value.includes(PEM_CERTIFICATE) || !PEM_PRIVATE_KEY.test(value)) {
     throw new TypeError(`Invalid option "${name}": expected PEM text holding both a certificate and its private key, got text that lacks ${value.includes(PEM_CERTIFICATE) ? 'a private key' : 'a certificate'}`);
   }
   return value;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Describes a value for an error message; a secret's content is never shown. */
-function describe(value: unknown, secret = false): string {
-  if (typeof value === 'string') {
-    if (value.length === 0) return 'an empty string';
-    return secret ? 'a string (not shown)' : `the string ${JSON.stringify(value)}`;
-  }
-  if (value === undefined || value === null) return String(value);
-  if (Array.isArray(value)) return 'an array';
-  return `a value of type ${typeof value}`;
-}
-
-function fail(name: string, rule: string, value: unknown, secret = false): never {
-  throw new TypeError(`Invalid option "${name}": ${rule}, got ${describe(value, secret)}`);
 }

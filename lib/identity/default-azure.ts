@@ -9,6 +9,7 @@ import {
   type CommonCredentialsProviderOptions,
   type EntraCredentialsProvider,
 } from './credentials-provider.js';
+import { invalidOption, invalidOptions, isPlainObject } from '../option-errors.js';
 
 /** Options of {@link createDefaultAzureCredentialsProvider}. */
 export interface DefaultAzureCredentialsProviderOptions extends CommonCredentialsProviderOptions {
@@ -27,13 +28,9 @@ export interface DefaultAzureCredentialsProviderOptions extends CommonCredential
  * Throws a TypeError naming the option when an option is invalid.
  */
 export function createDefaultAzureCredentialsProvider(options: DefaultAzureCredentialsProviderOptions = {}): EntraCredentialsProvider {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new TypeError(`Invalid options: expected an object, got ${options === null ? 'null' : `a value of type ${typeof options}`}`);
-  }
+  if (!isPlainObject(options as unknown)) invalidOptions(options);
   const { credentialOptions, ...common } = options;
-  if (credentialOptions !== undefined && (typeof credentialOptions !== 'object' || credentialOptions === null || Array.isArray(credentialOptions))) {
-    throw new TypeError(`Invalid option "credentialOptions": expected an object, got ${credentialOptions === null ? 'null' : `a value of type ${typeof credentialOptions}`}`);
-  }
+  if (credentialOptions !== undefined && !isPlainObject(credentialOptions as unknown)) invalidOption('credentialOptions', 'expected an object', credentialOptions);
   const credential = new DefaultAzureCredential({
     ...credentialOptions,
     retryOptions: { maxRetries: 0, ...credentialOptions?.retryOptions },

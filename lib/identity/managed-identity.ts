@@ -4,6 +4,7 @@ import {
   type CommonCredentialsProviderOptions,
   type EntraCredentialsProvider,
 } from './credentials-provider.js';
+import { invalidOption, invalidOptions } from '../option-errors.js';
 
 /** Which managed identity of the Azure resource to use. */
 export type ManagedIdentityType = 'system-assigned' | 'user-assigned';
@@ -41,16 +42,16 @@ export function createManagedIdentityCredentialsProvider(
   options: ManagedIdentityCredentialsProviderOptions = {},
 ): EntraCredentialsProvider {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new TypeError(`Invalid options: expected an object, got ${describe(options)}`);
+    invalidOptions(options);
   }
   const { managedIdentityType, clientId, objectId, resourceId, credentialOptions, ...common } = options;
   const given = ID_OPTIONS.filter((name) => options[name] !== undefined);
   for (const name of given) {
     const value = options[name];
-    if (typeof value !== 'string' || value.trim().length === 0) fail(name, 'expected a non-empty string', value);
+    if (typeof value !== 'string' || value.trim().length === 0) invalidOption(name, 'expected a non-empty string', value);
   }
   if (resourceId !== undefined && !/^\/subscriptions\/[^/]+\/resourcegroups\/[^/]+\/providers\//i.test(resourceId)) {
-    fail('resourceId', 'expected an ARM resource id like "/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>"', resourceId);
+    invalidOption('resourceId', 'expected an ARM resource id like "/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>"', resourceId);
   }
   const type = managedIdentityType ?? (given.length > 0 ? 'user-assigned' : 'system-assigned');
   if (type === 'system-assigned') {
@@ -62,10 +63,10 @@ export function createManagedIdentityCredentialsProvider(
       throw new TypeError(`Invalid option "managedIdentityType": "user-assigned" needs exactly one of "clientId", "objectId" or "resourceId", got ${given.length === 0 ? 'none' : quoteList(given)}`);
     }
   } else {
-    fail('managedIdentityType', 'expected "system-assigned" or "user-assigned"', managedIdentityType);
+    invalidOption('managedIdentityType', 'expected "system-assigned" or "user-assigned"', managedIdentityType);
   }
   if (credentialOptions !== undefined && (typeof credentialOptions !== 'object' || credentialOptions === null || Array.isArray(credentialOptions))) {
-    fail('credentialOptions', 'expected an object', credentialOptions);
+    invalidOption('credentialOptions', 'expected an object', credentialOptions);
   }
   const selector = clientId !== undefined ? { clientId } : objectId !== undefined ? { objectId } : resourceId !== undefined ? { resourceId } : {};
   const credential = new ManagedIdentityCredential({
@@ -78,15 +79,4 @@ export function createManagedIdentityCredentialsProvider(
 
 function quoteList(names: readonly string[]): string {
   return names.map((name) => `"${name}"`).join(' and ');
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return value.length === 0 ? 'an empty string' : `the string ${JSON.stringify(value)}`;
-  if (value === undefined || value === null) return String(value);
-  if (Array.isArray(value)) return 'an array';
-  return `a value of type ${typeof value}`;
-}
-
-function fail(name: string, rule: string, value: unknown): never {
-  throw new TypeError(`Invalid option "${name}": ${rule}, got ${describe(value)}`);
 }

@@ -1,4 +1,5 @@
 /** Options of the token manager, their defaults, and their validation. Defaults live here and nowhere else. */
+import { invalidOption, isPlainObject } from '../option-errors.js';
 
 /** How a failed token request is retried within one refresh cycle. */
 export interface RetryOptions {
@@ -60,46 +61,35 @@ export const DEFAULT_MAX_DELAY = 30_000;
 export const DEFAULT_BACKOFF_MULTIPLIER = 2;
 export const DEFAULT_RETRY_JITTER = 0.2;
 
-function describe(value: unknown): string {
-  if (typeof value === 'string') return `the string ${JSON.stringify(value)}`;
-  if (typeof value === 'number') return String(value);
-  if (value === null) return 'null';
-  return `a value of type ${typeof value}`;
-}
-
-function fail(name: string, rule: string, value: unknown): never {
-  throw new TypeError(`Invalid option "${name}": ${rule}, got ${describe(value)}`);
-}
-
 function finiteNumber(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value)) fail(name, 'expected a finite number', value);
+  if (typeof value !== 'number' || !Number.isFinite(value)) invalidOption(name, 'expected a finite number', value);
   return value;
 }
 
 function nonNegative(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   const n = finiteNumber(name, value);
-  if (n < 0) fail(name, 'must not be negative', n);
+  if (n < 0) invalidOption(name, 'must not be negative', n);
   return n;
 }
 
 function positive(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   const n = finiteNumber(name, value);
-  if (n <= 0) fail(name, 'must be greater than 0', n);
+  if (n <= 0) invalidOption(name, 'must be greater than 0', n);
   return n;
 }
 
 function fraction(name: string, value: unknown, fallback: number, rule: string, accept: (n: number) => boolean): number {
   if (value === undefined) return fallback;
   const n = finiteNumber(name, value);
-  if (!accept(n)) fail(name, rule, n);
+  if (!accept(n)) invalidOption(name, rule, n);
   return n;
 }
 
 function plainObject(name: string, value: unknown): Record<string, unknown> {
   if (value === undefined) return {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(name, 'expected an object', value);
+  if (!isPlainObject(value)) invalidOption(name, 'expected an object', value);
   return value as Record<string, unknown>;
 }
 
@@ -114,15 +104,15 @@ export function resolveTokenManagerOptions(
   const o = plainObject('tokenManagerOptions', options);
   const r = plainObject('tokenManagerOptions.retryOptions', o.retryOptions);
   const maxAttempts = r.maxAttempts === undefined ? DEFAULT_MAX_ATTEMPTS : finiteNumber('retryOptions.maxAttempts', r.maxAttempts);
-  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) fail('retryOptions.maxAttempts', 'must be an integer of at least 1', maxAttempts);
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) invalidOption('retryOptions.maxAttempts', 'must be an integer of at least 1', maxAttempts);
   const initialDelay = nonNegative('retryOptions.initialDelay', r.initialDelay, DEFAULT_INITIAL_DELAY);
   const maxDelay = nonNegative('retryOptions.maxDelay', r.maxDelay, Math.max(DEFAULT_MAX_DELAY, initialDelay));
-  if (maxDelay < initialDelay) fail('retryOptions.maxDelay', `must not be less than retryOptions.initialDelay (${initialDelay})`, maxDelay);
+  if (maxDelay < initialDelay) invalidOption('retryOptions.maxDelay', `must not be less than retryOptions.initialDelay (${initialDelay})`, maxDelay);
   const backoffMultiplier = r.backoffMultiplier === undefined ? DEFAULT_BACKOFF_MULTIPLIER : finiteNumber('retryOptions.backoffMultiplier', r.backoffMultiplier);
-  if (backoffMultiplier < 1) fail('retryOptions.backoffMultiplier', 'must be at least 1', backoffMultiplier);
+  if (backoffMultiplier < 1) invalidOption('retryOptions.backoffMultiplier', 'must be at least 1', backoffMultiplier);
   const jitter = fraction('retryOptions.jitter', r.jitter, DEFAULT_RETRY_JITTER, 'must be between 0 and 1', (n) => n >= 0 && n <= 1);
   const isRetryable = r.isRetryable === undefined ? defaultIsRetryable : r.isRetryable;
-  if (typeof isRetryable !== 'function') fail('retryOptions.isRetryable', 'expected a function', isRetryable);
+  if (typeof isRetryable !== 'function') invalidOption('retryOptions.isRetryable', 'expected a function', isRetryable);
   return {
     expirationRefreshRatio: fraction('expirationRefreshRatio', o.expirationRefreshRatio, DEFAULT_EXPIRATION_REFRESH_RATIO,
       'must be greater than 0 and at most 1', (n) => n > 0 && n <= 1),

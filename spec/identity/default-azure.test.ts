@@ -99,7 +99,7 @@ describe('createDefaultAzureCredentialsProvider', () => {
 
   describe('invalid options throw a TypeError naming the option', () => {
     const cases: [string, unknown, RegExp][] = [
-      ['options not an object', 5, /^Invalid options: expected an object, got a value of type number$/],
+      ['options not an object', 5, /^Invalid options: expected an object, got 5$/],
       ['credentialOptions not an object', { credentialOptions: null }, /^Invalid option "credentialOptions": expected an object, got null$/],
       ['invalid scopes', { scopes: '' }, /^Invalid option "scopes"/],
       ['invalid tokenManagerOptions', { tokenManagerOptions: { expirationRefreshRatio: 2 } }, /^Invalid option "expirationRefreshRatio"/],

@@ -160,7 +160,7 @@ describe('createManagedIdentityCredentialsProvider', () => {
       ['two ids without a type', { clientId: 'a', resourceId: '/subscriptions/s/resourceGroups/g/providers/x' }, /got "clientId" and "resourceId"$/],
       ['system-assigned with an id', { managedIdentityType: 'system-assigned', objectId: 'b' }, /^Invalid option "managedIdentityType": "system-assigned" takes no "objectId"/],
       ['empty clientId', { clientId: '' }, /^Invalid option "clientId": expected a non-empty string, got an empty string$/],
-      ['numeric objectId', { objectId: 42 }, /^Invalid option "objectId": expected a non-empty string, got a value of type number$/],
+      ['numeric objectId', { objectId: 42 }, /^Invalid option "objectId": expected a non-empty string, got 42$/],
       ['resourceId that is not an ARM id', { resourceId: 'my-identity' }, /^Invalid option "resourceId": expected an ARM resource id/],
       ['credentialOptions not an object', { credentialOptions: 'x' }, /^Invalid option "credentialOptions": expected an object/],
       ['invalid scopes (common option)', { scopes: [] }, /^Invalid option "scopes"/],
