@@ -1,5 +1,6 @@
 // createCredentialsProvider over any TokenCredential: a ChainedTokenCredential of real credentials against the Entra
 // emulator, and credentials that hand back unusable tokens (which must never leak into errors).
+import { JWT, failureOf as sharedFailureOf } from '../support/provider-failure.js';
 import { describe, it, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -11,7 +12,6 @@ import type { RefreshFailedEvent } from '../../lib/identity/events.js';
 import { defaultIsRetryable } from '../../lib/manager/retryable.js';
 import { EntraEmulator, type EmulatedManagedIdentity, type EmulatedServicePrincipal } from '../support/entra-emulator.js';
 
-const JWT = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\./;
 const NO_RETRIES = { retryOptions: { maxRetries: 0 } };
 
 describe('createCredentialsProvider with real and hand-made credentials', () => {
@@ -32,21 +32,8 @@ describe('createCredentialsProvider with real and hand-made credentials', () => 
     return created;
   }
 
-  async function failureOf(p: EntraCredentialsProvider): Promise<{ error: any; report: RefreshFailedEvent }> {
-    let report: RefreshFailedEvent | undefined;
-    p.once('refreshFailed', (event) => { report = event; });
-    // The token manager's timers are unref'd, so a pending getToken() alone does not keep a process alive (with the
-    // emulator down nothing else does): hold the event loop open, as an application's own sockets would.
-    const keepAlive = setInterval(() => {}, 60_000);
-    let error: unknown;
-    try {
-      error = await p.getToken({ timeout: 10_000 }).then(() => assert.fail('expected getToken to fail'), (e: unknown) => e);
-    } finally {
-      clearInterval(keepAlive);
-    }
-    assert.ok(report);
-    return { error, report };
-  }
+  const failureOf = (p: EntraCredentialsProvider) => sharedFailureOf(p, {});
+
 
   before(async () => {
     emulator = await EntraEmulator.start({ tokenLifetimeSeconds: 60 });

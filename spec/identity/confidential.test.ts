@@ -1,5 +1,6 @@
 // createConfidentialCredentialsProvider through real ClientSecretCredential / ClientCertificateCredential against the
 // Entra emulator's https authority.
+import { JWT, failureOf as sharedFailureOf } from '../support/provider-failure.js';
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -14,7 +15,6 @@ import { defaultIsRetryable } from '../../lib/manager/retryable.js';
 import { selfSignedCertificate } from '../support/certs.js';
 import { EntraEmulator, type EmulatedServicePrincipal, type EntraFault } from '../support/entra-emulator.js';
 
-const JWT = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\./;
 const SECRET = 'confidential-test-secret-value';
 
 describe('createConfidentialCredentialsProvider', () => {
@@ -39,25 +39,8 @@ describe('createConfidentialCredentialsProvider', () => {
     return created;
   }
 
-  async function failureOf(p: EntraCredentialsProvider): Promise<{ error: any; report: RefreshFailedEvent }> {
-    let report: RefreshFailedEvent | undefined;
-    p.once('refreshFailed', (event) => { report = event; });
-    // The token manager's timers are unref'd, so a pending getToken() alone does not keep a process alive (with the
-    // emulator down nothing else does): hold the event loop open, as an application's own sockets would.
-    const keepAlive = setInterval(() => {}, 60_000);
-    let error: unknown;
-    try {
-      error = await p.getToken({ timeout: 10_000 }).then(() => assert.fail('expected getToken to fail'), (e: unknown) => e);
-    } finally {
-      clearInterval(keepAlive);
-    }
-    assert.equal((error as Error).name, 'TokenUnavailableError');
-    const text = inspect(error, { depth: 10 });
-    assert.doesNotMatch(text, JWT);
-    assert.equal(text.includes(SECRET), false, 'the secret never appears');
-    assert.ok(report);
-    return { error, report };
-  }
+  const failureOf = (p: EntraCredentialsProvider) => sharedFailureOf(p, { secrets: [SECRET] });
+
 
   before(async () => {
     emulator = await EntraEmulator.start({ tokenLifetimeSeconds: 60 });

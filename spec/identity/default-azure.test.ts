@@ -1,5 +1,6 @@
 // createDefaultAzureCredentialsProvider: a real DefaultAzureCredential picking up the App Service managed-identity
 // environment of the Entra emulator. One emulator for the file: MSAL pins the managed-identity endpoint per process.
+import { JWT, failureOf as sharedFailureOf } from '../support/provider-failure.js';
 import { describe, it, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -10,7 +11,6 @@ import type { RefreshFailedEvent } from '../../lib/identity/events.js';
 import { defaultIsRetryable } from '../../lib/manager/retryable.js';
 import { EntraEmulator, applyEnv, type EmulatedManagedIdentity } from '../support/entra-emulator.js';
 
-const JWT = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\./;
 
 describe('createDefaultAzureCredentialsProvider', () => {
   let emulator: EntraEmulator;
@@ -28,22 +28,8 @@ describe('createDefaultAzureCredentialsProvider', () => {
     return created;
   }
 
-  async function failureOf(p: EntraCredentialsProvider): Promise<{ error: any; report: RefreshFailedEvent }> {
-    let report: RefreshFailedEvent | undefined;
-    p.once('refreshFailed', (event) => { report = event; });
-    // The token manager's timers are unref'd, so a pending getToken() alone does not keep a process alive (with the
-    // emulator down nothing else does): hold the event loop open, as an application's own sockets would.
-    const keepAlive = setInterval(() => {}, 60_000);
-    let error: unknown;
-    try {
-      error = await p.getToken({ timeout: 20_000 }).then(() => assert.fail('expected getToken to fail'), (e: unknown) => e);
-    } finally {
-      clearInterval(keepAlive);
-    }
-    assert.doesNotMatch(inspect(error, { depth: 10 }), JWT);
-    assert.ok(report);
-    return { error, report };
-  }
+  const failureOf = (p: EntraCredentialsProvider) => sharedFailureOf(p, { timeout: 20_000 });
+
 
   before(async () => {
     emulator = await EntraEmulator.start({ tokenLifetimeSeconds: 60 });

@@ -1,5 +1,6 @@
 // createManagedIdentityCredentialsProvider through a real ManagedIdentityCredential against the Entra emulator's
 // App Service endpoint. One emulator for the file: MSAL pins the managed-identity endpoint for the process.
+import { JWT, failureOf as sharedFailureOf } from '../support/provider-failure.js';
 import { describe, it, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -10,7 +11,6 @@ import { createManagedIdentityCredentialsProvider, type ManagedIdentityCredentia
 import { defaultIsRetryable, retryAfterMs } from '../../lib/manager/retryable.js';
 import { EntraEmulator, type EmulatedManagedIdentity, type EntraFault } from '../support/entra-emulator.js';
 
-const JWT = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\./;
 const FAST_RETRIES = { maxAttempts: 2, initialDelay: 1, maxDelay: 1 };
 
 describe('createManagedIdentityCredentialsProvider', () => {
@@ -29,24 +29,8 @@ describe('createManagedIdentityCredentialsProvider', () => {
     return created;
   }
 
-  /** The error a provider's getToken rejects with, the refreshFailed report, and a check that no token leaks. */
-  async function failureOf(p: EntraCredentialsProvider): Promise<{ error: any; report: RefreshFailedEvent }> {
-    let report: RefreshFailedEvent | undefined;
-    p.once('refreshFailed', (event) => { report = event; });
-    // The token manager's timers are unref'd, so a pending getToken() alone does not keep a process alive (with the
-    // emulator down nothing else does): hold the event loop open, as an application's own sockets would.
-    const keepAlive = setInterval(() => {}, 60_000);
-    let error: unknown;
-    try {
-      error = await p.getToken({ timeout: 10_000 }).then(() => assert.fail('expected getToken to fail'), (e: unknown) => e);
-    } finally {
-      clearInterval(keepAlive);
-    }
-    assert.equal((error as Error).name, 'TokenUnavailableError');
-    assert.doesNotMatch(inspect(error, { depth: 10 }), JWT);
-    assert.ok(report, 'refreshFailed was emitted');
-    return { error, report };
-  }
+  const failureOf = (p: EntraCredentialsProvider) => sharedFailureOf(p, {});
+
 
   before(async () => {
     // 60 s tokens: below MSAL's 5-minute renewal margin, so every credential call reaches the emulator.

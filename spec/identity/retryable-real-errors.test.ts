@@ -1,6 +1,7 @@
 // What real @azure/identity 4.13.1 credentials throw against the Entra emulator under each fault, and how
 // defaultIsRetryable / retryAfterMs classify it. These tests pin the shapes lib/manager/retryable.ts relies on: if an
 // @azure/identity or MSAL upgrade changes them, they fail here first.
+import { JWT } from '../support/provider-failure.js';
 import { describe, it, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -13,7 +14,6 @@ import { EntraEmulator, type EntraFault } from '../support/entra-emulator.js';
 
 const SCOPE = 'https://redis.azure.com/.default';
 const SECRET = 'emulated-client-secret-value';
-const JWT = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\./;
 const NO_RETRIES = { retryOptions: { maxRetries: 0 } };
 
 type Kind = 'ManagedIdentityCredential' | 'ClientSecretCredential' | 'ClientCertificateCredential';

@@ -1,0 +1,106 @@
+// The examples run as users run them (node --import tsx examples/x.ts), each in its own process, against the Entra ID
+// emulator's managed-identity endpoint and a TLS AMR emulator in front of a real redis-server. Examples that need a
+// real tenant (service principal, Azure CLI, workload identity) or a real cluster are type-checked only.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { AmrEmulator } from '../support/amr-emulator.js';
+import { selfSignedCertificate } from '../support/certs.js';
+import { EntraEmulator, type EmulatedManagedIdentity } from '../support/entra-emulator.js';
+import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
+
+let redis: RedisServerHandle;
+let entra: EntraEmulator;
+let amr: AmrEmulator;
+let system: EmulatedManagedIdentity;
+let user: EmulatedManagedIdentity;
+let dir: string;
+let caFile: string;
+
+before(async () => {
+  redis = await startRedisServer();
+  entra = await EntraEmulator.start({ tokenLifetimeSeconds: 600 });
+  const certificate = selfSignedCertificate();
+  amr = await AmrEmulator.start({ backend: { host: redis.host, port: redis.port }, publicKey: entra.publicKey, admin: redis.admin, tls: certificate });
+  system = entra.addManagedIdentity({ kind: 'system' });
+  user = entra.addManagedIdentity({ kind: 'user' });
+  dir = mkdtempSync(join(tmpdir(), 'entraid-examples-'));
+  caFile = join(dir, 'ca.pem');
+  writeFileSync(caFile, certificate.cert);
+});
+
+after(async () => {
+  await amr?.stop();
+  await entra?.stop();
+  await redis?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Runs an example with the variables an App Service sets, REDIS_HOST/PORT pointing at the emulator. */
+function runExample(file: string, extra: Record<string, string> = {}): Promise<{ code: number; output: string }> {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!/^(AZURE_|IDENTITY_|MSI_|IMDS_|REDIS_|NODE_OPTIONS$)/.test(name)) env[name] = value;
+  }
+  Object.assign(env, entra.managedIdentityEnv(), {
+    // The emulator's certificate names localhost; the examples verify it like any other (trusted through this CA).
+    REDIS_HOST: 'localhost', REDIS_PORT: String(amr.port), NODE_EXTRA_CA_CERTS: caFile,
+  }, extra);
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', file], { env, timeout: 90_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, output: stdout + stderr });
+    });
+  });
+}
+
+describe('examples', () => {
+  it('system-assigned managed identity', async () => {
+    const { code, output } = await runExample('examples/system-assigned-managed-identity.ts');
+    assert.equal(code, 0, output);
+    assert.match(output, new RegExp(`token for oid ${system.oid}`));
+    assert.match(output, /^hello from a system-assigned managed identity$/m);
+  });
+
+  it('user-assigned managed identity, with a duplicate in subscribe mode', async () => {
+    const { code, output } = await runExample('examples/user-assigned-managed-identity.ts', { AZURE_CLIENT_ID: user.clientId });
+    assert.equal(code, 0, output);
+    assert.match(output, /^example:events: hello from a user-assigned managed identity$/m);
+  });
+
+  it('DefaultAzureCredential (here it finds the managed identity)', async () => {
+    const { code, output } = await runExample('examples/default-azure-credential.ts');
+    assert.equal(code, 0, output);
+    assert.match(output, new RegExp(`signed in as oid ${system.oid}`));
+    assert.match(output, /^PONG$/m);
+  });
+
+  it('BullMQ: a queue, queue events and a worker on one Entra ID connection and its duplicates', async () => {
+    const { code, output } = await runExample('examples/bullmq.ts');
+    assert.equal(code, 0, output);
+    assert.match(output, /^sending welcome to ada@example\.com$/m);
+    assert.match(output, /^result: \{ delivered: true \}$/m);
+  });
+});
+
+describe('npm run demo', () => {
+  it('shows tokens rotating and connections re-authenticating, and exits 0 (without a terminal)', async () => {
+    const output = await new Promise<{ code: number; text: string }>((resolve) => {
+      const env: NodeJS.ProcessEnv = {};
+      for (const [name, value] of Object.entries(process.env)) {
+        if (!/^(AZURE_|IDENTITY_|MSI_|IMDS_|NODE_OPTIONS$)/.test(name)) env[name] = value;
+      }
+      execFile(process.execPath, ['--import', 'tsx', 'examples/demo.ts', '--seconds', '8', '--token-lifetime', '3'], { env, timeout: 60_000 },
+        (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, text: stdout + stderr }));
+    });
+    assert.equal(output.code, 0, output.text);
+    assert.match(output.text, /token #3 for oid/);
+    assert.match(output.text, /^\s+commands\s+\d+ ok, 0 failed$/m);
+    assert.match(output.text, /^\s+expiry disconnects\s+0$/m);
+    assert.match(output.text, /^\s+re-authentications\s+[1-9]\d* by AUTH in place/m);
+    assert.match(output.text, /^OK: every connection moved to each new token/m);
+    assert.doesNotMatch(output.text, /\x1b\[/, 'no terminal control sequences without a terminal');
+  });
+});
