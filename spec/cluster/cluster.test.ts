@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Cluster, type Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import { createEntraCluster } from '../../lib/create-entra-cluster.js';
 import { ClusterWorld, countEvents, nextEvent, waitUntil } from '../support/world.js';
 

@@ -1,14 +1,13 @@
 // createCredentialsProvider over any TokenCredential: a ChainedTokenCredential of real credentials against the Entra
 // emulator, and credentials that hand back unusable tokens (which must never leak into errors).
+import { inspect } from 'node:util';
 import { JWT, failureOf as sharedFailureOf } from '../support/provider-failure.js';
 import { describe, it, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { inspect } from 'node:util';
 import type { TokenCredential } from '@azure/core-auth';
 import { ChainedTokenCredential, ClientSecretCredential, EnvironmentCredential, ManagedIdentityCredential } from '@azure/identity';
 import { createCredentialsProvider, type EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
-import type { RefreshFailedEvent } from '../../lib/identity/events.js';
 import { defaultIsRetryable } from '../../lib/manager/retryable.js';
 import { EntraEmulator, type EmulatedManagedIdentity, type EmulatedServicePrincipal } from '../support/entra-emulator.js';
 

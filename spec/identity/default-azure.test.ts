@@ -1,13 +1,11 @@
 // createDefaultAzureCredentialsProvider: a real DefaultAzureCredential picking up the App Service managed-identity
 // environment of the Entra emulator. One emulator for the file: MSAL pins the managed-identity endpoint per process.
-import { JWT, failureOf as sharedFailureOf } from '../support/provider-failure.js';
+import { failureOf as sharedFailureOf } from '../support/provider-failure.js';
 import { describe, it, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { inspect } from 'node:util';
 import type { EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
 import { createDefaultAzureCredentialsProvider, type DefaultAzureCredentialsProviderOptions } from '../../lib/identity/default-azure.js';
-import type { RefreshFailedEvent } from '../../lib/identity/events.js';
 import { defaultIsRetryable } from '../../lib/manager/retryable.js';
 import { EntraEmulator, applyEnv, type EmulatedManagedIdentity } from '../support/entra-emulator.js';
 

@@ -1,12 +1,10 @@
 // createManagedIdentityCredentialsProvider through a real ManagedIdentityCredential against the Entra emulator's
 // App Service endpoint. One emulator for the file: MSAL pins the managed-identity endpoint for the process.
-import { JWT, failureOf as sharedFailureOf } from '../support/provider-failure.js';
+import { failureOf as sharedFailureOf } from '../support/provider-failure.js';
 import { describe, it, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { inspect } from 'node:util';
 import type { EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
-import type { RefreshFailedEvent } from '../../lib/identity/events.js';
 import { createManagedIdentityCredentialsProvider, type ManagedIdentityCredentialsProviderOptions } from '../../lib/identity/managed-identity.js';
 import { defaultIsRetryable, retryAfterMs } from '../../lib/manager/retryable.js';
 import { EntraEmulator, type EmulatedManagedIdentity, type EntraFault } from '../support/entra-emulator.js';
