@@ -15,6 +15,8 @@ const REAUTH_DEADLINE_MARGIN_FRACTION = 0.2;
 /** First delay before an AUTH that was not answered OK is tried again; doubles up to the max. */
 const REAUTH_RETRY_INITIAL_MS = 50;
 const REAUTH_RETRY_MAX_MS = 1_000;
+/** Once a RESP2 subscriber has reconnected, joining its stream to the shadow's may take this long at most. */
+const HANDOVER_JOIN_MAX_MS = 15_000;
 
 export interface ClientBindingOptions {
   /** Spread of re-AUTH across connections, ms: each waits a random time up to this. Default 0. */
@@ -206,9 +208,11 @@ export class ClientBinding implements TokenSubscriber {
     if (this.#handover) return; // the one running reconnects with the newest token from options
     const handover = new SubscriberHandover(this.redis, token, this.#deliver);
     this.#handover = handover;
-    const timeout = old ? Math.max(0, old.expiresOn - Date.now()) : 10_000;
+    const now = Date.now();
+    const beforeExpiry = old ? Math.max(0, old.expiresOn - now) : HANDOVER_JOIN_MAX_MS;
+    const join = Math.min(HANDOVER_JOIN_MAX_MS, Math.max(0, (token.expiresOn - now) / 2));
     const connection = this.connectionDescription;
-    handover.run(timeout).then(
+    handover.run(beforeExpiry, join).then(
       () => {
         if (this.#handover === handover) this.#handover = undefined;
         this.provider.emit('reauthenticated', { connection, token: describeToken(token), method: 'handover' });

@@ -112,10 +112,17 @@ export class SubscriberHandover {
     }
   }
 
-  /** Runs the handover within `timeoutMs`. On failure the client is still moved to the token (with a plain reconnect). */
-  async run(timeoutMs: number): Promise<void> {
+  /**
+   * Runs the handover. Until marker A has been seen on both connections it races the old token's expiry
+   * (`beforeExpiryMs`); from then on the old connection is no longer needed (if the server closes it, ioredis
+   * reconnects it with the fresh token all the same), and reconnecting and joining the streams may take up to
+   * `joinMs`. On failure the client is still moved to the token (with a plain reconnect).
+   */
+  async run(beforeExpiryMs: number, joinMs: number): Promise<void> {
     const started = Date.now();
-    const left = () => Math.max(0, timeoutMs - (Date.now() - started));
+    let deadline = started + beforeExpiryMs;
+    const left = () => Math.max(0, deadline - Date.now());
+    let onReady: (() => void) | undefined;
     try {
       const subscribed = subscriptions(this.#redis);
       const [firstShardChannel] = subscribed.ssubscribe;
@@ -125,19 +132,27 @@ export class SubscriberHandover {
         this.#sharded = true;
         this.#marker = `{${hashTagOf(firstShardChannel)}}${this.#marker}`;
       }
-      this.#shadow = this.#connection('shadow');
+      const shadow = this.#connection('shadow');
+      this.#shadow = shadow;
       this.#publisher = this.#connection('handover');
-      this.#watchShadow(this.#shadow);
-      await this.#subscribeMarker(this.#shadow);
-      if (subscribed.subscribe.length > 0) await this.#shadow.subscribe(...subscribed.subscribe);
-      if (subscribed.psubscribe.length > 0) await this.#shadow.psubscribe(...subscribed.psubscribe);
-      for (const channel of subscribed.ssubscribe) await this.#shadow.ssubscribe(channel);
-      await this.#subscribeMarker(this.#redis);
+      this.#watchShadow(shadow);
+      // All at once: the old token's remaining life bounds this part. Only marker A must come after the rest.
+      await Promise.all([
+        this.#subscribeMarker(shadow),
+        subscribed.subscribe.length > 0 ? shadow.subscribe(...subscribed.subscribe) : undefined,
+        subscribed.psubscribe.length > 0 ? shadow.psubscribe(...subscribed.psubscribe) : undefined,
+        ...subscribed.ssubscribe.map((channel) => shadow.ssubscribe(channel)),
+        this.#subscribeMarker(this.#redis),
+        this.#publisher.ping(),
+      ]);
       await this.#publishMarker('A');
       await this.#gate.until(() => this.#phase === 'gap' && this.#shadowSawA, left(), 'marker A');
+      deadline = Date.now() + joinMs;
       let reconnected = false;
-      this.#redis.once('ready', () => { reconnected = true; this.#gate.poke(); });
-      forceReconnect(this.#redis);
+      onReady = () => { reconnected = true; this.#gate.poke(); };
+      this.#redis.once('ready', onReady);
+      // Already reconnecting when the server closed the old connection: ioredis brings it back with the fresh token.
+      if (this.#redis.status === 'ready') forceReconnect(this.#redis);
       await this.#gate.until(() => reconnected, left(), 'the reconnect');
       // Sent after ioredis's own resubscriptions: its reply means they are all in place.
       await this.#subscribeMarker(this.#redis);
@@ -150,6 +165,7 @@ export class SubscriberHandover {
       if (this.#redis.status === 'ready' && !this.#reconnected()) forceReconnect(this.#redis);
       throw error;
     } finally {
+      if (onReady) this.#redis.off('ready', onReady);
       this.#shadow?.disconnect();
       this.#publisher?.disconnect();
     }
