@@ -1,4 +1,5 @@
 export { createEntraRedis, type EntraRedisOptions } from './create-entra-redis.js';
+export type { EntraRedisExtraOptions } from './binding/redis-arguments.js';
 export { createEntraCluster, type EntraClusterOptions } from './create-entra-cluster.js';
 export {
   createCredentialsProvider,
@@ -33,5 +34,14 @@ export type {
 export { EntraToken, type UsernameResolver } from './token/entra-token.js';
 export type { EntraTokenClaims } from './token/jwt-claims.js';
 export type { TokenManagerOptions, RetryOptions } from './manager/options.js';
+export type { GetTokenOptions } from './manager/token-manager.js';
+export {
+  TOKEN_REQUEST_CHANNEL,
+  REAUTH_CHANNEL,
+  REAUTH_RECONNECT_CHANNEL,
+  type TokenRequestTraceContext,
+  type ReauthTraceContext,
+  type ReauthReconnectMessage,
+} from './tracing.js';
 export { defaultIsRetryable } from './manager/retryable.js';
 export { InvalidTokenError, TokenUnavailableError, TokenRequestTimeoutError, DisposedError } from './errors.js';

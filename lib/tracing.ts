@@ -6,10 +6,12 @@
  *   credential (every attempt, retries included). Subscribe with
  *   `diagnostics_channel.tracingChannel('ioredis-entraid:token').subscribe({ start, end, asyncStart, asyncEnd, error })`,
  *   or to the single channels `tracing:ioredis-entraid:token:start` and so on.
- * - {@link REAUTH_CHANNEL} (`ioredis-entraid:reauth`), a tracing channel: one trace per `AUTH` sent on a live
- *   connection to move it to a new token.
- * - {@link REAUTH_RECONNECT_CHANNEL} (`ioredis-entraid:reauth:reconnect`), a plain channel: a connection whose
- *   `AUTH` could not complete before its token expired is reconnected with the new token instead.
+ * - {@link REAUTH_CHANNEL} (`ioredis-entraid:reauth`), a tracing channel: one trace per attempt to move a live
+ *   connection to a new token: an `AUTH` in place (`method: 'auth'`), or for a RESP2 subscriber, which cannot send
+ *   `AUTH`, a handover of its subscriptions to a fresh connection (`method: 'handover'`).
+ * - {@link REAUTH_RECONNECT_CHANNEL} (`ioredis-entraid:reauth:reconnect`), a plain channel: a connection that could
+ *   not be moved in place before its token expired (AUTH stuck behind a blocking command, or a failed handover) is
+ *   reconnected with the new token instead.
  *
  * Every helper is a no-op when nobody subscribes (the context is not even built). No payload ever holds a token:
  * tokens are described by {@link TokenInfo} (username, oid, expiry), and errors are passed through
@@ -24,7 +26,7 @@ import type { EntraToken } from './token/entra-token.js';
 export const TOKEN_REQUEST_CHANNEL = 'ioredis-entraid:token';
 /** Tracing channel of in-place re-authentication: `tracing:ioredis-entraid:reauth:{start,end,asyncStart,asyncEnd,error}`. */
 export const REAUTH_CHANNEL = 'ioredis-entraid:reauth';
-/** Plain channel: a connection is reconnected to move it to a new token, because `AUTH` could not run in time. */
+/** Plain channel: a connection is reconnected to move it to a new token, because it could not be moved in place. */
 export const REAUTH_RECONNECT_CHANNEL = 'ioredis-entraid:reauth:reconnect';
 
 /** Context of a token-request trace. The same object travels through start, end, asyncStart, asyncEnd and error. */
@@ -45,13 +47,18 @@ export interface TokenRequestTraceContext {
 export interface ReauthTraceContext {
   /** The connection's name (`connectionName`) or address. */
   connection: string;
-  /** The token sent with `AUTH`, described without the token. */
+  /** How: `AUTH` on the live connection, or a handover of a RESP2 subscriber's subscriptions to a new connection. */
+  method: 'auth' | 'handover';
+  /** The token the connection moves to, described without the token. */
   token: TokenInfo;
-  /** Attempt to send this token on this connection, from 1. */
+  /** Attempt to move this connection to this token, from 1. */
   attempt: number;
-  /** Set when the server answered: its reply (`'OK'`; anything else, e.g. `'QUEUED'` inside MULTI, is "not done"). */
+  /**
+   * Set when it completed. For `auth`, the server's reply: `'OK'`; anything else (e.g. `'QUEUED'` inside MULTI) means
+   * "not done".
+   */
   result?: unknown;
-  /** Set when the `AUTH` failed (redacted: the token the command carried is removed). */
+  /** Set when it failed (redacted: the token a failed `AUTH` carried is removed). */
   error?: unknown;
 }
 
@@ -61,8 +68,8 @@ export interface ReauthReconnectMessage {
   connection: string;
   /** The token the connection will present when it reconnects, described without the token. */
   token: TokenInfo;
-  /** Why `AUTH` was not possible: it did not complete in time, or the connection is in RESP2 subscribe mode. */
-  reason: 'auth-timeout' | 'resp2-subscriber';
+  /** Why: `AUTH` did not complete before the old token's deadline, or the handover of a subscriber failed. */
+  reason: 'auth-timeout' | 'handover-failed';
 }
 
 const tokenChannel = diagnosticsChannel.tracingChannel<unknown, TokenRequestTraceContext>(TOKEN_REQUEST_CHANNEL);
@@ -97,22 +104,23 @@ export function traceTokenRequest(
 }
 
 /**
- * Runs one in-place re-authentication (`redis.auth(...)` on a live connection), traced on {@link REAUTH_CHANNEL}.
- * Resolves or rejects as `auth` does; the rejection is redacted. Without subscribers this is `auth()` itself.
+ * Runs one re-authentication of a live connection (`redis.auth(...)`, or a subscriber handover), traced on
+ * {@link REAUTH_CHANNEL}. Resolves or rejects as `reauthenticate` does; the rejection is redacted. Without
+ * subscribers this is `reauthenticate()` itself.
  */
 export function traceReauthentication<T>(
-  auth: () => Promise<T>,
-  context: () => { connection: string; token: EntraToken; attempt: number },
+  reauthenticate: () => Promise<T>,
+  context: () => { connection: string; method?: ReauthTraceContext['method']; token: EntraToken; attempt: number },
 ): Promise<T> {
-  if (!isTraced(reauthChannel)) return auth();
-  const { connection, token, attempt } = context();
+  if (!isTraced(reauthChannel)) return reauthenticate();
+  const { connection, method = 'auth', token, attempt } = context();
   return reauthChannel.tracePromise(async () => {
     try {
-      return await auth();
+      return await reauthenticate();
     } catch (error) {
       throw redactError(error);
     }
-  }, { connection, token: describeToken(token), attempt });
+  }, { connection, method, token: describeToken(token), attempt });
 }
 
 /** Publishes on {@link REAUTH_RECONNECT_CHANNEL} that `connection` is reconnected to present `token`. */

@@ -7,6 +7,7 @@ import {
   forceReconnect, interceptConnect, interceptEmit, isResp2Subscriber, redactCredentialCommands, setHandshakeCredentials,
 } from './ioredis-internals.js';
 import { isMessageEvent, SubscriberHandover } from './pubsub-handover.js';
+import { publishReauthReconnect, traceReauthentication } from '../tracing.js';
 
 /** A connection whose re-AUTH has not completed this long before its token expires is reconnected instead. */
 const MAX_REAUTH_DEADLINE_MARGIN_MS = 5_000;
@@ -26,6 +27,8 @@ export interface ClientBindingOptions {
 /** A re-authentication under way on one connection. */
 interface PendingReauth {
   token: EntraToken;
+  /** AUTH attempts sent for this token. */
+  attempts: number;
   timer: ReturnType<typeof setTimeout> | undefined;
   deadline: ReturnType<typeof setTimeout> | undefined;
 }
@@ -146,7 +149,7 @@ export class ClientBinding implements TokenSubscriber {
   #reauthenticate(token: EntraToken): void {
     if (token.sameAs(this.#authenticatedWith)) return;
     this.#cancelPending();
-    const pending: PendingReauth = { token, timer: undefined, deadline: undefined };
+    const pending: PendingReauth = { token, attempts: 0, timer: undefined, deadline: undefined };
     this.#pending = pending;
     const old = this.#authenticatedWith;
     if (old) {
@@ -177,7 +180,8 @@ export class ClientBinding implements TokenSubscriber {
     pending.timer = undefined;
     const { token } = pending;
     const connection = this.connectionDescription;
-    this.redis.auth(token.username, token.password).then(
+    const attempt = ++pending.attempts;
+    traceReauthentication(() => this.redis.auth(token.username, token.password), () => ({ connection, token, attempt })).then(
       (reply: unknown) => {
         if (this.#pending !== pending) return; // superseded or cancelled
         if (reply === 'OK') {
@@ -212,7 +216,7 @@ export class ClientBinding implements TokenSubscriber {
     const beforeExpiry = old ? Math.max(0, old.expiresOn - now) : HANDOVER_JOIN_MAX_MS;
     const join = Math.min(HANDOVER_JOIN_MAX_MS, Math.max(0, (token.expiresOn - now) / 2));
     const connection = this.connectionDescription;
-    handover.run(beforeExpiry, join).then(
+    traceReauthentication(() => handover.run(beforeExpiry, join), () => ({ connection, method: 'handover', token, attempt: 1 })).then(
       () => {
         if (this.#handover === handover) this.#handover = undefined;
         this.provider.emit('reauthenticated', { connection, token: describeToken(token), method: 'handover' });
@@ -223,6 +227,7 @@ export class ClientBinding implements TokenSubscriber {
       (error: unknown) => {
         // the handover fell back to a plain reconnect with the fresh token: nothing to retry
         if (this.#handover === handover) this.#handover = undefined;
+        publishReauthReconnect(connection, token, 'handover-failed');
         this.provider.emit('reauthenticationFailed', { connection, error: redactError(error), willRetry: false });
       },
     );
@@ -234,6 +239,7 @@ export class ClientBinding implements TokenSubscriber {
     this.#cancelPending();
     if (this.redis.status !== 'ready') return;
     this.#reconnectingForToken = true;
+    publishReauthReconnect(this.connectionDescription, pending.token, 'auth-timeout');
     forceReconnect(this.redis);
   }
 }

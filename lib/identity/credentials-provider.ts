@@ -5,6 +5,8 @@ import type { TokenManagerOptions } from '../manager/options.js';
 import { TokenManager, type GetTokenOptions } from '../manager/token-manager.js';
 import { describeToken, type CredentialsProviderEvents } from './events.js';
 
+const PROVIDER_BRAND = Symbol.for('ioredis-entraid.EntraCredentialsProvider');
+
 /** Scope of Azure Managed Redis and Azure Cache for Redis in the public cloud. */
 export const DEFAULT_REDIS_SCOPE = 'https://redis.azure.com/.default';
 /** Application id of Azure Cache for Redis: the audience of v2.0 tokens for its resource URI. */
@@ -51,6 +53,15 @@ export interface TokenSubscriber {
  * provider share one token and one refresh schedule. The schedule runs while at least one subscriber is attached.
  */
 export class EntraCredentialsProvider extends EventEmitter<CredentialsProviderEvents> {
+  /**
+   * Recognises providers made by any copy of this library (its ES module and CommonJS builds can both be loaded in
+   * one process), so that `instanceof` works across them.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as { [PROVIDER_BRAND]?: unknown })[PROVIDER_BRAND] === true;
+  }
+
+  readonly [PROVIDER_BRAND] = true;
   /** The scopes tokens are requested for. */
   readonly scopes: readonly string[];
   readonly #manager: TokenManager;

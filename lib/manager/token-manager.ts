@@ -2,6 +2,7 @@ import type { AccessToken } from '@azure/core-auth';
 import pRetry, { AbortError } from 'p-retry';
 import { DisposedError, InvalidTokenError, TokenRequestTimeoutError, TokenUnavailableError, redactError } from '../errors.js';
 import { EntraToken, type UsernameResolver } from '../token/entra-token.js';
+import { traceTokenRequest } from '../tracing.js';
 import { resolveTokenManagerOptions, type ResolvedTokenManagerOptions, type TokenManagerOptions } from './options.js';
 import { defaultIsRetryable, retryAfterMs } from './retryable.js';
 import { failedCycleDelay, isUsable, refreshDelay, retryDelay, unchangedRecheckDelay } from './schedule.js';
@@ -212,7 +213,9 @@ export class TokenManager {
       token = await pRetry(async () => {
         attempts++;
         try {
-          return await this.#requestOnce(signal);
+          return await traceTokenRequest(() => this.#requestOnce(signal), () => ({
+            attempt: attempts, maxAttempts: retry.maxAttempts, timeoutMs: this.options.tokenRequestTimeout,
+          }));
         } catch (error) {
           this.#lastError = redactError(error);
           // Classified here, with isRetryable seeing the credential's own error: p-retry would stop at once on any
