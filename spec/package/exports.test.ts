@@ -27,3 +27,15 @@ it('ships type declarations for both formats', () => {
   assert.ok(existsSync('dist/esm/index.d.ts'));
   assert.ok(existsSync('dist/cjs/index.d.ts'));
 });
+
+it('ioredis-entraid/testing exports the emulators to both module systems, apart from the main entry', () => {
+  const wanted = ['EntraEmulator', 'AmrEmulator', 'startRedisServer', 'startRedisCluster', 'startAmrCluster'];
+  const cjs = exportsOf(`console.log(JSON.stringify(Object.keys(require('ioredis-entraid/testing'))))`, 'commonjs');
+  const esm = exportsOf(`const m = await import('ioredis-entraid/testing'); console.log(JSON.stringify(Object.keys(m)))`, 'module');
+  for (const name of wanted) {
+    assert.ok(cjs.includes(name), `CJS missing ${name}`);
+    assert.ok(esm.includes(name), `ESM missing ${name}`);
+  }
+  const main = exportsOf(`console.log(JSON.stringify(Object.keys(require('ioredis-entraid'))))`, 'commonjs');
+  assert.ok(!main.includes('EntraEmulator'), 'the main entry does not carry the emulators');
+});
