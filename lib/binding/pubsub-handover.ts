@@ -135,6 +135,9 @@ export class SubscriberHandover {
       const shadow = this.#connection('shadow');
       this.#shadow = shadow;
       this.#publisher = this.#connection('handover');
+      this.#publisher.on('error', () => {
+        // a failed publisher fails the handover through its commands
+      });
       this.#watchShadow(shadow);
       // All at once: the old token's remaining life bounds this part. Only marker A must come after the rest.
       await Promise.all([
