@@ -4,7 +4,8 @@ import type { EntraCredentialsProvider, TokenSubscriber } from '../identity/cred
 import { describeToken } from '../identity/events.js';
 import type { EntraToken } from '../token/entra-token.js';
 import {
-  forceReconnect, interceptConnect, interceptEmit, isResp2Subscriber, redactCredentialCommands, setHandshakeCredentials,
+  forceReconnect, hasBlockingCommandInFlight, interceptConnect, interceptEmit, isResp2Subscriber, redactCredentialCommands,
+  setHandshakeCredentials,
 } from './ioredis-internals.js';
 import { isMessageEvent, SubscriberHandover } from './pubsub-handover.js';
 import { publishReauthReconnect, traceReauthentication } from '../tracing.js';
@@ -167,6 +168,9 @@ export class ClientBinding implements TokenSubscriber {
       this.#startHandover(token, old);
       return;
     }
+    // Blocked (BLPOP 0, XREAD BLOCK ...): an AUTH would wait behind the command, and pile up with the next ones while
+    // it stays blocked; the deadline reconnects the connection with the fresh token instead.
+    if (pending.deadline && hasBlockingCommandInFlight(this.redis)) return;
     const jitter = this.#reauthJitter > 0 ? Math.random() * this.#reauthJitter : 0;
     if (jitter > 0) {
       pending.timer = setTimeout(() => this.#sendAuth(pending, REAUTH_RETRY_INITIAL_MS), jitter);

@@ -9,7 +9,8 @@
  *   is already destroyed, after which ioredis runs its own close handler and retry loop;
  * - `redis.condition.auth` is read by the handshake (`AUTH` or `HELLO 3 AUTH`) when the socket connects, and
  *   `redis.condition.subscriber` marks subscribe mode;
- * - `redis.flushQueue(error)` rejects the queued commands.
+ * - `redis.flushQueue(error)` rejects the queued commands;
+ * - `redis.commandQueue` (a Denque of `{ command }`) holds the commands sent and not yet answered, in order.
  */
 import { Socket } from 'node:net';
 import type { Redis } from 'ioredis';
@@ -26,6 +27,7 @@ interface ConnectorInternals {
 
 interface RedisInternals {
   connector: ConnectorInternals;
+  commandQueue?: { length: number; peekAt(index: number): { command?: { name?: string; args?: unknown[] } } | undefined };
   condition?: { auth?: string | [string, string]; subscriber?: unknown; protocol?: number };
   flushQueue(error: Error, options?: { offlineQueue?: boolean; commandQueue?: boolean }): void;
   options: Redis['options'] & { protocol?: number };
@@ -196,4 +198,24 @@ export function watchClusterConnections(cluster: import('ioredis').Cluster, onCo
 export function clusterStartupNodes(cluster: import('ioredis').Cluster): import('ioredis').ClusterNode[] {
   const nodes = (cluster as unknown as { startupNodes?: import('ioredis').ClusterNode[] }).startupNodes;
   return Array.isArray(nodes) ? nodes.slice() : [];
+}
+
+/** Commands that hold the connection until data arrives (their timeout may be 0: for ever). */
+const BLOCKING_COMMANDS = new Set(['blpop', 'brpop', 'brpoplpush', 'blmove', 'blmpop', 'bzpopmin', 'bzpopmax', 'bzmpop', 'wait', 'waitaof']);
+
+/**
+ * True when a blocking command (BLPOP, XREAD BLOCK, ...) is in flight on the connection: an AUTH sent now would wait
+ * behind it, and pile up with the next ones if the connection stays blocked.
+ */
+export function hasBlockingCommandInFlight(redis: Redis): boolean {
+  const queue = internals(redis).commandQueue;
+  if (!queue || typeof queue.peekAt !== 'function') return false;
+  for (let i = 0; i < queue.length; i++) {
+    const command = queue.peekAt(i)?.command;
+    const name = command?.name?.toLowerCase();
+    if (!name) continue;
+    if (BLOCKING_COMMANDS.has(name)) return true;
+    if ((name === 'xread' || name === 'xreadgroup') && command?.args?.some((arg) => String(arg).toUpperCase() === 'BLOCK')) return true;
+  }
+  return false;
 }
