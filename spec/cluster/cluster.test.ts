@@ -119,6 +119,9 @@ describe('createEntraCluster: sharded pub/sub', () => {
       if (channel === '{shard}news') received.push(Number(message));
     });
     await subscriber.ssubscribe('{shard}news');
+    // The publisher's connection to the shard's node is up before the numbered messages: while a cluster client is
+    // still discovering its nodes, commands queued during discovery can overtake one another.
+    await publisher.spublish('{shard}warm-up', 'x');
     const rotations = countEvents(provider, 'tokenRefreshed');
     const expiryDisconnects = world.amr.total('expiryDisconnects');
     let sent = 0;
