@@ -37,12 +37,26 @@ export function redactTokens(text: string): string {
 }
 
 /**
- * Removes tokens from an error in place (message, stack, and the argument lists ioredis attaches to a ReplyError)
- * and returns it. Walks `cause` chains.
+ * Removes tokens from an error in place (message, stack, string properties, the argument lists ioredis attaches to a
+ * ReplyError, the errors of an AggregateError) and returns it; a thrown string comes back redacted. Walks `cause`
+ * chains.
  */
 export function redactError<T>(error: T, seen = new Set<unknown>()): T {
+  if (typeof error === 'string') return redactTokens(error) as T;
   if (!(error instanceof Error) || seen.has(error)) return error;
   seen.add(error);
+  // Other string properties (a credential's own error fields), and the errors of an AggregateError
+  // (ChainedTokenCredential and DefaultAzureCredential throw one).
+  for (const key of Object.keys(error)) {
+    const record = error as unknown as Record<string, unknown>;
+    const value = record[key];
+    try {
+      if (typeof value === 'string') record[key] = redactTokens(value);
+      else if (Array.isArray(value) && key === 'errors') record[key] = value.map((inner) => redactError(inner, seen));
+    } catch {
+      // read-only property: leave it
+    }
+  }
   try {
     error.message = redactTokens(error.message);
     if (error.stack) error.stack = redactTokens(error.stack);
