@@ -21,12 +21,12 @@ const option = (name) => {
 };
 const nodeLines = (option('--node') ?? '').split(',').filter(Boolean);
 const majors = (option('--ioredis') ?? '5,6').split(',').filter(Boolean);
+/** Long runs (the chaos soak) run once, on the first Node line, and only when asked for (--soak or by name). */
+const onlyOnce = (file) => file === 'spec/soak.test.ts';
 const files = args.length > 0 ? args : findSpecs('spec').filter((f) => withSoak || !onlyOnce(f));
 
 /** Spec files that create ioredis clients run once per ioredis major; the rest once per Node line. */
 const perIoredis = (file) => file.startsWith('spec/binding/') || file.startsWith('spec/cluster/');
-/** Long runs (the chaos soak) run once, on the first Node line, and only when asked for (--soak or by name). */
-const onlyOnce = (file) => file === 'spec/soak.test.ts';
 
 
 function findSpecs(dir) {
