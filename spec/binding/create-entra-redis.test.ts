@@ -120,7 +120,8 @@ describe('createEntraRedis: rotation under load (3 s tokens)', () => {
         }
       }
     })();
-    await waitUntil(() => rotations.count >= 6, { timeoutMs: 30_000, description: '6 token rotations' });
+    // the first token is the connect's; each later one is re-sent on the live connection (awaited, not raced)
+    await waitUntil(() => rotations.count >= 6 && reauths.count >= 5, { timeoutMs: 30_000, description: '6 token rotations, 5 re-authentications' });
     running = false;
     await load;
     assert.deepEqual(failures, []);
