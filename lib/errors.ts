@@ -36,37 +36,72 @@ export function redactTokens(text: string): string {
   return text.replace(JWT_PATTERN, '<redacted>');
 }
 
+/** How deep {@link redactError} follows plain objects and arrays hanging off an error (a response, its body...). */
+const MAX_DEPTH = 6;
+
 /**
- * Removes tokens from an error in place (message, stack, string properties, the argument lists ioredis attaches to a
- * ReplyError, the errors of an AggregateError) and returns it; a thrown string comes back redacted. Walks `cause`
- * chains.
+ * Removes tokens from an error in place (message, stack, every string it holds in its own properties, however deep in
+ * plain objects and arrays (not class instances): a credential's response body, the argument lists ioredis attaches to a ReplyError, the
+ * errors of an AggregateError) and returns it; a thrown string comes back redacted. Walks `cause` chains.
  */
 export function redactError<T>(error: T, seen = new Set<unknown>()): T {
   if (typeof error === 'string') return redactTokens(error) as T;
   if (!(error instanceof Error) || seen.has(error)) return error;
-  seen.add(error);
-  // Other string properties (a credential's own error fields), and the errors of an AggregateError
-  // (ChainedTokenCredential and DefaultAzureCredential throw one).
-  for (const key of Object.keys(error)) {
-    const record = error as unknown as Record<string, unknown>;
-    const value = record[key];
-    try {
-      if (typeof value === 'string') record[key] = redactTokens(value);
-      else if (Array.isArray(value) && key === 'errors') record[key] = value.map((inner) => redactError(inner, seen));
-    } catch {
-      // read-only property: leave it
-    }
-  }
   try {
     error.message = redactTokens(error.message);
     if (error.stack) error.stack = redactTokens(error.stack);
   } catch {
     // frozen or exotic error: nothing we can do, and nothing to leak that we added
   }
-  const command = (error as { command?: { name?: string; args?: unknown[] } }).command;
-  if (command && Array.isArray(command.args)) {
-    command.args = command.args.map((arg) => (typeof arg === 'string' ? redactTokens(arg) : arg));
-  }
+  redactProperties(error, seen, 0);
   if ('cause' in error) redactError(error.cause, seen);
   return error;
+}
+
+/**
+ * Arrays and plain objects only: an instance of some class (a client an error points to, say) is not ours to rewrite;
+ * mutating its fields could break it.
+ */
+function isPlainData(value: unknown): value is object {
+  if (value === null || typeof value !== 'object') return false;
+  if (Array.isArray(value)) return true;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+/** Redacts the strings among an object's own data properties, following nested errors, arrays and objects. */
+function redactProperties(target: object, seen: Set<unknown>, depth: number): void {
+  if (seen.has(target)) return;
+  seen.add(target);
+  // An error's own properties include non-enumerable ones: an AggregateError's `errors`, `cause`.
+  const keys = target instanceof Error ? Object.getOwnPropertyNames(target) : Object.keys(target);
+  for (const key of keys) {
+    // Accessors are left alone: reading one could run arbitrary code, writing one could do anything.
+    const descriptor = Object.getOwnPropertyDescriptor(target, key);
+    if (!descriptor || !('value' in descriptor)) continue;
+    try {
+      const value: unknown = descriptor.value;
+      const redacted = redactValue(value, seen, depth);
+      if (redacted !== value) (target as Record<string, unknown>)[key] = redacted;
+    } catch {
+      // read-only property or frozen object: leave it
+    }
+  }
+}
+
+/**
+ * The value with its tokens redacted. Arrays come back as redacted copies when anything in them changed, never
+ * rewritten in place: an error's `command.args` is the live argument list of a command ioredis may send again.
+ */
+function redactValue(value: unknown, seen: Set<unknown>, depth: number): unknown {
+  if (typeof value === 'string') return redactTokens(value);
+  if (value instanceof Error) return redactError(value, seen);
+  if (!isPlainData(value) || depth >= MAX_DEPTH || seen.has(value)) return value;
+  if (Array.isArray(value)) {
+    seen.add(value);
+    const copy = value.map((item: unknown) => redactValue(item, seen, depth + 1));
+    return copy.some((item, index) => item !== value[index]) ? copy : value;
+  }
+  redactProperties(value, seen, depth + 1);
+  return value;
 }

@@ -27,7 +27,7 @@ const majors = (option('--ioredis') ?? '5,6').split(',').filter(Boolean);
 const onlyOnce = (file) => file === 'spec/soak.test.ts';
 const files = args.length > 0 ? args : findSpecs('spec').filter((f) => withSoak || !onlyOnce(f));
 
-/** Spec files that create ioredis clients run once per ioredis major; the rest once per Node line. */
+/** Spec files that create ioredis clients run once per ioredis major (side by side); the rest once per Node line. */
 const perIoredis = (file) => file.startsWith('spec/binding/') || file.startsWith('spec/cluster/');
 
 
@@ -93,8 +93,15 @@ for (const line of lines) {
   const shared = files.filter((f) => !perIoredis(f) && !onlyOnce(f));
   const clientFiles = files.filter(perIoredis);
   if (shared.length > 0) results.push(await run(binary, '5', shared, `Node ${version}: ${shared.length} files`));
-  for (const major of majors) {
-    if (clientFiles.length > 0) results.push(await run(binary, major, clientFiles, `Node ${version}, ioredis ${major}: ${clientFiles.length} files`));
+  if (clientFiles.length > 0) {
+    // The ioredis majors run side by side (the tests mostly wait on token lifetimes; every server is on its own
+    // ephemeral port): the first prints as it goes, the others once done.
+    const runs = majors.map((major, index) => run(binary, major, clientFiles, `Node ${version}, ioredis ${major}: ${clientFiles.length} files`,
+      { buffered: index > 0 }));
+    for (const result of await Promise.all(runs)) {
+      if (result.output) console.log(`\n=== ${result.label} ===\n${result.output}`);
+      results.push(result);
+    }
   }
 }
 

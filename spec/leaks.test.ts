@@ -44,10 +44,7 @@ describe('leaks: rotations, reconnects and create/quit cycles', { timeout: 10 * 
     });
   }
 
-  it('rotations with a connection blocked in BLPOP 0: its command queue holds no more than a fresh blocked client\'s', {
-    todo: 'lib/binding/client-binding.ts: the AUTH sent behind BLPOP stays in ioredis\'s command queue when the library '
-      + 'reconnects the connection, and ioredis resends it after every reconnect: one more AUTH (and ~4 KB) per rotation',
-  }, () => {
+  it('rotations with a connection blocked in BLPOP 0: its command queue holds no more than a fresh blocked client\'s', () => {
     assert.deepEqual(phase('rotations, one connection blocked in BLPOP 0').queueGrowth, []);
   });
 

@@ -67,6 +67,7 @@ export class ClientBinding implements TokenSubscriber {
       return true;
     });
     redactCredentialCommands(redis, redactError);
+    redactReconnectOnError(redis);
     interceptConnect(redis, (signal) => this.#beforeConnect(signal));
     redis.on('ready', () => this.#onReady());
     redis.on('close', () => this.#onClose());
@@ -246,4 +247,18 @@ export class ClientBinding implements TokenSubscriber {
     publishReauthReconnect(this.connectionDescription, pending.token, 'auth-timeout');
     forceReconnect(this.redis);
   }
+}
+
+const REDACTING = Symbol('ioredis-entraid.redactingReconnectOnError');
+
+/**
+ * ioredis calls the application's `reconnectOnError` with a failed command's ReplyError before anything else sees
+ * it; for a failed AUTH or HELLO that error holds the command's arguments, the token among them. The application gets
+ * it redacted. (A duplicate copies the options, wrapper included: it is not wrapped twice.)
+ */
+function redactReconnectOnError(redis: Redis): void {
+  const options = redis.options as { reconnectOnError?: ((error: Error) => boolean | 1 | 2) | null };
+  const own = options.reconnectOnError;
+  if (typeof own !== 'function' || REDACTING in own) return;
+  options.reconnectOnError = Object.assign((error: Error) => own(redactError(error)), { [REDACTING]: true });
 }

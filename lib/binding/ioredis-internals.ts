@@ -113,23 +113,40 @@ export function interceptEmit(redis: Redis, hook: (event: string | symbol, args:
   return (event: string, ...args: unknown[]) => emit.call(redis, event, ...args);
 }
 
+interface CommandInternals { name?: string; reject?: (error: unknown) => void }
+type SendCommand = (command: CommandInternals, ...rest: unknown[]) => unknown;
+
 /**
- * Redacts, in place, the error of every failed AUTH and HELLO the client sends (ioredis's handshake calls
- * `redis.auth()` / `redis.hello()` on the instance). ioredis attaches the command's arguments, token included, to the
- * ReplyError, rejects the queued commands with that same object and may print it when nobody listens for `error`;
- * redacting it as soon as it exists covers all of these, at no cost to other commands.
+ * Redacts the error of every failed AUTH and HELLO the client sends (ioredis's handshake calls `redis.auth()` /
+ * `redis.hello()` on the instance) before anything sees it. ioredis attaches the command's arguments, token included,
+ * to the ReplyError, publishes the rejection on its `ioredis:command` tracing channel, rejects the queued commands with
+ * that same object and may print it when nobody listens for `error`. The command's `reject` is wrapped while
+ * `auth()`/`hello()` hands it to `sendCommand`, so the error is redacted before the promise settles; other commands
+ * never pass through here.
  */
 export function redactCredentialCommands(redis: Redis, redact: (error: unknown) => unknown): void {
-  const commands = redis as unknown as Record<'auth' | 'hello', (...args: unknown[]) => Promise<unknown>>;
+  const client = redis as unknown as Record<'auth' | 'hello', (...args: unknown[]) => unknown> & { sendCommand: SendCommand };
   for (const name of ['auth', 'hello'] as const) {
-    const original = commands[name];
+    const original = client[name];
     if (typeof original !== 'function') continue;
-    commands[name] = function redactedCommand(this: Redis, ...args: unknown[]): Promise<unknown> {
-      const reply = original.apply(this, args);
-      // Observes the same promise (the caller still sees the rejection); runs before ioredis's own reactions when
-      // they are attached after this returns, and before any later reaction in every case.
-      if (reply && typeof reply.catch === 'function') reply.catch((error: unknown) => { redact(error); });
-      return reply;
+    client[name] = function redactedCommand(this: typeof client, ...args: unknown[]): unknown {
+      const hadOwn = Object.prototype.hasOwnProperty.call(this, 'sendCommand');
+      const ownSendCommand = this.sendCommand;
+      const restore = () => {
+        if (hadOwn) this.sendCommand = ownSendCommand;
+        else delete (this as Partial<typeof client>).sendCommand;
+      };
+      this.sendCommand = function sendRedacted(this: typeof client, command: CommandInternals, ...rest: unknown[]): unknown {
+        restore();
+        const reject = command.reject;
+        if (typeof reject === 'function') command.reject = (error: unknown) => reject.call(command, redact(error));
+        return ownSendCommand.call(this, command, ...rest);
+      };
+      try {
+        return original.apply(this, args);
+      } finally {
+        restore();
+      }
     };
   }
 }
