@@ -4,6 +4,7 @@ import type { EntraToken, UsernameResolver } from '../token/entra-token.js';
 import type { TokenManagerOptions } from '../manager/options.js';
 import { TokenManager, type GetTokenOptions } from '../manager/token-manager.js';
 import { describeToken, type CredentialsProviderEvents } from './events.js';
+import { TokenFanOut } from './token-fan-out.js';
 
 const PROVIDER_BRAND = Symbol.for('ioredis-entraid.EntraCredentialsProvider');
 
@@ -66,6 +67,7 @@ export class EntraCredentialsProvider extends EventEmitter<CredentialsProviderEv
   readonly scopes: readonly string[];
   readonly #manager: TokenManager;
   readonly #subscribers = new Set<TokenSubscriber>();
+  readonly #fanOut = new TokenFanOut(this.#subscribers);
 
   constructor(options: CredentialsProviderOptions) {
     super();
@@ -83,16 +85,8 @@ export class EntraCredentialsProvider extends EventEmitter<CredentialsProviderEv
       username: options.username,
       audiences: expectedAudiences(this.scopes),
       hooks: {
-        onToken: (token) => {
-          for (const subscriber of [...this.#subscribers]) {
-            try {
-              subscriber.onToken(token);
-            } catch {
-              // one failing subscriber must not keep the token from the others
-            }
-          }
-          this.emit('tokenRefreshed', describeToken(token));
-        },
+        // tokenRefreshed once the token was handed to every connection (their AUTHs written)
+        onToken: (token) => this.#fanOut.deliver(token, () => this.emit('tokenRefreshed', describeToken(token))),
         onRefreshFailed: (failure) => this.emit('refreshFailed', failure),
       },
     });
@@ -146,6 +140,7 @@ export class EntraCredentialsProvider extends EventEmitter<CredentialsProviderEv
 
   /** Stops the schedule and any request in flight; callers waiting for a token are rejected. */
   dispose(): void {
+    this.#fanOut.cancel();
     this.#subscribers.clear();
     this.#manager.dispose();
   }
