@@ -1,14 +1,15 @@
 /** Follows token rotations of one provider of this library: when the token came, when every connection had it. */
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
-import type { EntraCredentialsProvider, ReauthenticatedEvent, TokenInfo } from '../../lib/index.js';
+import { REAUTH_CHANNEL, type EntraCredentialsProvider, type ReauthenticatedEvent, type TokenInfo } from '../../lib/index.js';
 import type { TimedCredential } from './bench-world.js';
 
 export interface Rotation {
   /** performance.now() when the credential handed over the new token: the start of the rotation. */
   tokenAt: number;
-  /** When the provider emitted `tokenRefreshed` (it does so after it has written the AUTHs). */
-  refreshedAt: number;
-  /** CPU time (user + system) the process spent from the new token to `tokenRefreshed`, ms. */
+  /** When the last AUTH in place for this token was written (`end` of its trace on the reauth channel). */
+  writtenAt: number;
+  /** CPU time (user + system) the process spent from the new token to `writtenAt`, ms. */
   writeCpuMs: number;
   /** When the last expected connection reported `reauthenticated`; NaN until then. */
   doneAt: number;
@@ -33,6 +34,10 @@ export class RotationTracker {
   readonly #onRefreshed: (info: TokenInfo) => void;
   readonly #onReauthenticated: (event: ReauthenticatedEvent) => void;
   readonly #onFailed: () => void;
+  /** Last AUTH written, by token expiry (the first ones are written before `tokenRefreshed` creates the rotation). */
+  readonly #lastWrite = new Map<number, { at: number; cpuMs: number }>();
+  readonly #onAuthWritten: (message: unknown) => void;
+  readonly #authWrittenChannel = `tracing:${REAUTH_CHANNEL}:end`;
 
   constructor(
     provider: EntraCredentialsProvider, credential: TimedCredential, expected: () => number,
@@ -41,10 +46,9 @@ export class RotationTracker {
     this.#provider = provider;
     this.#onRefreshed = (info) => {
       const now = performance.now();
-      const cpu = process.cpuUsage(credential.lastTokenCpu);
       const rotation: Rotation = {
         tokenAt: Number.isNaN(credential.lastTokenAt) ? now : credential.lastTokenAt,
-        refreshedAt: now, writeCpuMs: credential.lastTokenCpu ? (cpu.user + cpu.system) / 1000 : Number.NaN, doneAt: Number.NaN, expiresOn: info.expiresOn, byAuth: 0, byReconnect: 0, expected: expected(),
+        writtenAt: Number.NaN, writeCpuMs: Number.NaN, doneAt: Number.NaN, expiresOn: info.expiresOn, byAuth: 0, byReconnect: 0, expected: expected(),
       };
       this.rotations.push(rotation);
       this.#check(rotation);
@@ -58,6 +62,13 @@ export class RotationTracker {
       this.#check(rotation);
     };
     this.#onFailed = () => { this.reauthenticationFailures++; };
+    this.#onAuthWritten = (message) => {
+      const context = message as { method?: string; token?: { expiresOn: number } };
+      if (context.method !== 'auth' || !context.token) return;
+      const cpu = credential.lastTokenCpu ? process.cpuUsage(credential.lastTokenCpu) : undefined;
+      this.#lastWrite.set(context.token.expiresOn, { at: performance.now(), cpuMs: cpu ? (cpu.user + cpu.system) / 1000 : Number.NaN });
+    };
+    diagnosticsChannel.subscribe(this.#authWrittenChannel, this.#onAuthWritten);
     provider.on('tokenRefreshed', this.#onRefreshed);
     provider.on('reauthenticated', this.#onReauthenticated);
     provider.on('reauthenticationFailed', this.#onFailed);
@@ -84,11 +95,17 @@ export class RotationTracker {
     this.#provider.off('tokenRefreshed', this.#onRefreshed);
     this.#provider.off('reauthenticated', this.#onReauthenticated);
     this.#provider.off('reauthenticationFailed', this.#onFailed);
+    diagnosticsChannel.unsubscribe(this.#authWrittenChannel, this.#onAuthWritten);
   }
 
   #check(rotation: Rotation): void {
     if (!Number.isNaN(rotation.doneAt) || rotation.byAuth + rotation.byReconnect < rotation.expected) return;
     rotation.doneAt = performance.now();
+    const written = this.#lastWrite.get(rotation.expiresOn);
+    if (written) {
+      rotation.writtenAt = written.at;
+      rotation.writeCpuMs = written.cpuMs;
+    }
     for (const waiter of [...this.#waiters]) waiter(rotation);
   }
 }

@@ -10,7 +10,9 @@
  * - `redis.condition.auth` is read by the handshake (`AUTH` or `HELLO 3 AUTH`) when the socket connects, and
  *   `redis.condition.subscriber` marks subscribe mode;
  * - `redis.flushQueue(error)` rejects the queued commands;
- * - `redis.commandQueue` (a Denque of `{ command }`) holds the commands sent and not yet answered, in order.
+ * - `redis.commandQueue` (a Denque of `{ command }`) holds the commands sent and not yet answered, in order;
+ * - `disconnect()` sets `manuallyClosing` and clears `reconnectTimeout` before it calls `connector.disconnect()`;
+ *   `setStatus('end')` then `flushQueue(...)` is how ioredis's close handler ends a manually closed client.
  */
 import { Socket } from 'node:net';
 import type { Redis } from 'ioredis';
@@ -27,6 +29,9 @@ interface ConnectorInternals {
 
 interface RedisInternals {
   connector: ConnectorInternals;
+  manuallyClosing?: boolean;
+  reconnectTimeout?: unknown;
+  setStatus(status: string): void;
   commandQueue?: { length: number; peekAt(index: number): { command?: { name?: string; args?: unknown[] } } | undefined };
   condition?: { auth?: string | [string, string]; subscriber?: unknown; protocol?: number };
   flushQueue(error: Error, options?: { offlineQueue?: boolean; commandQueue?: boolean }): void;
@@ -50,6 +55,7 @@ export function interceptConnect(redis: Redis, prepare: (signal: AbortSignal) =>
   connector.disconnect = function interceptedDisconnect(this: ConnectorInternals): void {
     originalDisconnect.call(this);
     waiting?.abort(new Error(CONNECTION_CLOSED_ERROR_MSG));
+    endIfStrandedInReconnect(redis);
   };
   connector.connect = function interceptedConnect(this: ConnectorInternals, onEvent: unknown): Promise<unknown> {
     const wait = new AbortController();
@@ -84,6 +90,21 @@ export function interceptConnect(redis: Redis, prepare: (signal: AbortSignal) =>
       },
     );
   };
+}
+
+/**
+ * ioredis 5 and 6: `disconnect()` while a reconnect is scheduled (status `reconnecting`) clears the timer, but the
+ * socket is already closed, so no close handler runs: the client stays `reconnecting` forever, never emits `end`, and
+ * whatever waits for `end` (the library detaches from the provider then) waits forever. The library reconnects
+ * clients on purpose (forceReconnect), which opens that window more often: such a client is ended the way ioredis ends
+ * a manually closed one.
+ */
+function endIfStrandedInReconnect(redis: Redis): void {
+  const client = internals(redis);
+  if (redis.status !== 'reconnecting' || client.manuallyClosing !== true || client.reconnectTimeout) return;
+  client.manuallyClosing = false;
+  client.setStatus('end');
+  client.flushQueue(new Error(CONNECTION_CLOSED_ERROR_MSG));
 }
 
 /** Puts credentials into the handshake of the connect under way (ioredis built it from options a moment ago). */

@@ -85,8 +85,12 @@ export class EntraCredentialsProvider extends EventEmitter<CredentialsProviderEv
       username: options.username,
       audiences: expectedAudiences(this.scopes),
       hooks: {
-        // tokenRefreshed once the token was handed to every connection (their AUTHs written)
-        onToken: (token) => this.#fanOut.deliver(token, () => this.emit('tokenRefreshed', describeToken(token))),
+        onToken: (token) => {
+          // Connections first (a throwing listener cannot keep the token from them). Every 'reauthenticated' of this
+          // token comes after 'tokenRefreshed': AUTH replies are read on later turns of the event loop.
+          this.#fanOut.deliver(token);
+          this.emit('tokenRefreshed', describeToken(token));
+        },
         onRefreshFailed: (failure) => this.emit('refreshFailed', failure),
       },
     });

@@ -6,28 +6,25 @@ import type { TokenSubscriber } from './credentials-provider.js';
  * (tens of microseconds each): 1,000 connections in one turn would hold every other callback of the process for tens
  * of milliseconds. In batches, replies and the application's own work run between them.
  */
-export const FAN_OUT_BATCH_SIZE = 50;
+export const FAN_OUT_BATCH_SIZE = 20;
 
 /**
- * Hands each new token to every subscriber, a batch per turn of the event loop. A newer token supersedes a fan-out
- * still running (the newer one reaches everybody); `onDone` runs once per token, when every subscriber has it or when
- * a newer token took over, so completions come in the order the tokens came.
+ * Hands each new token to every subscriber, the first batch at once and one more per turn of the event loop. A newer
+ * token supersedes a fan-out still running: the newer one reaches everybody.
  */
 export class TokenFanOut {
-  #running: { token: EntraToken; onDone: () => void; immediate: NodeJS.Immediate | undefined } | undefined;
+  #immediate: NodeJS.Immediate | undefined;
 
   constructor(
     private readonly subscribers: ReadonlySet<TokenSubscriber>,
     private readonly batchSize = FAN_OUT_BATCH_SIZE,
   ) {}
 
-  deliver(token: EntraToken, onDone: () => void): void {
-    this.#finishRunning();
+  deliver(token: EntraToken): void {
+    this.cancel();
     const queue = [...this.subscribers];
-    const running = { token, onDone, immediate: undefined as NodeJS.Immediate | undefined };
-    this.#running = running;
     const handOut = (from: number) => {
-      running.immediate = undefined;
+      this.#immediate = undefined;
       const end = Math.min(from + this.batchSize, queue.length);
       for (let index = from; index < end; index++) {
         const subscriber = queue[index] as TokenSubscriber;
@@ -38,23 +35,14 @@ export class TokenFanOut {
           // one failing subscriber must not keep the token from the others
         }
       }
-      if (end < queue.length) running.immediate = setImmediate(handOut, end);
-      else this.#finishRunning();
+      if (end < queue.length) this.#immediate = setImmediate(handOut, end);
     };
     handOut(0);
   }
 
-  /** Stops a fan-out in progress without completing it (the provider is disposed). */
+  /** Stops a fan-out in progress (a newer token, or the provider is disposed). */
   cancel(): void {
-    if (this.#running?.immediate) clearImmediate(this.#running.immediate);
-    this.#running = undefined;
-  }
-
-  #finishRunning(): void {
-    const running = this.#running;
-    if (!running) return;
-    if (running.immediate) clearImmediate(running.immediate);
-    this.#running = undefined;
-    running.onDone();
+    if (this.#immediate) clearImmediate(this.#immediate);
+    this.#immediate = undefined;
   }
 }

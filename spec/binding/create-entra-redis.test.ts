@@ -96,6 +96,28 @@ describe('createEntraRedis: drop-in for new Redis()', () => {
       await world.entra.clearFault();
     }
   });
+
+  it('disconnect() while a reconnect is scheduled ends the client and detaches it from the provider', async () => {
+    // Plain ioredis stays 'reconnecting' for ever here (no 'end'); the library reconnects clients on purpose, so it
+    // ends them the way ioredis ends a manually closed client.
+    const provider = world.provider();
+    const redis = createEntraRedis({ ...world.endpoint, credentialsProvider: provider, retryStrategy: () => 60_000 });
+    redis.on('error', () => {});
+    await redis.ping();
+    assert.equal(provider.subscriberCount, 1);
+    const reconnecting = new Promise((resolve) => redis.once('reconnecting', resolve));
+    world.amr.closeAllConnections();
+    await reconnecting;
+    const queued = redis.get('queued-while-reconnecting').then(() => undefined, (error: unknown) => error);
+    let ended = false;
+    redis.once('end', () => { ended = true; });
+    redis.disconnect();
+    await waitUntil(() => ended, { description: "the 'end' event" });
+    assert.equal(redis.status, 'end');
+    assert.match(String(await queued), /Connection is closed/, 'the offline queue is flushed');
+    assert.equal(provider.subscriberCount, 0);
+    assert.equal(provider.refreshing, false);
+  });
 });
 
 describe('createEntraRedis: rotation under load (3 s tokens)', () => {
