@@ -236,9 +236,8 @@ export function renderReauth(result: ReauthResult): string {
       `${num(largest.pooledP99Ratio, 2)}× (p99 ${num(largest.rotation.p99, 2)} ms against ${num(largest.steady.p99, 2)} ms), `
       + `${num((largest.pooledP99Ratio - TARGET_P99_RATIO) * 100, 0)} points over.`)} Commands in flight during the `
       + `re-authentication were ${num(largest.inFlightShare * 100, 1)} % of the window's commands, and the slowest took `
-      + `${num(largest.strict.max, 1)} ms (p99 of the in-flight ones ${num(largest.strict.p99, 1)} ms): they wait for `
-      + `a batch of AUTH writes (about ${num(largest.writeCpuMs.median / (1_000 / FAN_OUT_BATCH_SIZE), 1)} ms of CPU each) and share two CPUs with `
-      + 'redis-server answering 1,000 AUTHs.'
+      + `${num(largest.strict.max, 1)} ms (p99 of the in-flight ones ${num(largest.strict.p99, 1)} ms): they wait behind `
+      + 'batches of AUTH writes and the reading of their replies, on two CPUs shared with redis-server answering 1,000 AUTHs.'
       + (jittered ? ` With \`reauthJitter: ${jittered.reauthJitter}\` the writes are spread over up to `
         + `${jittered.reauthJitter} ms: p99 ratio ${num(jittered.pooledP99Ratio, 2)}×, slowest in-flight command `
         + `${num(jittered.strict.max, 1)} ms, and re-authentication of all 1,000 takes ${num(jittered.reauthMs.median, 1)} ms.` : ''));
