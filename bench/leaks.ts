@@ -35,6 +35,8 @@ import type { Redis } from 'ioredis';
 import { createCredentialsProvider, createEntraRedis, type EntraCredentialsProvider } from '../lib/index.js';
 import type { EntraEmulator } from '../spec/support/entra-emulator.js';
 import { World } from '../spec/support/world.js';
+import { waitFor } from './support/clients.js';
+import { slope } from './support/stats.js';
 
 export interface LeakOptions {
   rotations: number;
@@ -187,29 +189,6 @@ async function heapAfterGc(gc: () => void): Promise<number> {
   return process.memoryUsage().heapUsed;
 }
 
-function slope(xs: readonly number[], ys: readonly number[]): number {
-  const count = Math.min(xs.length, ys.length);
-  if (count < 2) return Number.NaN;
-  const mx = xs.slice(0, count).reduce((s, x) => s + x, 0) / count;
-  const my = ys.slice(0, count).reduce((s, y) => s + y, 0) / count;
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < count; i++) {
-    num += ((xs[i] as number) - mx) * ((ys[i] as number) - my);
-    den += ((xs[i] as number) - mx) ** 2;
-  }
-  return den === 0 ? Number.NaN : num / den;
-}
-
-/** Resolves when `condition` holds; polls every `intervalMs`; rejects after `timeoutMs`. */
-async function until(condition: () => boolean, description: string, timeoutMs = 30_000, intervalMs = 2): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}`);
-    await sleep(intervalMs);
-  }
-}
-
 function whenEnded(client: Redis): Promise<void> {
   if (client.status === 'end') return Promise.resolve();
   return new Promise((resolve) => client.once('end', () => resolve()));
@@ -277,7 +256,7 @@ export async function runLeaks(input: LeakOptions): Promise<LeakReport> {
     return client;
   };
   const ready = async (client: Redis) => {
-    if (client.status !== 'ready') await until(() => client.status === 'ready' || client.status === 'end', 'a client ready', 30_000, 1);
+    if (client.status !== 'ready') await waitFor(() => client.status === 'ready' || client.status === 'end', 'a client ready', 30_000, 1);
     if (client.status !== 'ready') throw new Error('client ended before it was ready');
     return client;
   };
@@ -333,16 +312,16 @@ export async function runLeaks(input: LeakOptions): Promise<LeakReport> {
           try {
             const every = Math.max(1, Math.floor(count / 10));
             for (let next = every; next <= count; next += every) {
-              await until(() => rotations >= next, `${next} rotations`, 1_800_000, 5);
+              await waitFor(() => rotations >= next, `${next} rotations`, 1_800_000, 5);
               await onCheckpoint(rotations);
             }
             // Quiescence for the listener comparison: the next token lives an hour, so rotations (and the reconnects
             // of connections whose AUTH missed its deadline) stop once every connection has it.
             credential.lifetimeMs = 3_600_000;
             const last = rotations;
-            await until(() => rotations > last, 'the hour-long token', 30_000, 5);
+            await waitFor(() => rotations > last, 'the hour-long token', 30_000, 5);
             const token = provider.currentToken();
-            await until(() => clients.every(({ client }) => client.status === 'ready'
+            await waitFor(() => clients.every(({ client }) => client.status === 'ready'
               && (client.options as { password?: string }).password === token?.password), 'every client on the hour-long token', 30_000, 5);
             // ioredis emits 'ready' on the next tick after the status changed: let those listeners run
             await new Promise((resolve) => setImmediate(resolve));
@@ -397,7 +376,7 @@ export async function runLeaks(input: LeakOptions): Promise<LeakReport> {
             const accepted = world.amr.counters.accepted;
             world.amr.closeAllConnections();
             // every connection back, authenticated, subscribers subscribed again
-            await until(() => world.amr.counters.accepted >= accepted + clients.length
+            await waitFor(() => world.amr.counters.accepted >= accepted + clients.length
               && clients.every(({ client }) => client.status === 'ready') && world.amr.counters.open === expectedOpen,
             `round ${round}: every client ready again`, 30_000, 2);
             if (round % every === 0) await onCheckpoint(round);
@@ -498,7 +477,7 @@ async function measurePhase(input: PhaseInput): Promise<PhaseReport> {
     input.log(`  ${input.name}: ${done} (heap ${(heaps.at(-1) as number / 1048576).toFixed(1)} MiB, subscribers ${provider.subscriberCount})`);
   });
   // Let the last rotation or reconnect settle before comparing listeners.
-  await until(() => clients.every(({ client }) => client.status === 'ready'), 'every client ready', 30_000, 5);
+  await waitFor(() => clients.every(({ client }) => client.status === 'ready'), 'every client ready', 30_000, 5);
   const listenerDiffs: string[] = [];
   for (const [index, { shape, client }] of clients.entries()) {
     if (input.compareWithStart === false) break;
