@@ -40,9 +40,10 @@ export function redactTokens(text: string): string {
 const MAX_DEPTH = 6;
 
 /**
- * Removes tokens from an error in place (message, stack, every string it holds in its own properties, however deep in
- * plain objects and arrays (not class instances): a credential's response body, the argument lists ioredis attaches to a ReplyError, the
- * errors of an AggregateError) and returns it; a thrown string comes back redacted. Walks `cause` chains.
+ * Removes tokens from an error in place and returns it: message, stack, and every string in its own properties,
+ * however deep in plain objects and arrays (not class instances): a credential's response body, the argument lists
+ * ioredis attaches to a ReplyError, the errors of an AggregateError. A thrown string comes back redacted. Walks `cause`
+ * chains (also a `cause` defined as an accessor, which the property walk leaves alone).
  */
 export function redactError<T>(error: T, seen = new Set<unknown>()): T {
   if (typeof error === 'string') return redactTokens(error) as T;
