@@ -119,6 +119,25 @@ describe('re-authentication of live connections', () => {
     assert.equal(await copy.ping(), 'PONG');
     assert.equal(world.amr.counters.expiryDisconnects, expiryDisconnects);
   });
+
+  it('more connections than a fan-out batch: every one is re-authenticated, and tokenRefreshed comes before them', async () => {
+    const provider = world.provider();
+    const clients = Array.from({ length: 45 }, () => world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider })));
+    await Promise.all(clients.map((client) => client.ping()));
+    const announced = new Set<number>();
+    const reauthenticated = new Map<number, number>();
+    const early: string[] = [];
+    provider.on('tokenRefreshed', (info) => announced.add(info.expiresOn));
+    provider.on('reauthenticated', ({ connection, token }) => {
+      if (!announced.has(token.expiresOn)) early.push(connection);
+      reauthenticated.set(token.expiresOn, (reauthenticated.get(token.expiresOn) ?? 0) + 1);
+    });
+    const expiryDisconnects = world.amr.counters.expiryDisconnects;
+    await waitUntil(() => [...reauthenticated.values()].some((count) => count >= clients.length),
+      { timeoutMs: 15_000, description: 'a rotation that reached all 45 connections' });
+    assert.deepEqual(early, [], "no 'reauthenticated' before the 'tokenRefreshed' of its token");
+    assert.equal(world.amr.counters.expiryDisconnects, expiryDisconnects);
+  });
 });
 
 describe('the ioredis traps', () => {
