@@ -20,6 +20,11 @@ const REAUTH_RETRY_MAX_MS = 1_000;
 /** Once a RESP2 subscriber has reconnected, joining its stream to the shadow's may take this long at most. */
 const HANDOVER_JOIN_MAX_MS = 15_000;
 
+/** When a connection still authenticated with `token` is reconnected if its re-AUTH has not completed (epoch ms). */
+export function reauthDeadline(token: EntraToken): number {
+  return token.expiresOn - Math.min(MAX_REAUTH_DEADLINE_MARGIN_MS, token.ttl * REAUTH_DEADLINE_MARGIN_FRACTION);
+}
+
 export interface ClientBindingOptions {
   /** Spread of re-AUTH across connections, ms: each waits a random time up to this. Default 0. */
   reauthJitter?: number;
@@ -30,6 +35,10 @@ interface PendingReauth {
   token: EntraToken;
   /** AUTH attempts sent for this token. */
   attempts: number;
+  /** An AUTH for this token is written and its reply not yet read. */
+  authInFlight: boolean;
+  /** The token the connection is authenticated with until this one replaces it. */
+  replaces: EntraToken | undefined;
   timer: ReturnType<typeof setTimeout> | undefined;
   deadline: ReturnType<typeof setTimeout> | undefined;
 }
@@ -151,12 +160,11 @@ export class ClientBinding implements TokenSubscriber {
   #reauthenticate(token: EntraToken): void {
     if (token.sameAs(this.#authenticatedWith)) return;
     this.#cancelPending();
-    const pending: PendingReauth = { token, attempts: 0, timer: undefined, deadline: undefined };
-    this.#pending = pending;
     const old = this.#authenticatedWith;
+    const pending: PendingReauth = { token, attempts: 0, authInFlight: false, replaces: old, timer: undefined, deadline: undefined };
+    this.#pending = pending;
     if (old) {
-      const margin = Math.min(MAX_REAUTH_DEADLINE_MARGIN_MS, old.ttl * REAUTH_DEADLINE_MARGIN_FRACTION);
-      const untilDeadline = old.expiresOn - margin - Date.now();
+      const untilDeadline = reauthDeadline(old) - Date.now();
       // Past the deadline already: give AUTH half of what is left before forcing a reconnect.
       const delay = untilDeadline > 0 ? untilDeadline : Math.max(0, (old.expiresOn - Date.now()) / 2);
       pending.deadline = setTimeout(() => this.#reconnectBeforeExpiry(pending), delay);
@@ -186,8 +194,10 @@ export class ClientBinding implements TokenSubscriber {
     const { token } = pending;
     const connection = this.connectionDescription;
     const attempt = ++pending.attempts;
+    pending.authInFlight = true;
     traceReauthentication(() => this.redis.auth(token.username, token.password), () => ({ connection, token, attempt })).then(
       (reply: unknown) => {
+        pending.authInFlight = false;
         if (this.#pending !== pending) return; // superseded or cancelled
         if (reply === 'OK') {
           this.#cancelPending();
@@ -199,6 +209,7 @@ export class ClientBinding implements TokenSubscriber {
         this.#retryAuth(pending, nextDelay, new Error(`AUTH was answered ${JSON.stringify(String(reply))} instead of OK`));
       },
       (error: unknown) => {
+        pending.authInFlight = false;
         if (this.#pending !== pending) return;
         this.#retryAuth(pending, nextDelay, redactError(error));
       },
@@ -241,6 +252,16 @@ export class ClientBinding implements TokenSubscriber {
   /** The AUTH did not complete in time: reconnect now, with the fresh token, before the server closes us. */
   #reconnectBeforeExpiry(pending: PendingReauth): void {
     if (this.#pending !== pending) return;
+    const untilExpiry = (pending.replaces?.expiresOn ?? 0) - Date.now();
+    if (pending.authInFlight && untilExpiry > 0 && !hasBlockingCommandInFlight(this.redis)) {
+      // The AUTH is written and no blocking command holds it up: a new connection would not be authenticated sooner,
+      // and a reconnect aborts the transactions in flight. Its reply is often already waiting after an event-loop
+      // stall (timers run before I/O is read); if the server closes the connection at expiry, ioredis reconnects with
+      // the fresh token. Only a connection that neither answered nor was closed by then is moved.
+      pending.deadline = setTimeout(() => this.#reconnectBeforeExpiry(pending), untilExpiry);
+      pending.deadline.unref?.();
+      return;
+    }
     this.#cancelPending();
     if (this.redis.status !== 'ready') return;
     this.#reconnectingForToken = true;

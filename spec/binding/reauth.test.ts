@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { after, before, describe, it } from 'node:test';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 import { ManagedIdentityCredential } from '@azure/identity';
+import { reauthDeadline } from '../../lib/binding/client-binding.js';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import { createCredentialsProvider } from '../../lib/identity/credentials-provider.js';
+import { REAUTH_RECONNECT_CHANNEL } from '../../lib/tracing.js';
 import { countEvents, nextEvent, waitUntil, World } from '../support/world.js';
 
 // One world per file: MSAL remembers the managed-identity endpoint for the life of the process.
@@ -54,6 +57,38 @@ describe('re-authentication of live connections', () => {
     assert.equal(await redis.ping(), 'PONG');
     assert.equal((redis as unknown as { stream: { localPort: number } }).stream.localPort, port);
     assert.equal(world.amr.counters.expiryDisconnects, expiryDisconnects);
+  });
+
+  it('an AUTH in flight when an event-loop stall carries it past its deadline completes in place: no reconnect aborts a transaction', async () => {
+    const provider = world.provider();
+    const redis = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider }));
+    await redis.ping();
+    const old = provider.currentToken()!;
+    const expiryDisconnects = world.amr.counters.expiryDisconnects;
+    const forcedReconnects: unknown[] = [];
+    const onForcedReconnect = (message: unknown) => forcedReconnects.push(message);
+    diagnosticsChannel.subscribe(REAUTH_RECONNECT_CHANNEL, onForcedReconnect);
+    let transaction: Promise<unknown> | undefined;
+    // Right after the AUTH is written: a transaction goes out behind it, then the event loop stalls until past the
+    // deadline, so the deadline timer runs before the AUTH reply can be read.
+    const afterAuthWritten = () => {
+      if (transaction) return;
+      transaction = redis.multi().incr('stall:tx').get('stall:tx').exec();
+      const until = reauthDeadline(old) + 50;
+      while (Date.now() < until) { /* stall */ }
+    };
+    diagnosticsChannel.subscribe('tracing:ioredis-entraid:reauth:end', afterAuthWritten);
+    try {
+      const [event] = await nextEvent(provider, 'reauthenticated');
+      assert.equal(event.method, 'auth');
+      assert.ok(transaction, 'a transaction was sent behind the AUTH');
+      assert.deepEqual(await transaction, [[null, 1], [null, '1']]);
+      assert.deepEqual(forcedReconnects, []);
+      assert.equal(world.amr.counters.expiryDisconnects, expiryDisconnects);
+    } finally {
+      diagnosticsChannel.unsubscribe('tracing:ioredis-entraid:reauth:end', afterAuthWritten);
+      diagnosticsChannel.unsubscribe(REAUTH_RECONNECT_CHANNEL, onForcedReconnect);
+    }
   });
 
   it('re-AUTH goes in order with pipelined commands and leaves their replies intact', async () => {
