@@ -4,7 +4,8 @@ import type { EntraCredentialsProvider, TokenSubscriber } from '../identity/cred
 import { describeToken } from '../identity/events.js';
 import type { EntraToken } from '../token/entra-token.js';
 import {
-  forceReconnect, hasBlockingCommandInFlight, interceptConnect, interceptEmit, isResp2Subscriber, redactCredentialCommands,
+  forceReconnect, handleStateRestoreRejections, hasBlockingCommandInFlight, interceptConnect, interceptEmit, isResp2Subscriber,
+  redactCredentialCommands,
   setHandshakeCredentials,
 } from './ioredis-internals.js';
 import { isMessageEvent, SubscriberHandover } from './pubsub-handover.js';
@@ -76,8 +77,10 @@ export class ClientBinding implements TokenSubscriber {
       return true;
     });
     redactCredentialCommands(redis, redactError);
+    handleStateRestoreRejections(redis);
     redactReconnectOnError(redis);
     interceptConnect(redis, (signal) => this.#beforeConnect(signal));
+    redis.on('connect', () => this.#onConnect());
     redis.on('ready', () => this.#onReady());
     redis.on('close', () => this.#onClose());
     redis.on('end', () => this.#detach());
@@ -91,7 +94,18 @@ export class ClientBinding implements TokenSubscriber {
 
   onToken(token: EntraToken): void {
     this.#useForNextConnect(token);
-    if (this.redis.status === 'ready') this.#reauthenticate(token);
+    if (this.redis.status === 'connect') setHandshakeCredentials(this.redis, token.username, token.password);
+    if (this.#acceptsAuth()) this.#reauthenticate(token);
+  }
+
+  /**
+   * Ready, or connected and still in the handshake or the ready check: a server loading its dataset after a restart
+   * answers LOADING to commands for as long as it loads, but accepts AUTH (ioredis writes it at once, in order after
+   * the handshake). A connection waiting there is re-authenticated like a ready one, or the server would close it
+   * when the token it presented expires.
+   */
+  #acceptsAuth(): boolean {
+    return this.redis.status === 'ready' || this.redis.status === 'connect';
   }
 
   #attach(): void {
@@ -128,9 +142,14 @@ export class ClientBinding implements TokenSubscriber {
     this.redis.options.password = token.password;
   }
 
-  #onReady(): void {
+  /** The socket is connected and ioredis has written the handshake, with the token presented for this connect. */
+  #onConnect(): void {
     this.#cancelPending();
     this.#authenticatedWith = this.#handshakeToken;
+    if (!this.#handover) this.#catchUp(); // a handover reconnects with the newest token itself
+  }
+
+  #onReady(): void {
     if (this.#handover) return; // the handover reconnected us and reports the result
     if (this.#reconnectingForToken && this.#authenticatedWith) {
       this.#reconnectingForToken = false;
@@ -138,10 +157,14 @@ export class ClientBinding implements TokenSubscriber {
         connection: this.connectionDescription, token: describeToken(this.#authenticatedWith), method: 'reconnect',
       });
     }
+    this.#catchUp();
+  }
+
+  /** A token newer than the connection's, and not already on its way to it, is sent now. */
+  #catchUp(): void {
     const current = this.provider.currentToken();
-    if (current && !current.sameAs(this.#authenticatedWith) && current.expiresOn > (this.#authenticatedWith?.expiresOn ?? 0)) {
-      this.#reauthenticate(current);
-    }
+    if (!current || current.sameAs(this.#authenticatedWith) || current.sameAs(this.#pending?.token)) return;
+    if (current.expiresOn > (this.#authenticatedWith?.expiresOn ?? 0)) this.#reauthenticate(current);
   }
 
   #onClose(): void {
@@ -217,7 +240,7 @@ export class ClientBinding implements TokenSubscriber {
   }
 
   #retryAuth(pending: PendingReauth, delay: number, error: unknown): void {
-    const willRetry = this.redis.status === 'ready' && !isResp2Subscriber(this.redis);
+    const willRetry = this.#acceptsAuth() && !isResp2Subscriber(this.redis);
     this.provider.emit('reauthenticationFailed', { connection: this.connectionDescription, error, willRetry });
     if (!willRetry) return;
     pending.timer = setTimeout(() => this.#sendAuth(pending, Math.min(REAUTH_RETRY_MAX_MS, delay * 2)), delay);
@@ -263,7 +286,7 @@ export class ClientBinding implements TokenSubscriber {
       return;
     }
     this.#cancelPending();
-    if (this.redis.status !== 'ready') return;
+    if (!this.#acceptsAuth()) return;
     this.#reconnectingForToken = true;
     publishReauthReconnect(this.connectionDescription, pending.token, 'auth-timeout');
     forceReconnect(this.redis);

@@ -12,7 +12,11 @@
  * - `redis.flushQueue(error)` rejects the queued commands;
  * - `redis.commandQueue` (a Denque of `{ command }`) holds the commands sent and not yet answered, in order;
  * - `disconnect()` sets `manuallyClosing` and clears `reconnectTimeout` before it calls `connector.disconnect()`;
- *   `setStatus('end')` then `flushQueue(...)` is how ioredis's close handler ends a manually closed client.
+ *   `setStatus('end')` then `flushQueue(...)` is how ioredis's close handler ends a manually closed client;
+ * - ioredis's ready handler calls `setStatus('ready')` and then, in the same synchronous run, restores the state of a
+ *   reconnected client with `select()`, `subscribe()`, `psubscribe()` and `ssubscribe()` on the instance;
+ *   `setStatus` emits the status event on a later tick; `silentEmit('error', e)` reports an error the way ioredis
+ *   reports its own (nothing for a manually closed client).
  */
 import { Socket } from 'node:net';
 import type { Redis } from 'ioredis';
@@ -31,7 +35,8 @@ interface RedisInternals {
   connector: ConnectorInternals;
   manuallyClosing?: boolean;
   reconnectTimeout?: unknown;
-  setStatus(status: string): void;
+  setStatus(status: string, ...rest: unknown[]): void;
+  silentEmit(event: string, arg: unknown): unknown;
   commandQueue?: { length: number; peekAt(index: number): { command?: { name?: string; args?: unknown[] } } | undefined };
   condition?: { auth?: string | [string, string]; subscriber?: unknown; protocol?: number };
   flushQueue(error: Error, options?: { offlineQueue?: boolean; commandQueue?: boolean }): void;
@@ -185,6 +190,41 @@ export function forceReconnect(redis: Redis): void {
     return 0;
   };
   redis.disconnect(true);
+}
+
+/** Commands ioredis's ready handler sends to restore a reconnected client's database and subscriptions. */
+const STATE_RESTORE_COMMANDS = ['select', 'subscribe', 'psubscribe', 'ssubscribe'] as const;
+
+/**
+ * ioredis 5 and 6 (up to 6.0.0) send the commands that restore a reconnected client's database and subscriptions
+ * without handling their promises: when the connection closes again before they are answered (a `disconnect()` right
+ * after a reconnect, a server going away), each becomes an unhandled rejection, which ends a Node.js process by
+ * default, whatever `error` listener the application has. The library reconnects clients on purpose (a subscriber's
+ * handover, a deadline), so it handles them: a failure is reported as an `error` event the way ioredis reports its own
+ * (nothing for a client closed on purpose), and the next ready restores the state again. Commands the application
+ * sends are untouched: only those sent within the ready handler's run are handled.
+ */
+export function handleStateRestoreRejections(redis: Redis): void {
+  const client = internals(redis) as RedisInternals & Record<string, unknown>;
+  let restoring = false;
+  const setStatus = client.setStatus;
+  client.setStatus = function setStatusMarkingRestore(this: RedisInternals, status: string, ...rest: unknown[]): void {
+    if (status === 'ready') {
+      restoring = true;
+      // Scheduled before ioredis schedules the 'ready' event: the application's listeners run outside the window.
+      process.nextTick(() => { restoring = false; });
+    }
+    setStatus.call(this, status, ...rest);
+  };
+  for (const name of STATE_RESTORE_COMMANDS) {
+    const original = client[name];
+    if (typeof original !== 'function') continue;
+    client[name] = function restoreCommand(this: RedisInternals, ...args: unknown[]): unknown {
+      const reply = (original as (...a: unknown[]) => unknown).apply(this, args);
+      if (restoring && reply instanceof Promise) reply.catch((error: unknown) => client.silentEmit('error', error));
+      return reply;
+    };
+  }
 }
 
 /** Channels, patterns and sharded channels the connection is subscribed to. */

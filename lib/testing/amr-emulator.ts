@@ -557,6 +557,9 @@ export class AmrEmulator extends EventEmitter {
       maxRetriesPerRequest: 0,
       retryStrategy: () => null,
       disableClientInfo: true,
+      // AMR checks tokens in front of the server, also while a restarted server loads its dataset (redis-server
+      // accepts ACL SETUSER then): no ready check, which would hold the command until the load is over.
+      enableReadyCheck: false,
       connectionName: 'amr-emulator-admin',
     });
     admin.on('error', () => {

@@ -118,6 +118,32 @@ describe('createEntraRedis: drop-in for new Redis()', () => {
     assert.equal(provider.subscriberCount, 0);
     assert.equal(provider.refreshing, false);
   });
+
+  it('a subscriber closed right after a reconnect, before its subscriptions are restored, leaves no unhandled rejection', async () => {
+    // ioredis's ready handler resends SELECT and SUBSCRIBE/PSUBSCRIBE without handling their promises; the library
+    // reconnects subscribers on purpose, so it handles them.
+    const provider = world.provider();
+    const subscriber = createEntraRedis({ ...world.endpoint, credentialsProvider: provider, db: 1 });
+    const errors: unknown[] = [];
+    subscriber.on('error', (error) => errors.push(error));
+    await subscriber.subscribe('restore:channel');
+    await subscriber.psubscribe('restore:*');
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => { unhandled.push(reason); };
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const ended = new Promise((resolve) => subscriber.once('end', resolve));
+      // The 'ready' event comes right after ioredis has written the restoring commands, before their replies.
+      subscriber.once('ready', () => subscriber.disconnect());
+      subscriber.disconnect(true);
+      await ended;
+      await new Promise((resolve) => setImmediate(resolve)); // rejections not handled by now are reported as unhandled
+      assert.deepEqual(unhandled.map(String), []);
+      assert.deepEqual(errors.map(String), [], 'a client closed on purpose reports nothing');
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
 });
 
 describe('createEntraRedis: rotation under load (3 s tokens)', () => {

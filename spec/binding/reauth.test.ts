@@ -6,7 +6,7 @@ import { ManagedIdentityCredential } from '@azure/identity';
 import { reauthDeadline } from '../../lib/binding/client-binding.js';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import { createCredentialsProvider } from '../../lib/identity/credentials-provider.js';
-import { REAUTH_RECONNECT_CHANNEL } from '../../lib/tracing.js';
+import { REAUTH_RECONNECT_CHANNEL, type ReauthReconnectMessage, type ReauthTraceContext } from '../../lib/tracing.js';
 import { countEvents, nextEvent, waitUntil, World } from '../support/world.js';
 
 // One world per file: MSAL remembers the managed-identity endpoint for the life of the process.
@@ -61,30 +61,35 @@ describe('re-authentication of live connections', () => {
 
   it('an AUTH in flight when an event-loop stall carries it past its deadline completes in place: no reconnect aborts a transaction', async () => {
     const provider = world.provider();
-    const redis = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider }));
+    // Named: other connections of this file share the address, and the stall moves their deadlines too.
+    const connectionName = 'stalled-past-its-deadline';
+    const redis = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider, connectionName }));
     await redis.ping();
     const old = provider.currentToken()!;
-    const expiryDisconnects = world.amr.counters.expiryDisconnects;
+    const localPort = () => (redis as unknown as { stream: { localPort: number } }).stream.localPort;
+    const port = localPort();
     const forcedReconnects: unknown[] = [];
-    const onForcedReconnect = (message: unknown) => forcedReconnects.push(message);
+    const onForcedReconnect = (message: unknown) => {
+      if ((message as ReauthReconnectMessage).connection === connectionName) forcedReconnects.push(message);
+    };
     diagnosticsChannel.subscribe(REAUTH_RECONNECT_CHANNEL, onForcedReconnect);
     let transaction: Promise<unknown> | undefined;
     // Right after the AUTH is written: a transaction goes out behind it, then the event loop stalls until past the
     // deadline, so the deadline timer runs before the AUTH reply can be read.
-    const afterAuthWritten = () => {
-      if (transaction) return;
+    const afterAuthWritten = (context: unknown) => {
+      if (transaction || (context as ReauthTraceContext).connection !== connectionName) return;
       transaction = redis.multi().incr('stall:tx').get('stall:tx').exec();
       const until = reauthDeadline(old) + 50;
       while (Date.now() < until) { /* stall */ }
     };
     diagnosticsChannel.subscribe('tracing:ioredis-entraid:reauth:end', afterAuthWritten);
     try {
-      const [event] = await nextEvent(provider, 'reauthenticated');
+      const [event] = await nextEvent(provider, 'reauthenticated', (e) => e.connection === connectionName);
       assert.equal(event.method, 'auth');
       assert.ok(transaction, 'a transaction was sent behind the AUTH');
       assert.deepEqual(await transaction, [[null, 1], [null, '1']]);
       assert.deepEqual(forcedReconnects, []);
-      assert.equal(world.amr.counters.expiryDisconnects, expiryDisconnects);
+      assert.equal(localPort(), port, 'still the same connection');
     } finally {
       diagnosticsChannel.unsubscribe('tracing:ioredis-entraid:reauth:end', afterAuthWritten);
       diagnosticsChannel.unsubscribe(REAUTH_RECONNECT_CHANNEL, onForcedReconnect);

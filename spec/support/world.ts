@@ -15,6 +15,8 @@ export interface WorldOptions {
   tokenLifetimeSeconds?: number;
   /** Terminate TLS at the AMR emulator, as AMR's port 10000 does. */
   tls?: boolean;
+  /** Extra redis.conf lines for the standalone redis-server. */
+  redisConfig?: string[];
 }
 
 /**
@@ -76,7 +78,7 @@ export class World extends TokenSide {
   }
 
   static async start(options: WorldOptions = {}): Promise<World> {
-    const redis = await startRedisServer();
+    const redis = await startRedisServer({ extraConfig: options.redisConfig ?? [] });
     const entra = await EntraEmulator.start({ tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 3 });
     const certificate = options.tls ? selfSignedCertificate() : undefined;
     const amr = await AmrEmulator.start({
