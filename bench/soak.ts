@@ -116,7 +116,8 @@ export interface SoakReport {
     duringStall: number;
     /**
      * A newer token was there in time, but the server had just restarted (it answers LOADING while it reads its AOF, and
-     * ioredis holds the connection in 'connect' until it is done; the library re-AUTHs 'ready' connections only).
+     * ioredis holds the connection in 'connect' until it is done; the library re-AUTHs such connections too, and the
+     * server answers AUTH while loading, but slowly).
      */
     avoidableDuringRestart: number;
     /** A newer token was there in time, no restart, and the connection was not blocked. Must be 0. */
@@ -961,9 +962,8 @@ export function renderSoak(report: SoakReport): string {
     + `reached the library in time (token service down or slow); ${report.expiry.duringStall} while this process's event loop was stalled `
     + `for all but ${LATE_TOKEN_MS} ms of the time between the newer token and the expiry (the AMR emulators run in it: their expiry `
     + `timers then run before the AUTH bytes are read); ${report.expiry.avoidableDuringRestart} although a newer token was there, right after `
-    + 'a restart of their redis-server (it answers LOADING while it reads its AOF; ioredis keeps the connection in `connect` state, '
-    + 'retrying its ready check after `loading_eta_seconds`, at least 1 s, and the library sends a new token to `ready` connections only, '
-    + 'so a connection that presented a token close to expiry at the handshake is closed); '
+    + 'a restart of their redis-server (it answers LOADING while it reads its AOF and ioredis keeps the connection in `connect` state '
+    + 'until it is done; the library sends new tokens to such connections too, and the server answers AUTH between chunks of its load); '
     + `${report.expiry.avoidableNotBlocked + report.expiry.avoidableBlocked} avoidable otherwise.`
     + `${report.expiry.details.length > 0 ? `\n\n${report.expiry.details.map((d) => `- ${d}`).join('\n')}` : ''}`,
     '',
