@@ -139,7 +139,7 @@ export function interceptEmit(redis: Redis, hook: (event: string | symbol, args:
   return (event: string, ...args: unknown[]) => emit.call(redis, event, ...args);
 }
 
-interface CommandInternals { name?: string; reject?: (error: unknown) => void }
+interface CommandInternals { name?: string; reject?: (error: unknown) => void; promise?: unknown }
 type SendCommand = (command: CommandInternals, ...rest: unknown[]) => unknown;
 
 /**
@@ -193,7 +193,7 @@ export function forceReconnect(redis: Redis): void {
 }
 
 /** Commands ioredis's ready handler sends to restore a reconnected client's database and subscriptions. */
-const STATE_RESTORE_COMMANDS = ['select', 'subscribe', 'psubscribe', 'ssubscribe'] as const;
+const STATE_RESTORE_COMMANDS = new Set(['select', 'subscribe', 'psubscribe', 'ssubscribe']);
 
 /**
  * ioredis 5 and 6 (up to 6.0.0) send the commands that restore a reconnected client's database and subscriptions
@@ -201,30 +201,36 @@ const STATE_RESTORE_COMMANDS = ['select', 'subscribe', 'psubscribe', 'ssubscribe
  * after a reconnect, a server going away), each becomes an unhandled rejection, which ends a Node.js process by
  * default, whatever `error` listener the application has. The library reconnects clients on purpose (a subscriber's
  * handover, a deadline), so it handles them: a failure is reported as an `error` event the way ioredis reports its own
- * (nothing for a client closed on purpose), and the next ready restores the state again. Commands the application
- * sends are untouched: only those sent within the ready handler's run are handled.
+ * (nothing for a client closed on purpose), and the next ready restores the state again. Only the ready handler's run
+ * is watched (from `setStatus('ready')` to the next tick, before the application's 'ready' listeners), through a
+ * `sendCommand` installed for that run alone: nothing per command, and one small wrapper per client.
  */
 export function handleStateRestoreRejections(redis: Redis): void {
-  const client = internals(redis) as RedisInternals & Record<string, unknown>;
-  let restoring = false;
-  const setStatus = client.setStatus;
-  client.setStatus = function setStatusMarkingRestore(this: RedisInternals, status: string, ...rest: unknown[]): void {
-    if (status === 'ready') {
-      restoring = true;
-      // Scheduled before ioredis schedules the 'ready' event: the application's listeners run outside the window.
-      process.nextTick(() => { restoring = false; });
-    }
-    setStatus.call(this, status, ...rest);
+  const client = internals(redis);
+  if (client.setStatus !== setStatusWatchingRestore) client.setStatus = setStatusWatchingRestore;
+}
+
+/** One function for every client (a closure per client would cost memory on each): ioredis's own is the prototype's. */
+function setStatusWatchingRestore(this: RedisInternals & { sendCommand: SendCommand }, status: string, ...rest: unknown[]): void {
+  if (status === 'ready') watchStateRestore(this);
+  (Object.getPrototypeOf(this) as RedisInternals).setStatus.call(this, status, ...rest);
+}
+
+function watchStateRestore(client: RedisInternals & { sendCommand: SendCommand }): void {
+  const hadOwn = Object.prototype.hasOwnProperty.call(client, 'sendCommand');
+  const previous = client.sendCommand;
+  const report = (error: unknown) => client.silentEmit('error', error);
+  const watching: SendCommand = function sendWatchingRestore(this: unknown, command, ...rest) {
+    if (STATE_RESTORE_COMMANDS.has(String(command?.name)) && command.promise instanceof Promise) command.promise.catch(report);
+    return previous.call(this, command, ...rest);
   };
-  for (const name of STATE_RESTORE_COMMANDS) {
-    const original = client[name];
-    if (typeof original !== 'function') continue;
-    client[name] = function restoreCommand(this: RedisInternals, ...args: unknown[]): unknown {
-      const reply = (original as (...a: unknown[]) => unknown).apply(this, args);
-      if (restoring && reply instanceof Promise) reply.catch((error: unknown) => client.silentEmit('error', error));
-      return reply;
-    };
-  }
+  client.sendCommand = watching;
+  // Scheduled before ioredis schedules the 'ready' event: the application's listeners run outside the window.
+  process.nextTick(() => {
+    if (client.sendCommand !== watching) return; // replaced meanwhile (MONITOR mode wraps it): leave the chain as is
+    if (hadOwn) client.sendCommand = previous;
+    else delete (client as Partial<typeof client>).sendCommand;
+  });
 }
 
 /** Channels, patterns and sharded channels the connection is subscribed to. */
