@@ -494,6 +494,8 @@ async function measurePhase(input: PhaseInput): Promise<PhaseReport> {
     const freshQueued = queued(fresh);
     for (const [index, used] of clients.entries()) {
       if (used.shape !== shape) continue;
+      // Rotations go on: a client caught in a reconnect holds its ready check for a moment. Compared once ready.
+      await waitFor(() => used.client.status === 'ready', `${shape.name} #${index} ready`, 30_000, 5);
       const now = queued(used.client);
       if (now.length > freshQueued.length) queueGrowth.push(`${shape.name} #${index}: ${now.length} commands queued (${summarizeNames(now)}), a fresh one ${freshQueued.length}`);
     }

@@ -105,7 +105,10 @@ export class ClientBinding implements TokenSubscriber {
    * when the token it presented expires.
    */
   #acceptsAuth(): boolean {
-    return this.redis.status === 'ready' || this.redis.status === 'connect';
+    if (this.redis.status === 'ready') return true;
+    // Only while ioredis writes it at once: an AUTH it queued offline would be sent after the commands it resends
+    // on ready, behind a blocking one among them for as long as that blocks.
+    return this.redis.status === 'connect' && this.redis.stream?.writable === true;
   }
 
   #attach(): void {
@@ -286,7 +289,7 @@ export class ClientBinding implements TokenSubscriber {
       return;
     }
     this.#cancelPending();
-    if (!this.#acceptsAuth()) return;
+    if (this.redis.status !== 'ready') return;
     this.#reconnectingForToken = true;
     publishReauthReconnect(this.connectionDescription, pending.token, 'auth-timeout');
     forceReconnect(this.redis);

@@ -350,6 +350,8 @@ function registerTests(): void {
         await settle(`ping, token service ${label}`, redis.ping());
         capture.add(`lastError, token service ${label}`, cold.lastError);
         await settle(`refreshFailed of a refreshing provider, token service ${label}`, refreshFailed);
+        // ioredis emits the connect failure as an 'error' event on its own schedule, possibly after ping() settled
+        await waitUntil(() => errors.length > 0, { description: `the client reporting the ${label} failure` });
         redis.disconnect();
         cold.dispose();
         world.entra.destroyHungRequests();
