@@ -38,8 +38,6 @@ interface PendingReauth {
   attempts: number;
   /** An AUTH for this token is written and its reply not yet read. */
   authInFlight: boolean;
-  /** The token the connection is authenticated with until this one replaces it. */
-  replaces: EntraToken | undefined;
   timer: ReturnType<typeof setTimeout> | undefined;
   deadline: ReturnType<typeof setTimeout> | undefined;
 }
@@ -186,9 +184,9 @@ export class ClientBinding implements TokenSubscriber {
   #reauthenticate(token: EntraToken): void {
     if (token.sameAs(this.#authenticatedWith)) return;
     this.#cancelPending();
-    const old = this.#authenticatedWith;
-    const pending: PendingReauth = { token, attempts: 0, authInFlight: false, replaces: old, timer: undefined, deadline: undefined };
+    const pending: PendingReauth = { token, attempts: 0, authInFlight: false, timer: undefined, deadline: undefined };
     this.#pending = pending;
+    const old = this.#authenticatedWith;
     if (old) {
       const untilDeadline = reauthDeadline(old) - Date.now();
       // Past the deadline already: give AUTH half of what is left before forcing a reconnect.
@@ -278,7 +276,8 @@ export class ClientBinding implements TokenSubscriber {
   /** The AUTH did not complete in time: reconnect now, with the fresh token, before the server closes us. */
   #reconnectBeforeExpiry(pending: PendingReauth): void {
     if (this.#pending !== pending) return;
-    const untilExpiry = (pending.replaces?.expiresOn ?? 0) - Date.now();
+    // While a re-AUTH is pending, #authenticatedWith is still the token it replaces (any change cancels the pending).
+    const untilExpiry = (this.#authenticatedWith?.expiresOn ?? 0) - Date.now();
     if (pending.authInFlight && untilExpiry > 0 && !hasBlockingCommandInFlight(this.redis)) {
       // The AUTH is written and no blocking command holds it up: a new connection would not be authenticated sooner,
       // and a reconnect aborts the transactions in flight. Its reply is often already waiting after an event-loop

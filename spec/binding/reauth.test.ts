@@ -6,7 +6,7 @@ import { ManagedIdentityCredential } from '@azure/identity';
 import { reauthDeadline } from '../../lib/binding/client-binding.js';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import { createCredentialsProvider } from '../../lib/identity/credentials-provider.js';
-import { REAUTH_RECONNECT_CHANNEL, type ReauthReconnectMessage, type ReauthTraceContext } from '../../lib/tracing.js';
+import { REAUTH_CHANNEL, REAUTH_RECONNECT_CHANNEL, type ReauthReconnectMessage, type ReauthTraceContext } from '../../lib/tracing.js';
 import { countEvents, nextEvent, waitUntil, World } from '../support/world.js';
 
 // One world per file: MSAL remembers the managed-identity endpoint for the life of the process.
@@ -14,9 +14,17 @@ let world: World;
 before(async () => { world = await World.start({ tokenLifetimeSeconds: 3 }); });
 after(async () => { await world.stop(); });
 
+/** Published when an AUTH of the library has been written (the synchronous end of its trace). */
+const AUTH_WRITTEN_CHANNEL = `tracing:${REAUTH_CHANNEL}:end`;
+
+/** The local port of a client's current connection: it changes when the client reconnects. */
+function localPortOf(redis: object): number | undefined {
+  return (redis as { stream?: { localPort?: number } }).stream?.localPort;
+}
+
 /** The emulator's view of a client's connection, found by the client's local port. */
-function connectionOf(redis: { stream?: { localPort?: number } }) {
-  const port = (redis as { stream?: { localPort?: number } }).stream?.localPort;
+function connectionOf(redis: object) {
+  const port = localPortOf(redis);
   return world.amr.connections().find((c) => c.remotePort === port);
 }
 
@@ -52,10 +60,11 @@ describe('re-authentication of live connections', () => {
     await redis.discard();
     await reauthenticated;
     // past the old token's expiry, the connection is still the same one
-    const port = (redis as unknown as { stream: { localPort: number } }).stream.localPort;
+    const port = localPortOf(redis);
+    assert.equal(typeof port, 'number', 'connected');
     await nextEvent(provider, 'tokenRefreshed');
     assert.equal(await redis.ping(), 'PONG');
-    assert.equal((redis as unknown as { stream: { localPort: number } }).stream.localPort, port);
+    assert.equal(localPortOf(redis), port);
     assert.equal(world.amr.counters.expiryDisconnects, expiryDisconnects);
   });
 
@@ -66,8 +75,8 @@ describe('re-authentication of live connections', () => {
     const redis = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider, connectionName }));
     await redis.ping();
     const old = provider.currentToken()!;
-    const localPort = () => (redis as unknown as { stream: { localPort: number } }).stream.localPort;
-    const port = localPort();
+    const port = localPortOf(redis);
+    assert.equal(typeof port, 'number', 'connected');
     const forcedReconnects: unknown[] = [];
     const onForcedReconnect = (message: unknown) => {
       if ((message as ReauthReconnectMessage).connection === connectionName) forcedReconnects.push(message);
@@ -82,16 +91,16 @@ describe('re-authentication of live connections', () => {
       const until = reauthDeadline(old) + 50;
       while (Date.now() < until) { /* stall */ }
     };
-    diagnosticsChannel.subscribe('tracing:ioredis-entraid:reauth:end', afterAuthWritten);
+    diagnosticsChannel.subscribe(AUTH_WRITTEN_CHANNEL, afterAuthWritten);
     try {
       const [event] = await nextEvent(provider, 'reauthenticated', (e) => e.connection === connectionName);
       assert.equal(event.method, 'auth');
       assert.ok(transaction, 'a transaction was sent behind the AUTH');
       assert.deepEqual(await transaction, [[null, 1], [null, '1']]);
       assert.deepEqual(forcedReconnects, []);
-      assert.equal(localPort(), port, 'still the same connection');
+      assert.equal(localPortOf(redis), port, 'still the same connection');
     } finally {
-      diagnosticsChannel.unsubscribe('tracing:ioredis-entraid:reauth:end', afterAuthWritten);
+      diagnosticsChannel.unsubscribe(AUTH_WRITTEN_CHANNEL, afterAuthWritten);
       diagnosticsChannel.unsubscribe(REAUTH_RECONNECT_CHANNEL, onForcedReconnect);
     }
   });
