@@ -2,28 +2,29 @@ import type { Redis } from 'ioredis';
 import { redactError } from '../errors.js';
 import type { EntraCredentialsProvider, TokenSubscriber } from '../identity/credentials-provider.js';
 import { describeToken } from '../identity/events.js';
+import { emitIsolated } from '../listener-errors.js';
+import { isUsable, validityMargin } from '../manager/schedule.js';
 import type { EntraToken } from '../token/entra-token.js';
+import { publishReauthReconnect, traceReauthentication } from '../tracing.js';
+import { connectionState, reauthMethod } from './connection-state.js';
 import {
-  forceReconnect, handleStateRestoreRejections, hasBlockingCommandInFlight, interceptConnect, interceptEmit, isResp2Subscriber,
-  redactCredentialCommands,
-  setHandshakeCredentials,
+  blockingCommandInFlight, forceReconnect, handleStateRestoreRejections, hasBlockingCommandInFlight, interceptConnect,
+  interceptEmit, redactCredentialCommands, resetTransaction, setHandshakeCredentials, watchCommands,
 } from './ioredis-internals.js';
 import { isMessageEvent, SubscriberHandover } from './pubsub-handover.js';
-import { publishReauthReconnect, traceReauthentication } from '../tracing.js';
 
-/** A connection whose re-AUTH has not completed this long before its token expires is reconnected instead. */
-const MAX_REAUTH_DEADLINE_MARGIN_MS = 5_000;
-/** ... or this fraction of the token's lifetime, when that is less. */
-const REAUTH_DEADLINE_MARGIN_FRACTION = 0.2;
 /** First delay before an AUTH that was not answered OK is tried again; doubles up to the max. */
 const REAUTH_RETRY_INITIAL_MS = 50;
 const REAUTH_RETRY_MAX_MS = 1_000;
 /** Once a RESP2 subscriber has reconnected, joining its stream to the shadow's may take this long at most. */
 const HANDOVER_JOIN_MAX_MS = 15_000;
 
-/** When a connection still authenticated with `token` is reconnected if its re-AUTH has not completed (epoch ms). */
+/**
+ * When a connection still authenticated with `token` is reconnected if its re-AUTH has not completed (epoch ms): the
+ * same margin as for presenting a token, min(5 s, 20 % of its lifetime) before it expires.
+ */
 export function reauthDeadline(token: EntraToken): number {
-  return token.expiresOn - Math.min(MAX_REAUTH_DEADLINE_MARGIN_MS, token.ttl * REAUTH_DEADLINE_MARGIN_FRACTION);
+  return token.expiresOn - validityMargin(token);
 }
 
 export interface ClientBindingOptions {
@@ -31,22 +32,42 @@ export interface ClientBindingOptions {
   reauthJitter?: number;
 }
 
-/** A re-authentication under way on one connection. */
+/**
+ * A re-authentication under way on one connection, and what it waits for:
+ * - `jitter`: the random spread before the first AUTH;
+ * - `transaction`: the application's MULTI is open; the AUTH is written right after its EXEC or DISCARD;
+ * - `blocked`: a blocking command holds the connection; the AUTH is written when it returns;
+ * - `in-flight`: the AUTH is written and its reply not yet read;
+ * - `retry`: the last AUTH failed (not refused by the server); the next is tried after a back-off;
+ * - `handover`: a RESP2 subscriber is being moved to a connection with the token.
+ * Each of them ends in {@link ClientBinding.advance}, which picks the way from the connection's state, or in the
+ * deadline: a connection that still holds the old token min(5 s, 20 %) before it expires is reconnected.
+ */
 interface PendingReauth {
   token: EntraToken;
+  phase: 'jitter' | 'transaction' | 'blocked' | 'in-flight' | 'retry' | 'handover';
   /** AUTH attempts sent for this token. */
   attempts: number;
-  /** An AUTH for this token is written and its reply not yet read. */
-  authInFlight: boolean;
+  /** Back-off before the next attempt after a failure, ms. */
+  retryDelay: number;
   timer: ReturnType<typeof setTimeout> | undefined;
   deadline: ReturnType<typeof setTimeout> | undefined;
 }
 
+/** A token the server refused on this connection (WRONGPASS), and the one the connection still holds. */
+interface Refusal {
+  refused: EntraToken;
+  held: EntraToken | undefined;
+}
+
 /**
  * Keeps one ioredis client authenticated with the provider's current token: every connect and reconnect presents a
- * valid token (waiting for one when none is cached), and each new token is sent with AUTH on the live connection,
- * in order with other commands. A connection whose AUTH cannot complete before its token expires (blocked behind
- * BLPOP 0, or in RESP2 subscribe mode) is reconnected with the fresh token before the server would close it.
+ * valid token (waiting for one when none is cached), and each new token is applied to the live connection in the way
+ * its state allows (lib/binding/connection-state.ts): AUTH in order with other commands, AUTH right after the
+ * application's transaction, AUTH once a blocking command returns, a make-before-break handover of a RESP2
+ * subscriber, or a reconnect with the fresh token before the server would close the connection. The application
+ * sees none of it: no AUTH joins its transaction, no message of a handover reaches it, and an exception of its own
+ * listeners never stops this work (lib/listener-errors.ts).
  */
 export class ClientBinding implements TokenSubscriber {
   readonly redis: Redis;
@@ -58,25 +79,31 @@ export class ClientBinding implements TokenSubscriber {
   /** Token the live connection is authenticated with. */
   #authenticatedWith: EntraToken | undefined;
   #pending: PendingReauth | undefined;
+  /** The last token the server refused here, until a newer one is accepted. */
+  #refusal: Refusal | undefined;
   /** Set when we reconnect on purpose to move a connection to a fresh token. */
   #reconnectingForToken = false;
   /** A RESP2 subscriber being moved to a fresh token. */
   #handover: SubscriberHandover | undefined;
-  /** Emits to the application without our hook. */
+  /** The blocking command whose reply a re-AUTH waits for (one wake-up per command, however many tokens). */
+  #watchedBlocking: Promise<unknown> | undefined;
+  /** Emits to the application without our hook, each listener on its own. */
   readonly #deliver: (event: string, ...args: unknown[]) => boolean;
 
   constructor(redis: Redis, provider: EntraCredentialsProvider, options: ClientBindingOptions = {}) {
     this.redis = redis;
     this.provider = provider;
     this.#reauthJitter = options.reauthJitter ?? 0;
-    this.#deliver = interceptEmit(redis, (event, args) => {
+    interceptEmit(redis, (event, args) => {
       if (event === 'error') args[0] = redactError(args[0]);
       else if (this.#handover && isMessageEvent(event)) return this.#handover.filter(event, args);
       return true;
     });
+    this.#deliver = (event, ...args) => emitIsolated(redis, event, args);
     redactCredentialCommands(redis, redactError);
     handleStateRestoreRejections(redis);
     redactReconnectOnError(redis);
+    watchCommands(redis, () => this.#onTransactionClosed());
     interceptConnect(redis, (signal) => this.#beforeConnect(signal));
     redis.on('connect', () => this.#onConnect());
     redis.on('ready', () => this.#onReady());
@@ -93,20 +120,7 @@ export class ClientBinding implements TokenSubscriber {
   onToken(token: EntraToken): void {
     this.#useForNextConnect(token);
     if (this.redis.status === 'connect') setHandshakeCredentials(this.redis, token.username, token.password);
-    if (this.#acceptsAuth()) this.#reauthenticate(token);
-  }
-
-  /**
-   * Ready, or connected and still in the handshake or the ready check: a server loading its dataset after a restart
-   * answers LOADING to commands for as long as it loads, but accepts AUTH (ioredis writes it at once, in order after
-   * the handshake). A connection waiting there is re-authenticated like a ready one, or the server would close it
-   * when the token it presented expires.
-   */
-  #acceptsAuth(): boolean {
-    if (this.redis.status === 'ready') return true;
-    // Only while ioredis writes it at once: an AUTH it queued offline would be sent after the commands it resends
-    // on ready, behind a blocking one among them for as long as that blocks.
-    return this.redis.status === 'connect' && this.redis.stream?.writable === true;
+    if (connectionState(this.redis) !== 'down') this.#reauthenticate(token);
   }
 
   #attach(): void {
@@ -123,12 +137,23 @@ export class ClientBinding implements TokenSubscriber {
   /** Runs inside every connect: a valid token now, or a wait for one. */
   #beforeConnect(signal: AbortSignal): void | Promise<void> {
     this.#attach();
-    const token = this.provider.currentToken();
+    const token = this.#tokenToPresent();
     if (token) {
       this.#present(token);
       return;
     }
     return this.provider.getToken({ signal }).then((fresh) => this.#present(fresh));
+  }
+
+  /**
+   * The provider's current token; but while the server refuses it here and the token this connection held before is
+   * still good, that one: a reconnect (a network blip) must not trade a valid token for a refused one.
+   */
+  #tokenToPresent(): EntraToken | undefined {
+    const current = this.provider.currentToken();
+    const refusal = this.#refusal;
+    if (current && refusal && current.sameAs(refusal.refused) && isUsable(refusal.held, Date.now())) return refusal.held;
+    return current;
   }
 
   #present(token: EntraToken): void {
@@ -161,16 +186,18 @@ export class ClientBinding implements TokenSubscriber {
     this.#catchUp();
   }
 
-  /** A token newer than the connection's, and not already on its way to it, is sent now. */
+  /** A token newer than the connection's, not already on its way to it and not refused here, is applied now. */
   #catchUp(): void {
     const current = this.provider.currentToken();
     if (!current || current.sameAs(this.#authenticatedWith) || current.sameAs(this.#pending?.token)) return;
+    if (current.sameAs(this.#refusal?.refused)) return;
     if (current.expiresOn > (this.#authenticatedWith?.expiresOn ?? 0)) this.#reauthenticate(current);
   }
 
   #onClose(): void {
     this.#cancelPending();
     this.#authenticatedWith = undefined;
+    resetTransaction(this.redis);
   }
 
   #cancelPending(): void {
@@ -182,9 +209,11 @@ export class ClientBinding implements TokenSubscriber {
   }
 
   #reauthenticate(token: EntraToken): void {
-    if (token.sameAs(this.#authenticatedWith)) return;
+    if (token.sameAs(this.#authenticatedWith) || token.sameAs(this.#refusal?.refused)) return;
     this.#cancelPending();
-    const pending: PendingReauth = { token, attempts: 0, authInFlight: false, timer: undefined, deadline: undefined };
+    const pending: PendingReauth = {
+      token, phase: 'jitter', attempts: 0, retryDelay: REAUTH_RETRY_INITIAL_MS, timer: undefined, deadline: undefined,
+    };
     this.#pending = pending;
     const old = this.#authenticatedWith;
     if (old) {
@@ -194,58 +223,116 @@ export class ClientBinding implements TokenSubscriber {
       pending.deadline = setTimeout(() => this.#reconnectBeforeExpiry(pending), delay);
       pending.deadline.unref?.();
     }
-    if (isResp2Subscriber(this.redis)) {
-      // AUTH is impossible in RESP2 subscribe mode: hand the subscriptions over to a fresh connection instead.
-      if (pending.deadline) clearTimeout(pending.deadline);
-      pending.deadline = undefined;
-      this.#startHandover(token, old);
-      return;
-    }
-    // Blocked (BLPOP 0, XREAD BLOCK ...): an AUTH would wait behind the command, and pile up with the next ones while
-    // it stays blocked; the deadline reconnects the connection with the fresh token instead.
-    if (pending.deadline && hasBlockingCommandInFlight(this.redis)) return;
     const jitter = this.#reauthJitter > 0 ? Math.random() * this.#reauthJitter : 0;
-    if (jitter > 0) {
-      pending.timer = setTimeout(() => this.#sendAuth(pending, REAUTH_RETRY_INITIAL_MS), jitter);
+    if (jitter > 0 && reauthMethod(this.redis) === 'auth') {
+      pending.timer = setTimeout(() => this.#advance(pending), jitter);
       pending.timer.unref?.();
     } else {
-      this.#sendAuth(pending, REAUTH_RETRY_INITIAL_MS);
+      this.#advance(pending);
     }
   }
 
-  #sendAuth(pending: PendingReauth, nextDelay: number): void {
+  /** The one place that moves a re-authentication on: the connection's state decides how the token is applied. */
+  #advance(pending: PendingReauth): void {
+    if (this.#pending !== pending) return; // superseded or cancelled
     pending.timer = undefined;
+    switch (reauthMethod(this.redis)) {
+      case 'auth':
+        this.#sendAuth(pending);
+        return;
+      case 'after-transaction':
+        pending.phase = 'transaction'; // #onTransactionClosed moves it on
+        return;
+      case 'after-blocking':
+        pending.phase = 'blocked';
+        this.#wakeWhenUnblocked();
+        return;
+      case 'handover':
+        // AUTH is impossible in RESP2 subscribe mode: the subscriptions move to a fresh connection instead, within
+        // the handover's own bounds.
+        if (pending.deadline) clearTimeout(pending.deadline);
+        pending.deadline = undefined;
+        pending.phase = 'handover';
+        this.#startHandover(pending.token, this.#authenticatedWith);
+        return;
+      case 'next-connect':
+        return; // the next handshake presents the newest token; #onConnect cancels this one
+    }
+  }
+
+  /** EXEC or DISCARD of the application's transaction was written: a re-AUTH waiting for it goes now. */
+  #onTransactionClosed(): void {
+    const pending = this.#pending;
+    if (pending?.phase === 'transaction') this.#advance(pending);
+  }
+
+  /** Moves a re-AUTH waiting behind a blocking command on when that command returns (or fails). */
+  #wakeWhenUnblocked(): void {
+    const blocking = blockingCommandInFlight(this.redis);
+    if (!blocking || blocking === this.#watchedBlocking) return;
+    this.#watchedBlocking = blocking;
+    const wake = () => {
+      if (this.#watchedBlocking === blocking) this.#watchedBlocking = undefined;
+      const pending = this.#pending;
+      if (pending?.phase === 'blocked') this.#advance(pending);
+    };
+    blocking.then(wake, wake);
+  }
+
+  #sendAuth(pending: PendingReauth): void {
     const { token } = pending;
     const connection = this.connectionDescription;
     const attempt = ++pending.attempts;
-    pending.authInFlight = true;
+    pending.phase = 'in-flight';
     traceReauthentication(() => this.redis.auth(token.username, token.password), () => ({ connection, token, attempt })).then(
       (reply: unknown) => {
-        pending.authInFlight = false;
         if (this.#pending !== pending) return; // superseded or cancelled
         if (reply === 'OK') {
           this.#cancelPending();
           this.#authenticatedWith = token;
+          this.#refusal = undefined;
           this.provider.emit('reauthenticated', { connection, token: describeToken(token), method: 'auth' });
           return;
         }
-        // e.g. QUEUED inside MULTI: not done, and lost if the transaction is discarded
-        this.#retryAuth(pending, nextDelay, new Error(`AUTH was answered ${JSON.stringify(String(reply))} instead of OK`));
+        this.#retryAuth(pending, new Error(`AUTH was answered ${JSON.stringify(String(reply))} instead of OK`));
       },
       (error: unknown) => {
-        pending.authInFlight = false;
         if (this.#pending !== pending) return;
-        this.#retryAuth(pending, nextDelay, redactError(error));
+        if (isServerReply(error)) this.#onRefused(pending, redactError(error));
+        else this.#retryAuth(pending, redactError(error));
       },
     );
   }
 
-  #retryAuth(pending: PendingReauth, delay: number, error: unknown): void {
-    const willRetry = this.#acceptsAuth() && !isResp2Subscriber(this.redis);
-    this.provider.emit('reauthenticationFailed', { connection: this.connectionDescription, error, willRetry });
-    if (!willRetry) return;
-    pending.timer = setTimeout(() => this.#sendAuth(pending, Math.min(REAUTH_RETRY_MAX_MS, delay * 2)), delay);
-    pending.timer.unref?.();
+  #retryAuth(pending: PendingReauth, error: unknown): void {
+    const willRetry = connectionState(this.redis) !== 'down';
+    pending.phase = 'retry';
+    const delay = pending.retryDelay;
+    pending.retryDelay = Math.min(REAUTH_RETRY_MAX_MS, delay * 2);
+    if (willRetry) {
+      pending.timer = setTimeout(() => this.#advance(pending), delay);
+      pending.timer.unref?.();
+    }
+    this.provider.emit('reauthenticationFailed', {
+      connection: this.connectionDescription, error, willRetry, refused: false, authenticatedUntil: this.#authenticatedWith?.expiresOn,
+    });
+  }
+
+  /**
+   * The server answered the AUTH with an error (WRONGPASS): it refused the token, and the connection is still
+   * authenticated with the one it held. It stays on that one (no early reconnect with a refused token, and a
+   * reconnect presents the held token while it is good), the same token is not sent again, and the provider is
+   * asked for a replacement; a newer token is applied as usual.
+   */
+  #onRefused(pending: PendingReauth, error: unknown): void {
+    this.#cancelPending();
+    const held = this.#authenticatedWith;
+    this.#refusal = { refused: pending.token, held };
+    if (isUsable(held, Date.now())) this.#useForNextConnect(held);
+    this.provider.emit('reauthenticationFailed', {
+      connection: this.connectionDescription, error, willRetry: false, refused: true, authenticatedUntil: held?.expiresOn,
+    });
+    this.provider.replaceRefusedToken(pending.token);
   }
 
   #startHandover(token: EntraToken, old: EntraToken | undefined): void {
@@ -268,7 +355,9 @@ export class ClientBinding implements TokenSubscriber {
         // the handover fell back to a plain reconnect with the fresh token: nothing to retry
         if (this.#handover === handover) this.#handover = undefined;
         publishReauthReconnect(connection, token, 'handover-failed');
-        this.provider.emit('reauthenticationFailed', { connection, error: redactError(error), willRetry: false });
+        this.provider.emit('reauthenticationFailed', {
+          connection, error: redactError(error), willRetry: false, refused: false, authenticatedUntil: undefined,
+        });
       },
     );
   }
@@ -278,7 +367,7 @@ export class ClientBinding implements TokenSubscriber {
     if (this.#pending !== pending) return;
     // While a re-AUTH is pending, #authenticatedWith is still the token it replaces (any change cancels the pending).
     const untilExpiry = (this.#authenticatedWith?.expiresOn ?? 0) - Date.now();
-    if (pending.authInFlight && untilExpiry > 0 && !hasBlockingCommandInFlight(this.redis)) {
+    if (pending.phase === 'in-flight' && untilExpiry > 0 && !hasBlockingCommandInFlight(this.redis)) {
       // The AUTH is written and no blocking command holds it up: a new connection would not be authenticated sooner,
       // and a reconnect aborts the transactions in flight. Its reply is often already waiting after an event-loop
       // stall (timers run before I/O is read); if the server closes the connection at expiry, ioredis reconnects with
@@ -293,6 +382,11 @@ export class ClientBinding implements TokenSubscriber {
     publishReauthReconnect(this.connectionDescription, pending.token, 'auth-timeout');
     forceReconnect(this.redis);
   }
+}
+
+/** True when the server answered with an error (a ReplyError such as WRONGPASS), not a failure to get an answer. */
+function isServerReply(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ReplyError';
 }
 
 const REDACTING = Symbol('ioredis-entraid.redactingReconnectOnError');

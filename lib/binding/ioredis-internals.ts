@@ -16,7 +16,12 @@
  * - ioredis's ready handler calls `setStatus('ready')` and then, in the same synchronous run, restores the state of a
  *   reconnected client with `select()`, `subscribe()`, `psubscribe()` and `ssubscribe()` on the instance;
  *   `setStatus` emits the status event on a later tick; `silentEmit('error', e)` reports an error the way ioredis
- *   reports its own (nothing for a manually closed client).
+ *   reports its own (nothing for a manually closed client);
+ * - every command passes through `redis.sendCommand(command, stream?)` on the instance (pipelines and `multi()` too,
+ *   with a buffering `stream`, and the commands ioredis resends or replays from its offline queue on ready), which
+ *   either writes it and pushes `{ command }` onto `commandQueue` or pushes it onto `offlineQueue` (both Denques with
+ *   `peekBack()`), or rejects it at once; a command has `name`, `args` and `promise`;
+ * - `redis.emit` is the instance's EventEmitter emit, through which ioredis delivers every event, messages included.
  */
 import { Socket } from 'node:net';
 import type { Redis } from 'ioredis';
@@ -183,6 +188,9 @@ export function redactCredentialCommands(redis: Redis, redact: (error: unknown) 
  * subscribers), then its own strategy again.
  */
 export function forceReconnect(redis: Redis): void {
+  // The connection must come back as the application left it: ioredis restores the database, its subscriptions and
+  // its connectionName option; a name set by command is sent again here.
+  redis.once('connect', () => restoreClientName(redis));
   const options = internals(redis).options as { retryStrategy?: unknown };
   const own = options.retryStrategy;
   options.retryStrategy = () => {
@@ -284,6 +292,89 @@ export function clusterStartupNodes(cluster: import('ioredis').Cluster): import(
   return Array.isArray(nodes) ? nodes.slice() : [];
 }
 
+/**
+ * What the library follows of a connection's state that ioredis does not: whether the application's MULTI is open,
+ * and the name the application gave it with CLIENT SETNAME (ioredis restores `connectionName` from its options on a
+ * reconnect, not a name set by command).
+ */
+interface CommandWatch {
+  transactionOpen: boolean;
+  clientName: string | undefined;
+  onTransactionClosed: () => void;
+}
+
+const COMMAND_WATCH = Symbol('ioredis-entraid.commandWatch');
+type WatchedClient = RedisInternals & { sendCommand: SendCommand; [COMMAND_WATCH]?: CommandWatch };
+interface QueuedCommand { command?: unknown }
+interface QueueInternals { peekBack?(): QueuedCommand | undefined }
+
+/**
+ * Watches the commands a client sends for MULTI, EXEC and DISCARD, in every form (`multi({ pipeline: false })`,
+ * `call('MULTI')`, pipelined `multi()`), so that the library never writes an AUTH inside an application's transaction:
+ * there it would be answered QUEUED, and its OK would become an extra element of the application's EXEC reply.
+ * `onTransactionClosed` runs on the next tick after EXEC or DISCARD was written (a pipeline writes its buffered
+ * commands at the end of its synchronous run, so an AUTH written then comes after them). Also keeps the name of the
+ * last CLIENT SETNAME, for {@link restoreClientName}. Only commands ioredis accepted (written or queued offline) count;
+ * one rejected at once (subscriber mode, a closed client) does not. The transaction state is reset by
+ * {@link resetTransaction} when the connection closes: the server discards an open transaction with it, and ioredis
+ * resends an unanswered MULTI through here again. One shared function per process; one small object per client.
+ */
+export function watchCommands(redis: Redis, onTransactionClosed: () => void): void {
+  const client = redis as unknown as WatchedClient;
+  client[COMMAND_WATCH] = { transactionOpen: false, clientName: undefined, onTransactionClosed };
+  if (client.sendCommand !== sendCommandWatched) client.sendCommand = sendCommandWatched;
+}
+
+/** True while a MULTI the client sent has not been followed by EXEC or DISCARD on the same connection. */
+export function isTransactionOpen(redis: Redis): boolean {
+  return (redis as unknown as WatchedClient)[COMMAND_WATCH]?.transactionOpen === true;
+}
+
+/** The connection closed: the server dropped any transaction open on it. */
+export function resetTransaction(redis: Redis): void {
+  const watch = (redis as unknown as WatchedClient)[COMMAND_WATCH];
+  if (watch) watch.transactionOpen = false;
+}
+
+/**
+ * Sends CLIENT SETNAME again with the name the application last set by command, if any: after a reconnect the
+ * library caused, the connection must look as it did. Written at once in the handshake (CLIENT is allowed while
+ * ioredis connects), before the commands ioredis resends on ready.
+ */
+export function restoreClientName(redis: Redis): void {
+  const name = (redis as unknown as WatchedClient)[COMMAND_WATCH]?.clientName;
+  if (name !== undefined) redis.call('CLIENT', 'SETNAME', name).catch(() => {
+    // the connection failed again: ioredis reports that itself
+  });
+}
+
+function sendCommandWatched(this: WatchedClient, command: CommandInternals & { args?: unknown[] }, ...rest: unknown[]): unknown {
+  const result = (Object.getPrototypeOf(this) as { sendCommand: SendCommand }).sendCommand.call(this, command, ...rest);
+  const name = command?.name;
+  // Cheap first: most commands are not 4 to 7 letters long, or not one of these.
+  if (typeof name !== 'string' || name.length < 4 || name.length > 7) return result;
+  const lower = name.toLowerCase();
+  if (lower !== 'multi' && lower !== 'exec' && lower !== 'discard' && lower !== 'client') return result;
+  const watch = this[COMMAND_WATCH];
+  if (!watch || !accepted(this, command)) return result;
+  if (lower === 'client') {
+    const [sub, value] = command.args ?? [];
+    if (String(sub).toLowerCase() === 'setname' && value !== undefined) watch.clientName = String(value);
+  } else if (lower === 'multi') {
+    watch.transactionOpen = true;
+  } else if (watch.transactionOpen) {
+    watch.transactionOpen = false;
+    process.nextTick(watch.onTransactionClosed);
+  }
+  return result;
+}
+
+/** Whether ioredis took the command (wrote it, or queued it until the connection is ready) rather than rejecting it. */
+function accepted(client: WatchedClient, command: unknown): boolean {
+  const queues = [client.commandQueue, (client as unknown as { offlineQueue?: unknown }).offlineQueue] as Array<QueueInternals | undefined>;
+  return queues.some((queue) => typeof queue?.peekBack === 'function' && queue.peekBack()?.command === command);
+}
+
 /** Commands that hold the connection until data arrives (their timeout may be 0: for ever). */
 const BLOCKING_COMMANDS = new Set(['blpop', 'brpop', 'brpoplpush', 'blmove', 'blmpop', 'bzpopmin', 'bzpopmax', 'bzmpop', 'wait', 'waitaof']);
 
@@ -292,14 +383,24 @@ const BLOCKING_COMMANDS = new Set(['blpop', 'brpop', 'brpoplpush', 'blmove', 'bl
  * behind it, and pile up with the next ones if the connection stays blocked.
  */
 export function hasBlockingCommandInFlight(redis: Redis): boolean {
+  return blockingCommandInFlight(redis) !== undefined;
+}
+
+/**
+ * The reply promise of the last blocking command in flight on the connection, if any: once it settles (answered,
+ * timed out, or failed with the connection), an AUTH written after it is no longer held up by it.
+ */
+export function blockingCommandInFlight(redis: Redis): Promise<unknown> | undefined {
   const queue = internals(redis).commandQueue;
-  if (!queue || typeof queue.peekAt !== 'function') return false;
+  if (!queue || typeof queue.peekAt !== 'function') return undefined;
+  let found: Promise<unknown> | undefined;
   for (let i = 0; i < queue.length; i++) {
-    const command = queue.peekAt(i)?.command;
+    const command = queue.peekAt(i)?.command as (CommandInternals & { args?: unknown[]; promise?: Promise<unknown> }) | undefined;
     const name = command?.name?.toLowerCase();
     if (!name) continue;
-    if (BLOCKING_COMMANDS.has(name)) return true;
-    if ((name === 'xread' || name === 'xreadgroup') && command?.args?.some((arg) => String(arg).toUpperCase() === 'BLOCK')) return true;
+    const blocking = BLOCKING_COMMANDS.has(name)
+      || ((name === 'xread' || name === 'xreadgroup') && command?.args?.some((arg) => String(arg).toUpperCase() === 'BLOCK'));
+    if (blocking && command?.promise instanceof Promise) found = command.promise;
   }
-  return false;
+  return found;
 }

@@ -5,6 +5,7 @@ import type { TokenManagerOptions } from '../manager/options.js';
 import { TokenManager, type GetTokenOptions } from '../manager/token-manager.js';
 import { describeToken, type CredentialsProviderEvents } from './events.js';
 import { TokenFanOut } from './token-fan-out.js';
+import { emitIsolated } from '../listener-errors.js';
 
 const PROVIDER_BRAND = Symbol.for('ioredis-entraid.EntraCredentialsProvider');
 
@@ -94,6 +95,24 @@ export class EntraCredentialsProvider extends EventEmitter<CredentialsProviderEv
         onRefreshFailed: (failure) => this.emit('refreshFailed', failure),
       },
     });
+  }
+
+  /**
+   * Delivers a provider event to every listener, each on its own: a listener that throws neither stops the library's
+   * work nor keeps the event from the other listeners; its exception is rethrown on the next tick (an uncaught
+   * exception of the listener, as Node.js's diagnostics_channel does). The same rule for every event.
+   */
+  override emit<K extends keyof CredentialsProviderEvents>(event: K, ...args: CredentialsProviderEvents[K]): boolean {
+    return emitIsolated(this, event, args);
+  }
+
+  /**
+   * The server refused `token` on a live connection (WRONGPASS): a replacement is requested now, once per token.
+   * The connection keeps the token it holds meanwhile. Called by the library's bindings.
+   * @internal
+   */
+  replaceRefusedToken(token: EntraToken): void {
+    this.#manager.requestReplacement(token);
   }
 
   /** A valid token: the cached one while it lasts, else a fresh one (shared by concurrent callers). */

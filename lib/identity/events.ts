@@ -45,9 +45,18 @@ export interface ReauthenticatedEvent {
 /** Payload of `reauthenticationFailed`. */
 export interface ReauthenticationFailedEvent {
   connection: string;
+  /** Why (redacted: never holds a token). */
   error: unknown;
-  /** Whether another attempt will be made. */
+  /** Whether another attempt with the same token will be made. */
   willRetry: boolean;
+  /**
+   * True when the server refused the new token (it answered the AUTH with an error such as WRONGPASS). The connection
+   * then stays authenticated with the token it held (until `authenticatedUntil`), a reconnect presents that token
+   * while it is good, and the provider requests a replacement at once; a newer token is applied as usual.
+   */
+  refused: boolean;
+  /** When the token the connection is still authenticated with expires (epoch ms), or undefined when it holds none. */
+  authenticatedUntil: number | undefined;
 }
 
 /** Events of a credentials provider. No payload ever holds a token. */

@@ -21,11 +21,15 @@ export const UNCHANGED_RECHECK_FRACTION = 0.1;
 export const MAX_VALIDITY_MARGIN_MS = 5_000;
 export const VALIDITY_MARGIN_FRACTION = 0.2;
 
+/** How long before its expiry a token stops being presented: min(5 s, 20 % of its lifetime), ms. */
+export function validityMargin(token: EntraToken): number {
+  return Math.min(MAX_VALIDITY_MARGIN_MS, token.ttl * VALIDITY_MARGIN_FRACTION);
+}
+
 /** True while `token` can still be presented to the server: not expired and not about to be. */
 export function isUsable(token: EntraToken | undefined, now: number): token is EntraToken {
   if (!token) return false;
-  const margin = Math.min(MAX_VALIDITY_MARGIN_MS, token.ttl * VALIDITY_MARGIN_FRACTION);
-  return token.expiresOn - now > margin;
+  return token.expiresOn - now > validityMargin(token);
 }
 
 /** Floor of any refresh delay: one second, or half of what is left of the token when that is less. */

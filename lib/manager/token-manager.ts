@@ -65,6 +65,9 @@ export class TokenManager {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #running = false;
   #disposed = false;
+  /** The refused token a replacement was last requested for (one request per refused token). */
+  #replacementFor: EntraToken | undefined;
+  #nextReplacementAt = 0;
   readonly #waiters = new Set<Waiter>();
 
   constructor(source: AccessTokenSource, options: {
@@ -129,6 +132,25 @@ export class TokenManager {
     this.#cycleAbort?.abort(reason);
     this.#cycle = undefined;
     this.#cycleAbort = undefined;
+  }
+
+  /**
+   * The server refused `token` on a live connection (WRONGPASS): look for another one now rather than at the next
+   * scheduled refresh. Once per token, however many connections report it; nothing when a newer token is already
+   * here, a cycle is under way, the schedule is stopped, the service asked us to wait (Retry-After), or the last
+   * replacement was requested less than a tenth of the token's remaining life ago (at least 1 s). A credential
+   * that hands back the same token (MSAL's cache) is looked at again on the unchanged-token schedule.
+   */
+  requestReplacement(token: EntraToken): void {
+    if (!this.#running || this.#cycle || !token.sameAs(this.#current) || token.sameAs(this.#replacementFor)) return;
+    const now = Date.now();
+    if (now < this.#notBefore || now < this.#nextReplacementAt) return;
+    this.#replacementFor = token;
+    // A server that refuses every new token must not turn this into a loop of requests: spaced as unchanged-token
+    // re-checks are (a tenth of the remaining life, at least a second while that is left).
+    this.#nextReplacementAt = now + unchangedRecheckDelay(token, now);
+    this.#clearTimer();
+    this.#startCycleInBackground();
   }
 
   /** Stops everything, including a request in flight; callers still waiting are rejected. */

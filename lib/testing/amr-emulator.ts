@@ -528,6 +528,7 @@ export class AmrEmulator extends EventEmitter {
   #nextId = 1;
   #port = 0;
   #stopped = false;
+  #refuse: ((claims: Record<string, unknown>) => boolean) | undefined;
 
   private constructor(options: AmrEmulatorOptions) {
     super();
@@ -645,7 +646,17 @@ export class AmrEmulator extends EventEmitter {
     if (!result.ok || typeof result.claims !== 'object' || result.claims === null) return { ok: false };
     const { oid, exp } = result.claims;
     if (typeof oid !== 'string' || oid.length === 0 || user.toString() !== oid) return { ok: false };
+    if (this.#refuse?.(result.claims as Record<string, unknown>) === true) return { ok: false };
     return { ok: true, oid, expiresAt: (exp as number) * 1000 };
+  }
+
+  /**
+   * Refuses (WRONGPASS) every otherwise valid token whose claims match `predicate`, as Azure does for a token it
+   * cannot accept yet (a signing key it has not picked up, a clock ahead of it); `undefined` accepts them again.
+   * Connections already authenticated stay so.
+   */
+  refuseTokens(predicate: ((claims: Record<string, unknown>) => boolean) | undefined): void {
+    this.#refuse = predicate;
   }
 
   /** The backend password of the ACL user for `oid` (derived from a per-emulator random key, never the token). */

@@ -47,27 +47,6 @@ describe('re-authentication of live connections', () => {
     assert.equal(world.amr.counters.expiryDisconnects, expiryDisconnects, 'the server never closed it for expiry');
   });
 
-  it('AUTH answered QUEUED inside multi({ pipeline: false }) is not counted and is retried after DISCARD', async () => {
-    const provider = world.provider();
-    const redis = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider }));
-    await redis.ping();
-    const expiryDisconnects = world.amr.counters.expiryDisconnects;
-    await redis.multi({ pipeline: false });
-    const [failure] = await nextEvent(provider, 'reauthenticationFailed');
-    assert.match(String((failure.error as Error).message), /QUEUED/);
-    assert.equal(failure.willRetry, true);
-    const reauthenticated = nextEvent(provider, 'reauthenticated', (e) => e.method === 'auth');
-    await redis.discard();
-    await reauthenticated;
-    // past the old token's expiry, the connection is still the same one
-    const port = localPortOf(redis);
-    assert.equal(typeof port, 'number', 'connected');
-    await nextEvent(provider, 'tokenRefreshed');
-    assert.equal(await redis.ping(), 'PONG');
-    assert.equal(localPortOf(redis), port);
-    assert.equal(world.amr.counters.expiryDisconnects, expiryDisconnects);
-  });
-
   it('an AUTH in flight when an event-loop stall carries it past its deadline completes in place: no reconnect aborts a transaction', async () => {
     const provider = world.provider();
     // Named: other connections of this file share the address, and the stall moves their deadlines too.
