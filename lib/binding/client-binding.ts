@@ -269,6 +269,11 @@ export class ClientBinding implements TokenSubscriber {
         if (this.#handover === handover) this.#handover = undefined;
         publishReauthReconnect(connection, token, 'handover-failed');
         this.provider.emit('reauthenticationFailed', { connection, error: redactError(error), willRetry: false });
+        // Not reconnected when the application left subscribe mode during the handover: AUTH it now.
+        if (this.redis.status === 'ready' && !isResp2Subscriber(this.redis)) {
+          this.#cancelPending();
+          this.#catchUp();
+        }
       },
     );
   }

@@ -171,6 +171,8 @@ export class SubscriberHandover {
   #shadowClosed = false;
   /** After a shadow failure past the reconnect: the client's messages are dropped until this fence is answered. */
   #dropUntilFence = false;
+  /** The application left its last subscription while the handover ran: no reconnect, the client can take AUTH. */
+  #appLeft = false;
 
   constructor(redis: Redis, token: EntraToken, deliver: (event: string, ...args: unknown[]) => boolean) {
     this.#redis = redis;
@@ -338,6 +340,22 @@ export class SubscriberHandover {
   }
 
   /** Every pub/sub command the client sends while the handover runs (see the module comment for the order argument). */
+  /** Whether, once `command` (an unsubscribe) is done, the client would hold nothing but the marker. */
+  #leavesOnlyTheMarker(command: SubscriptionCommand): boolean {
+    const held = subscriptions(this.#redis);
+    const sets = { subscribe: new Set(held.subscribe), psubscribe: new Set(held.psubscribe), ssubscribe: new Set(held.ssubscribe) };
+    for (const queued of [...subscriptionCommandsInFlight(this.#redis), command]) {
+      const set = sets[kindOf(queued.name)];
+      if (queued.name === kindOf(queued.name)) for (const name of queued.args) set.add(name);
+      else if (queued.args.length === 0) set.clear();
+      else for (const name of queued.args) set.delete(name);
+    }
+    const markerKind = this.#sharded ? 'ssubscribe' : 'subscribe';
+    sets[markerKind].delete(this.#marker);
+    // Redis counts channels and patterns together, sharded channels apart (ioredis leaves subscribe mode on a 0).
+    return this.#sharded ? sets.ssubscribe.size === 0 : sets.subscribe.size + sets.psubscribe.size === 0;
+  }
+
   #onClientCommand(command: SubscriptionCommand, answered: Promise<unknown>): ((send: () => void) => void) | undefined {
     if (command.args.includes(this.#marker)) return undefined; // ours, or ioredis restoring ours
     const phase = this.#phase;
@@ -345,6 +363,14 @@ export class SubscriberHandover {
     const kind = kindOf(command.name);
     const subscribing = command.name === kind;
     const keys = command.args.map((name) => `${kind}:${name}`);
+    if (!subscribing && this.#leavesOnlyTheMarker(command)) {
+      // The application leaves its last subscription: the marker must not keep the client in subscribe mode. The
+      // fallback's UNSUBSCRIBE of the marker is written before the application's command, so the latter's reply
+      // counts 0 and ioredis leaves subscribe mode exactly as on a plain client. The client then takes AUTH.
+      this.#appLeft = true;
+      this.#fail('the application left subscribe mode');
+      return undefined;
+    }
     if (subscribing) for (const key of keys) this.#left.delete(key);
     else {
       // From the moment the application's unsubscribe is answered, the shadow's messages for it are dropped.
@@ -492,7 +518,7 @@ export class SubscriberHandover {
     if (!clientMoved) {
       // The old connection delivered everything so far; of the shadow's part, only what it never carried is needed.
       this.#flush(this.#shadowBuffer.splice(0).filter(({ event, args }) => this.#notOnOld.has(keyOf(event, args))));
-      if (this.#redis.status === 'ready' && !isWriteClosed(this.#redis)) forceReconnect(this.#redis);
+      if (this.#redis.status === 'ready' && !isWriteClosed(this.#redis) && !this.#appLeft) forceReconnect(this.#redis);
     } else {
       // The shadow delivered up to its end. The client's messages after B (if it read B) come after everything the
       // shadow had; without B, a fence sent now splits the client's stream: what it reads before the fence's answer
