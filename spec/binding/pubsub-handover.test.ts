@@ -173,6 +173,8 @@ describe(`RESP2 subscriber handover (ioredis ${major})`, () => {
       await redis.subscribe('events');
       await redis.psubscribe('ev*');
       const expiries = world.amr.counters.expiryDisconnects;
+      const failures: string[] = [];
+      provider.on('reauthenticationFailed', (event) => { if (event.connection === name) failures.push(String((event.error as Error)?.message)); });
       let dropped = false;
       const dropByPort = (port: number | undefined) => {
         const target = world.amr.connections().find((c) => c.remotePort === port);
@@ -212,6 +214,8 @@ describe(`RESP2 subscriber handover (ioredis ${major})`, () => {
       assertNoDuplicateInOrder(received['p:events'], 'pattern');
       assert.deepEqual(markers, [], 'no marker reached the application');
       assert.equal(world.amr.counters.expiryDisconnects, expiries, 'no connection left to expire');
+      // A dropped connection fails the handover at once, never through a phase's time bound.
+      assert.deepEqual(failures.filter((message) => /timed out/.test(message)), [], 'no handover ended by a timeout');
       await assertNothingLeft(redis, name, { subscribe: ['events'], psubscribe: ['ev*'] });
       await assertLeavesSubscribeMode(redis);
     });
