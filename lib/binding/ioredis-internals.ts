@@ -17,6 +17,10 @@
  *   reconnected client with `select()`, `subscribe()`, `psubscribe()` and `ssubscribe()` on the instance;
  *   `setStatus` emits the status event on a later tick; `silentEmit('error', e)` reports an error the way ioredis
  *   reports its own (nothing for a manually closed client).
+ * - `redis.condition.subscriber` / `redis.prevCondition.subscriber` (a SubscriptionSet with `channels()`/`del()`) is
+ *   what the ready handler resubscribes; `commandQueue`, `offlineQueue` and `prevCommandQueue` are Denques of
+ *   `{ command }`; every command goes through `redis.sendCommand(command)`, and one sent while the socket is ended is
+ *   queued offline and sent after the resubscriptions on the next ready.
  */
 import { Socket } from 'node:net';
 import type { Redis } from 'ioredis';
