@@ -12,6 +12,8 @@
  * - {@link REAUTH_RECONNECT_CHANNEL} (`ioredis-entraid:reauth:reconnect`), a plain channel: a connection that could
  *   not be moved in place before its token expired (AUTH stuck behind a blocking command, or a failed handover) is
  *   reconnected with the new token instead.
+ * - {@link HANDOVER_CHANNEL} (`ioredis-entraid:handover`), a plain channel: each phase a RESP2 subscriber's handover
+ *   enters ({@link HandoverPhaseMessage}), with the local ports of the connections it uses.
  *
  * Every helper is a no-op when nobody subscribes (the context is not even built). No payload ever holds a token:
  * tokens are described by {@link TokenInfo} (username, oid, expiry), and errors are passed through
@@ -28,6 +30,31 @@ export const TOKEN_REQUEST_CHANNEL = 'ioredis-entraid:token';
 export const REAUTH_CHANNEL = 'ioredis-entraid:reauth';
 /** Plain channel: a connection is reconnected to move it to a new token, because it could not be moved in place. */
 export const REAUTH_RECONNECT_CHANNEL = 'ioredis-entraid:reauth:reconnect';
+
+/** Plain channel: a RESP2 subscriber's handover entered a phase. */
+export const HANDOVER_CHANNEL = 'ioredis-entraid:handover';
+
+/**
+ * Message of {@link HANDOVER_CHANNEL}. Phases, in order: `preparing` (a shadow connection and a publisher connect
+ * with the new token), `shadowing` (the shadow subscribes to the application's channels), `splitting` (marker A is
+ * published; the client is reconnected when it sees it), `reconnecting` (the shadow delivers while the client
+ * reconnects), `joining` (marker B is published; the client delivers again once both connections saw it), then
+ * `done`, or `fallback` from any phase (the client is reconnected plainly with the new token).
+ */
+export interface HandoverPhaseMessage {
+  /** The connection's name (`connectionName`) or address. */
+  connection: string;
+  phase: 'preparing' | 'shadowing' | 'splitting' | 'reconnecting' | 'joining' | 'done' | 'fallback';
+  /** Local ports of the client's socket and of the handover's own connections, when connected. */
+  ports: { client?: number; shadow?: number; publisher?: number };
+}
+
+const handoverChannel = diagnosticsChannel.channel(HANDOVER_CHANNEL);
+
+/** Publishes on {@link HANDOVER_CHANNEL}; `message` is only built when someone listens. */
+export function publishHandoverPhase(message: () => HandoverPhaseMessage): void {
+  if (handoverChannel.hasSubscribers) handoverChannel.publish(message());
+}
 
 /** Context of a token-request trace. The same object travels through start, end, asyncStart, asyncEnd and error. */
 export interface TokenRequestTraceContext {

@@ -9,7 +9,7 @@ import { publishReauthReconnect, traceReauthentication } from '../tracing.js';
 import { connectionState, reauthMethod } from './connection-state.js';
 import {
   blockingCommandInFlight, forceReconnect, handleStateRestoreRejections, hasBlockingCommandInFlight, interceptConnect,
-  interceptEmit, redactCredentialCommands, resetTransaction, setHandshakeCredentials, watchCommands,
+  interceptEmit, isResp2Subscriber, redactCredentialCommands, resetTransaction, setHandshakeCredentials, watchCommands,
 } from './ioredis-internals.js';
 import { isMessageEvent, SubscriberHandover } from './pubsub-handover.js';
 
@@ -358,6 +358,11 @@ export class ClientBinding implements TokenSubscriber {
         this.provider.emit('reauthenticationFailed', {
           connection, error: redactError(error), willRetry: false, refused: false, authenticatedUntil: undefined,
         });
+        // Not reconnected when the application left subscribe mode during the handover: AUTH it now.
+        if (this.redis.status === 'ready' && !isResp2Subscriber(this.redis)) {
+          this.#cancelPending();
+          this.#catchUp();
+        }
       },
     );
   }

@@ -21,7 +21,11 @@
  *   with a buffering `stream`, and the commands ioredis resends or replays from its offline queue on ready), which
  *   either writes it and pushes `{ command }` onto `commandQueue` or pushes it onto `offlineQueue` (both Denques with
  *   `peekBack()`), or rejects it at once; a command has `name`, `args` and `promise`;
- * - `redis.emit` is the instance's EventEmitter emit, through which ioredis delivers every event, messages included.
+ * - `redis.emit` is the instance's EventEmitter emit, through which ioredis delivers every event, messages included;
+ * - `redis.condition.subscriber` / `redis.prevCondition.subscriber` (a SubscriptionSet with `channels()`/`del()`) is
+ *   what the ready handler resubscribes; `commandQueue`, `offlineQueue` and `prevCommandQueue` are Denques of
+ *   `{ command }`; every command goes through `redis.sendCommand(command)`, and one sent while the socket is ended is
+ *   queued offline and sent after the resubscriptions on the next ready.
  */
 import { Socket } from 'node:net';
 import type { Redis } from 'ioredis';
@@ -403,4 +407,111 @@ export function blockingCommandInFlight(redis: Redis): Promise<unknown> | undefi
     if (blocking && command?.promise instanceof Promise) found = command.promise;
   }
   return found;
+}
+
+/** The pub/sub commands whose effect a subscriber handover must know. */
+const SUBSCRIPTION_COMMANDS = new Set(['subscribe', 'psubscribe', 'ssubscribe', 'unsubscribe', 'punsubscribe', 'sunsubscribe']);
+
+/** A pub/sub command as sent: its name (lower case) and its channel or pattern arguments. */
+export interface SubscriptionCommand { name: string; args: string[] }
+
+interface QueueInternals {
+  length: number;
+  peekAt(index: number): { command?: CommandInternals & { args?: unknown[]; resolve?: (value: unknown) => void } } | undefined;
+  removeOne?(index: number): unknown;
+  remove?(index: number, count: number): unknown;
+}
+
+function toSubscriptionCommand(command: { name?: string; args?: unknown[] } | undefined): SubscriptionCommand | undefined {
+  const name = command?.name?.toLowerCase();
+  if (!name || !SUBSCRIPTION_COMMANDS.has(name)) return undefined;
+  const args = (command?.args ?? []).flat(Infinity as 1).map((arg) => (Buffer.isBuffer(arg) ? arg.toString() : String(arg)));
+  return { name, args };
+}
+
+/** The queues ioredis keeps commands in until they are answered (the previous connection's too, until ready). */
+function commandQueues(redis: Redis): QueueInternals[] {
+  const client = redis as unknown as Record<'commandQueue' | 'offlineQueue' | 'prevCommandQueue', QueueInternals | null | undefined>;
+  return [client.prevCommandQueue, client.commandQueue, client.offlineQueue]
+    .filter((queue): queue is QueueInternals => !!queue && typeof queue.peekAt === 'function');
+}
+
+/** Pub/sub commands written and not yet answered, or queued to be written, in the order ioredis will send them. */
+export function subscriptionCommandsInFlight(redis: Redis): SubscriptionCommand[] {
+  const found: SubscriptionCommand[] = [];
+  for (const queue of commandQueues(redis)) {
+    for (let i = 0; i < queue.length; i++) {
+      const command = toSubscriptionCommand(queue.peekAt(i)?.command);
+      if (command) found.push(command);
+    }
+  }
+  return found;
+}
+
+/**
+ * Removes `channel` from the client's subscription set (the live one and the one ioredis restores after a
+ * reconnect), and drops not-yet-written or to-be-resent pub/sub commands for it alone (resolved with undefined), so
+ * that no reconnect restores it. The server is not told: send the unsubscribe as well when the connection is up.
+ */
+export function forgetSubscription(redis: Redis, type: 'subscribe' | 'ssubscribe', channel: string): void {
+  const client = redis as unknown as { condition?: { subscriber?: unknown }; prevCondition?: { subscriber?: unknown } | null };
+  for (const set of [client.condition?.subscriber, client.prevCondition?.subscriber]) {
+    if (set && typeof (set as { del?: unknown }).del === 'function') (set as { del(type: string, channel: string): void }).del(type, channel);
+  }
+  const queues = [
+    (redis as unknown as { offlineQueue?: QueueInternals }).offlineQueue,
+    (redis as unknown as { prevCommandQueue?: QueueInternals | null }).prevCommandQueue,
+  ];
+  for (const queue of queues) {
+    if (!queue || typeof queue.peekAt !== 'function') continue;
+    for (let i = queue.length - 1; i >= 0; i--) {
+      const command = queue.peekAt(i)?.command;
+      const parsed = toSubscriptionCommand(command);
+      if (!parsed || parsed.args.length !== 1 || parsed.args[0] !== channel) continue;
+      if (typeof queue.removeOne === 'function') queue.removeOne(i);
+      else queue.remove?.(i, 1);
+      command?.resolve?.(undefined);
+    }
+  }
+}
+
+/**
+ * Calls `observe` with every pub/sub command the client sends from now on (and the promise of its reply), before
+ * ioredis handles it. `observe`
+ * returns a function to postpone the send (ioredis sends the command when that function is called: queued offline if
+ * the connection is down by then), or undefined to send it now. Returns `stop()`, after which nothing is observed.
+ */
+export function observeSubscriptionCommands(
+  redis: Redis,
+  observe: (command: SubscriptionCommand, answered: Promise<unknown>) => ((send: () => void) => void) | undefined,
+): () => void {
+  const client = redis as unknown as { sendCommand: SendCommand };
+  const hadOwn = Object.prototype.hasOwnProperty.call(client, 'sendCommand');
+  const previous = client.sendCommand;
+  let active = true;
+  const observing: SendCommand = function sendObserved(this: unknown, command, ...rest) {
+    const parsed = active ? toSubscriptionCommand(command as { name?: string; args?: unknown[] }) : undefined;
+    const postpone = parsed && command.promise instanceof Promise ? observe(parsed, command.promise) : undefined;
+    if (!postpone) return previous.call(this, command, ...rest);
+    postpone(() => { previous.call(this, command, ...rest); });
+    return command.promise;
+  };
+  client.sendCommand = observing;
+  return () => {
+    active = false; // stays a pass-through when something wrapped it since
+    if (client.sendCommand !== observing) return;
+    if (hadOwn) client.sendCommand = previous;
+    else delete (client as Partial<typeof client>).sendCommand;
+  };
+}
+
+/** The local port of the client's socket, when connected (what the server, or a proxy, sees as its peer port). */
+export function localPort(redis: Redis): number | undefined {
+  return (redis as unknown as { stream?: { localPort?: number } }).stream?.localPort;
+}
+
+/** True when the client's socket no longer accepts writes (ended or destroyed): what it sends now is queued offline. */
+export function isWriteClosed(redis: Redis): boolean {
+  const stream = (redis as unknown as { stream?: { writable?: boolean } }).stream;
+  return !stream || stream.writable !== true;
 }

@@ -702,6 +702,16 @@ export class AmrEmulator extends EventEmitter {
     return [...this.#connections].filter((connection) => !connection.closed).map((connection) => connection.info());
   }
 
+  /** Closes one client connection (and its backend connection) at once, like a network failure. False if not open. */
+  drop(id: number): boolean {
+    for (const connection of this.#connections) {
+      if (connection.id !== id || connection.closed) continue;
+      connection.destroy();
+      return true;
+    }
+    return false;
+  }
+
   /** Closes every client connection at once (and its backend connection), like a network failure or failover. */
   closeAllConnections(): void {
     for (const connection of this.#connections) connection.destroy();

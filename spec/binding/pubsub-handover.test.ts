@@ -1,0 +1,223 @@
+/**
+ * The RESP2 subscriber handover: subscriptions changed while it runs, its connections failing in each phase, and what
+ * it leaves behind. ioredis 5, and ioredis 6 with `protocol: 2`.
+ */
+import assert from 'node:assert/strict';
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { after, before, describe, it } from 'node:test';
+import type { Redis, RedisOptions } from 'ioredis';
+import { subscriptions } from '../../lib/binding/ioredis-internals.js';
+import { createEntraRedis } from '../../lib/create-entra-redis.js';
+import type { EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
+import { HANDOVER_CHANNEL, type HandoverPhaseMessage } from '../../lib/tracing.js';
+import { nextEvent, waitUntil, World } from '../support/world.js';
+
+let world: World;
+before(async () => { world = await World.start({ tokenLifetimeSeconds: 3 }); });
+after(async () => { await world.stop(); });
+
+const major = process.env.IOREDIS_MAJOR ?? '5';
+const MARKER_PREFIX = '__ioredis-entraid:';
+type Phase = HandoverPhaseMessage['phase'];
+
+/** Every handover phase message, from now on, for connections named `name`. */
+function watchPhases(name: string, onPhase: (message: HandoverPhaseMessage) => void = () => {}) {
+  const seen: HandoverPhaseMessage[] = [];
+  const listener = (message: unknown) => {
+    const phase = message as HandoverPhaseMessage;
+    if (phase.connection !== name) return;
+    seen.push(phase);
+    onPhase(phase);
+  };
+  diagnosticsChannel.subscribe(HANDOVER_CHANNEL, listener);
+  return { seen, stop: () => diagnosticsChannel.unsubscribe(HANDOVER_CHANNEL, listener) };
+}
+
+interface Received { [channel: string]: number[] }
+
+/** A RESP2 subscriber through the AMR emulator, whose application listeners record every message. */
+function subscriber(provider: EntraCredentialsProvider, name: string) {
+  const options = { ...world.endpoint, credentialsProvider: provider, connectionName: name, ...(major === '6' ? { protocol: 2 } : {}) } as RedisOptions;
+  const redis = world.track(createEntraRedis(options));
+  const received: Received = {};
+  const markers: string[] = [];
+  const record = (channel: string, message: string) => {
+    if (channel.startsWith(MARKER_PREFIX)) markers.push(channel);
+    else (received[channel] ??= []).push(Number(message));
+  };
+  redis.on('message', (channel: string, message: string) => record(channel, message));
+  redis.on('pmessage', (_pattern: string, channel: string, message: string) => record(`p:${channel}`, message));
+  return { redis, received, markers };
+}
+
+/** Publishes numbered messages on `channel`, one after another, until stopped; `sent` counts those answered. */
+function publishing(publisher: Redis, channel: string) {
+  const state = { sent: 0, stopped: false };
+  const done = (async () => {
+    while (!state.stopped) {
+      await publisher.publish(channel, String(state.sent));
+      state.sent++;
+      await new Promise((resolve) => setTimeout(resolve, 4));
+    }
+  })();
+  return { state, stop: async () => { state.stopped = true; await done; return state.sent; } };
+}
+
+function assertNoDuplicateInOrder(numbers: number[] | undefined, what: string): void {
+  const list = numbers ?? [];
+  assert.equal(new Set(list).size, list.length, `${what}: duplicates in ${list.join(',')}`);
+  assert.deepEqual(list, [...list].sort((a, b) => a - b), `${what}: out of order`);
+}
+
+/** Nothing of a handover is left: no marker channel on the server, no handover connection, the set is the app's. */
+async function assertNothingLeft(redis: Redis, name: string, expected: Partial<ReturnType<typeof subscriptions>>): Promise<void> {
+  const admin = world.admin();
+  await waitUntil(async () => ((await admin.call('PUBSUB', 'CHANNELS', `${MARKER_PREFIX}*`)) as string[]).length === 0,
+    { description: 'no marker channel on the server' });
+  await waitUntil(() => !world.amr.connections().some((c) => c.name === `${name}:shadow` || c.name === `${name}:handover`),
+    { description: 'no handover connection' });
+  await waitUntil(() => redis.status === 'ready', { description: 'the client ready' });
+  const held = subscriptions(redis);
+  const set = { subscribe: held.subscribe.sort(), psubscribe: held.psubscribe.sort(), ssubscribe: held.ssubscribe.sort() };
+  assert.deepEqual(set, { subscribe: [], psubscribe: [], ssubscribe: [], ...expected }, 'the subscription set is the application\'s');
+}
+
+/** The application leaves its last channel: the client leaves subscribe mode, as a plain client does. */
+async function assertLeavesSubscribeMode(redis: Redis): Promise<void> {
+  await redis.unsubscribe();
+  await redis.punsubscribe();
+  assert.equal(await redis.set('after-unsubscribe', '1'), 'OK');
+}
+
+/** Resolves when a handover of `name` ended (its client is on the new token, or falling back to it). */
+function handoverEnded(provider: EntraCredentialsProvider, name: string) {
+  return Promise.race([
+    nextEvent(provider, 'reauthenticated', (event) => event.connection === name && event.method === 'handover', 20_000),
+    nextEvent(provider, 'reauthenticationFailed', (event) => event.connection === name, 20_000),
+  ]);
+}
+
+describe(`RESP2 subscriber handover (ioredis ${major})`, () => {
+  it('case 2: channels subscribed during a handover lose and duplicate nothing', async () => {
+    const provider = world.provider();
+    const name = 'case2';
+    const { redis, received, markers } = subscriber(provider, name);
+    const publisher = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider }));
+    await redis.subscribe('base');
+    // One new channel per phase, subscribed the moment the phase begins (and one on tokenRefreshed, before it).
+    const firstAfter: Record<string, number> = {};
+    const streams: Record<string, ReturnType<typeof publishing>> = {};
+    const subscribeLate = (channel: string) => {
+      streams[channel] = publishing(publisher, channel);
+      void redis.subscribe(channel).then(() => { firstAfter[channel] = streams[channel]!.state.sent + 1; });
+    };
+    const phases: Phase[] = ['preparing', 'shadowing', 'splitting', 'reconnecting', 'joining'];
+    const watch = watchPhases(name, ({ phase }) => {
+      if (phases.includes(phase) && !streams[`late-${phase}`]) queueMicrotask(() => subscribeLate(`late-${phase}`));
+    });
+    provider.once('tokenRefreshed', () => subscribeLate('late-token'));
+    const base = publishing(publisher, 'base');
+    await waitUntil(() => watch.seen.some((m) => m.phase === 'done'), { timeoutMs: 20_000, description: 'a handover done' });
+    // and the next one, with all the late channels in place
+    const done = watch.seen.length;
+    await waitUntil(() => watch.seen.slice(done).some((m) => m.phase === 'done'), { timeoutMs: 20_000, description: 'a second handover' });
+    watch.stop();
+    const sent: Record<string, number> = { base: await base.stop() };
+    for (const [channel, stream] of Object.entries(streams)) sent[channel] = await stream.stop();
+    await waitUntil(() => Object.entries(sent).every(([channel, count]) => (received[channel]?.at(-1) ?? -1) >= count - 1),
+      { timeoutMs: 5_000, description: 'the last messages' }).catch(() => {});
+    for (const [channel, count] of Object.entries(sent)) {
+      assertNoDuplicateInOrder(received[channel], channel);
+      // Everything published after the subscribe was answered arrives (what came before is a race, as on a plain client).
+      const from = channel === 'base' ? 0 : (firstAfter[channel] ?? count);
+      const missing = [];
+      for (let n = from; n < count; n++) if (!received[channel]?.includes(n)) missing.push(n);
+      assert.deepEqual(missing, [], `${channel}: lost ${missing.length} of ${count - from}`);
+    }
+    assert.deepEqual(markers, [], 'no marker reached the application');
+    await assertNothingLeft(redis, name, { subscribe: ['base', ...Object.keys(streams)].sort() as string[] });
+    await assertLeavesSubscribeMode(redis);
+  });
+
+  it('case 4: connections dropped right after a new token leave nothing behind', async () => {
+    const provider = world.provider();
+    const name = 'case4';
+    const { redis, received, markers } = subscriber(provider, name);
+    const publisher = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider }));
+    await redis.subscribe('events');
+    for (let round = 0; round < 3; round++) {
+      await nextEvent(provider, 'tokenRefreshed');
+      setImmediate(() => world.amr.closeAllConnections());
+      await handoverEnded(provider, name);
+    }
+    const stream = publishing(publisher, 'events');
+    await nextEvent(provider, 'reauthenticated', (event) => event.connection === name && event.method === 'handover', 20_000);
+    await stream.stop();
+    assertNoDuplicateInOrder(received.events, 'events');
+    assert.deepEqual(markers, [], 'no marker reached the application');
+    await assertNothingLeft(redis, name, { subscribe: ['events'] });
+    await assertLeavesSubscribeMode(redis);
+  });
+
+  // Fault injection: each connection of the handover dropped at the start of each phase.
+  const matrix: Array<[Phase, 'client' | 'shadow' | 'publisher']> = [];
+  for (const phase of ['preparing', 'shadowing', 'splitting', 'reconnecting', 'joining'] as const) {
+    for (const role of ['shadow', 'publisher', 'client'] as const) matrix.push([phase, role]);
+  }
+  for (const [phase, role] of matrix) {
+    it(`${phase === 'splitting' && role === 'shadow' ? 'case 3: ' : ''}the ${role} connection dropped in phase ${phase}`, async () => {
+      const provider = world.provider();
+      const name = `fi-${phase}-${role}`;
+      const { redis, received, markers } = subscriber(provider, name);
+      const publisher = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider }));
+      await redis.subscribe('events');
+      await redis.psubscribe('ev*');
+      const expiries = world.amr.counters.expiryDisconnects;
+      const failures: string[] = [];
+      provider.on('reauthenticationFailed', (event) => { if (event.connection === name) failures.push(String((event.error as Error)?.message)); });
+      let dropped = false;
+      const dropByPort = (port: number | undefined) => {
+        const target = world.amr.connections().find((c) => c.remotePort === port);
+        if (target) dropped = world.amr.drop(target.id);
+      };
+      const dropByName = (connectionName: string, except?: number) => {
+        const onChange = () => {
+          const target = world.amr.connections().find((c) => c.name === connectionName && c.remotePort !== except);
+          if (!target || dropped) return;
+          world.amr.off('change', onChange);
+          dropped = world.amr.drop(target.id);
+        };
+        world.amr.on('change', onChange);
+        onChange();
+      };
+      const watch = watchPhases(name, (message) => {
+        if (dropped || message.phase !== phase) return;
+        if (phase === 'preparing') {
+          // The connections are being made: drop one as soon as the server knows it by name.
+          dropByName(role === 'client' ? name : `${name}:${role === 'shadow' ? 'shadow' : 'handover'}`);
+        } else if (phase === 'reconnecting' && role === 'client') {
+          dropByName(name, message.ports.client); // the client's new connection
+        } else {
+          dropByPort(message.ports[role]);
+        }
+      });
+      const stream = publishing(publisher, 'events');
+      await waitUntil(() => dropped, { timeoutMs: 20_000, description: `${role} dropped in ${phase}` });
+      // The handover in which the drop happened ends, then the next one must succeed.
+      const from = watch.seen.length;
+      await waitUntil(() => watch.seen.slice(from).some((m) => m.phase === 'done'), { timeoutMs: 20_000, description: 'a later handover done' });
+      watch.stop();
+      const sent = await stream.stop();
+      await waitUntil(() => (received.events?.at(-1) ?? -1) >= sent - 1 && (received['p:events']?.at(-1) ?? -1) >= sent - 1,
+        { timeoutMs: 5_000, description: 'the last messages' });
+      assertNoDuplicateInOrder(received.events, 'channel');
+      assertNoDuplicateInOrder(received['p:events'], 'pattern');
+      assert.deepEqual(markers, [], 'no marker reached the application');
+      assert.equal(world.amr.counters.expiryDisconnects, expiries, 'no connection left to expire');
+      // A dropped connection fails the handover at once, never through a phase's time bound.
+      assert.deepEqual(failures.filter((message) => /timed out/.test(message)), [], 'no handover ended by a timeout');
+      await assertNothingLeft(redis, name, { subscribe: ['events'], psubscribe: ['ev*'] });
+      await assertLeavesSubscribeMode(redis);
+    });
+  }
+});
