@@ -20,18 +20,22 @@ function withoutConnectionErrors(events: Record<string, string[]>): Record<strin
     [client, messages.filter((message) => !CONNECTION_ERROR.test(message))]));
 }
 
+/** Differing replies listed: after a first difference, the following ones are often its consequences. */
+const MAX_REPLY_LINES = 3;
+
 const show = (value: unknown) => inspect(value, { depth: 6, breakLength: Infinity });
 
 /** The differences between the plain client's outcome and the library's, one line each; empty when equal. */
 export function differences(plain: Outcome, entra: Outcome): string[] {
   const found: string[] = [];
   const length = Math.max(plain.replies.length, entra.replies.length);
-  for (let i = 0; i < length; i += 1) {
+  let shown = 0;
+  for (let i = 0; i < length && shown < MAX_REPLY_LINES; i += 1) {
     const p = plain.replies[i];
     const e = entra.replies[i];
     if (isDeepStrictEqual(p, e)) continue;
+    shown += 1;
     found.push(`reply #${i}: plain ${p ? `${p.at} -> ${show(p.value)}` : '(none)'}; entra ${e ? `${e.at} -> ${show(e.value)}` : '(none)'}`);
-    break; // later replies are shifted by the first difference: one line says it
   }
   for (const key of new Set([...Object.keys(plain.messages), ...Object.keys(entra.messages)])) {
     const p = plain.messages[key] ?? [];
