@@ -29,6 +29,8 @@ export interface Outcome {
   messages: Record<string, string[]>;
   /** Messages of the 'error' events of each client. */
   errorEvents: Record<string, string[]>;
+  /** Names of the connections still open on the server after every client was disconnected. */
+  leftovers: string[];
 }
 
 /** Delivered message counts after each PUBLISH, in order: what the other side waits for before going on. */
@@ -41,6 +43,10 @@ const BLPOP_TIMEOUT_S = 8;
 /** How long the second side waits for the messages the first side received after a PUBLISH. */
 const DELIVERY_WAIT_MS = 3_000;
 const RECONNECT_WAIT_MS = 10_000;
+/** How long connections may take to go away after `disconnect()` of every client. */
+const TEARDOWN_WAIT_MS = 2_000;
+/** Connections of the test's own tools: never the application's or the library's. */
+const TOOL_CONNECTION_NAMES = new Set(['', 'amr-emulator-admin']);
 
 const major = process.env.IOREDIS_MAJOR ?? '5';
 
@@ -97,7 +103,7 @@ export class SequenceRun {
   readonly #sequence: Sequence;
   /** What the other side delivered after each PUBLISH; undefined on the side that runs first. */
   readonly #expected: Deliveries | undefined;
-  readonly #outcome: Outcome = { replies: [], messages: {}, errorEvents: { a: [], b: [], publisher: [] } };
+  readonly #outcome: Outcome = { replies: [], messages: {}, errorEvents: { a: [], b: [], publisher: [] }, leftovers: [] };
   readonly deliveries: Deliveries = [];
   #clients = {} as Record<AppClient, Redis>;
   #publisher!: Redis;
@@ -133,7 +139,23 @@ export class SequenceRun {
       return this.#outcome;
     } finally {
       for (const client of all) client.disconnect();
+      await this.#collectLeftovers();
     }
+  }
+
+  /**
+   * Records the connections (by name) still open on the server once every client is disconnected, then kills them,
+   * so that nothing of this run reaches the next one (a subscription left behind would be counted by its PUBLISHes).
+   */
+  async #collectLeftovers(): Promise<void> {
+    const server = this.#side.server;
+    const open = async () => String(await server.command('CLIENT', 'LIST')).split('\n')
+      .map((line) => ({ id: /\bid=(\d+)/.exec(line)?.[1], name: /\bname=(\S*)/.exec(line)?.[1] ?? '' }))
+      .filter((entry) => entry.id !== undefined && !TOOL_CONNECTION_NAMES.has(entry.name));
+    await waitUntil(async () => (await open()).length === 0, { timeoutMs: TEARDOWN_WAIT_MS }).catch(() => undefined);
+    const left = await open();
+    this.#outcome.leftovers = left.map((entry) => entry.name).sort();
+    for (const { id } of left) await server.command('CLIENT', 'KILL', 'ID', id as string).catch(() => undefined);
   }
 
   #listen(name: AppClient, client: Redis): void {
