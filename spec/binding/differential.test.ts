@@ -1,0 +1,114 @@
+/**
+ * Differential property-based test of the library's promise: for any sequence of operations an application performs
+ * on a client made by createEntraRedis(), the replies, messages and errors it observes are those a plain ioredis client
+ * observes against a server whose tokens never expire (spec/support/differential/).
+ *
+ *   bounded run (here):  DIFFERENTIAL_RUNS (default below), a failure is reported unshrunk with its seed and path
+ *   replay one case:     DIFFERENTIAL_SEED=<seed> DIFFERENTIAL_PATH=<path> node scripts/test.mjs spec/binding/differential.test.ts
+ *   long run:            npm run test:differential -- --runs 200   (shrinks failures)
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Sequence } from '../support/differential/operations.js';
+import { checkDifferential, checkOptionsFromEnv, collectFailures, DifferentialWorld } from '../support/differential/property.js';
+
+/** Runs of the bounded property in the regular suite: about 2-3 s each, most of it waiting for token rotations. */
+const BOUNDED_RUNS = 15;
+
+let world: DifferentialWorld;
+before(async () => { world = await DifferentialWorld.start(); });
+after(async () => { await world.stop(); });
+
+describe('differential: a createEntraRedis() client observes what a plain ioredis client observes', () => {
+  it(`generated sequences of commands, transactions, subscriptions, blocking pops, rotations and drops`, async () => {
+    const options = checkOptionsFromEnv({ numRuns: BOUNDED_RUNS, shrink: false });
+    if (process.env.DIFFERENTIAL_SURVEY === '1') {
+      if (await collectFailures(world, options) > 0) throw new Error('some sequences failed: see the output');
+      return;
+    }
+    const { numRuns } = await checkDifferential(world, options);
+    console.log(`differential: ${numRuns} runs passed`);
+  });
+});
+
+/**
+ * Counterexamples the property found on the library, shrunk, replayed by hand (a seed and path would change meaning
+ * with the generator). RESP2 ones run on both ioredis majors. They fail until the library is fixed: each is marked
+ * `todo` with what it shows, so that it is reported on every run without failing the suite; the mark comes off with
+ * the fix.
+ */
+const KNOWN_FAILURES: Array<{ name: string; sequence: Sequence }> = [
+  {
+    // plain: exec -> [[null, 'OK']]; entra: [[null, 'OK'], [null, 'OK']]
+    name: 'an AUTH answered QUEUED joins a multi({ pipeline: false }) transaction: its OK is an extra EXEC element',
+    sequence: { protocol: 2, operations: [
+      { op: 'transaction', client: 'a', form: 'multi-no-pipeline', steps: [{ pause: 'rotation' }, { c: 'set', key: 'k1', value: 'x' }], end: 'exec', watch: undefined },
+    ] },
+  },
+  {
+    // plain: EXEC -> [1]; entra: [1, 'OK']
+    name: "an AUTH answered QUEUED joins a call('MULTI') transaction: its OK is an extra EXEC element",
+    sequence: { protocol: 2, operations: [
+      { op: 'transaction', client: 'a', form: 'call', steps: [{ c: 'incr', key: 'k2' }, { pause: 'rotation' }], end: 'exec', watch: undefined },
+    ] },
+  },
+  {
+    // plain: SET inside the transaction -> QUEUED, DISCARD -> OK, GET -> null; entra: the AUTH is answered QUEUED until
+    // the re-AUTH deadline, the library then reconnects and the transaction is gone: SET -> OK (applied),
+    // DISCARD -> 'ERR DISCARD without MULTI', GET -> 'x'
+    name: 'a transaction open at the re-AUTH deadline is lost to a reconnect: a discarded write is applied',
+    sequence: { protocol: 2, operations: [
+      { op: 'transaction', client: 'a', form: 'call', steps: [{ pause: 'rotation' }, { pause: 'delay', ms: 700 }, { c: 'set', key: 'k1', value: 'x' }], end: 'discard', watch: undefined },
+      { op: 'command', client: 'a', command: { c: 'get', key: 'k1' } },
+    ] },
+  },
+  {
+    // plain: GETNAME -> 'a-n1'; entra: 'a' (the library reconnected the blocked connection at the re-AUTH deadline;
+    // ioredis restores only the connectionName option)
+    name: 'a BLPOP blocked across a rotation is reconnected by the library: the name given by CLIENT SETNAME is lost',
+    sequence: { protocol: 2, operations: [
+      { op: 'setname', client: 'a', name: 'a-n1' },
+      { op: 'blpop', client: 'a', during: [{ pause: 'rotation' }, { pause: 'delay', ms: 500 }] },
+      { op: 'getname', client: 'a' },
+    ] },
+  },
+  {
+    // plain: SUBSCRIBE ch2 -> 2; entra: 3 (the handover's marker channel is counted among the application's)
+    name: "SUBSCRIBE right after a rotation of a RESP2 subscriber counts the handover's private channel in its reply",
+    sequence: { protocol: 2, operations: [
+      { op: 'subscribe', client: 'a', kind: 'subscribe', names: ['ch1'] },
+      { op: 'rotation' },
+      { op: 'subscribe', client: 'a', kind: 'subscribe', names: ['ch2'] },
+    ] },
+  },
+  {
+    // plain: PUBLISH ch1 -> 0; entra: 1 (the failed handover's shadow connection is still subscribed to ch1 after the
+    // application unsubscribed from everything)
+    name: 'a RESP2 subscriber dropped right after a rotation: after UNSUBSCRIBE, PUBLISH still counts a subscriber',
+    sequence: { protocol: 2, operations: [
+      { op: 'subscribe', client: 'a', kind: 'subscribe', names: ['ch1'] },
+      { op: 'rotation' },
+      { op: 'drop', client: 'a' },
+      { op: 'unsubscribe', client: 'a', kind: 'unsubscribe', names: [] },
+      { op: 'publish', kind: 'publish', channel: 'ch1' },
+    ] },
+  },
+  {
+    // plain: nothing; entra: b's listener for pattern '*' gets the private marker messages of a's handover
+    name: "a pattern subscriber receives the marker messages of another client's RESP2 handover",
+    sequence: { protocol: 2, operations: [
+      { op: 'subscribe', client: 'b', kind: 'psubscribe', names: ['*'] },
+      { op: 'subscribe', client: 'a', kind: 'subscribe', names: ['ch1'] },
+      { op: 'rotation' },
+      { op: 'delay', ms: 300 },
+    ] },
+  },
+];
+
+describe('differential: known failures until fixed (shrunk counterexamples)', () => {
+  for (const { name, sequence } of KNOWN_FAILURES) {
+    it(name, { todo: 'known failure until fixed' }, async () => {
+      assert.deepEqual(await world.compare(sequence), []);
+    });
+  }
+});
