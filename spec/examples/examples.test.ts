@@ -85,6 +85,18 @@ describe('examples', () => {
   });
 });
 
+describe('recipes', () => {
+  it('OpenTelemetry: the application\'s commands traced under its span, the library\'s AUTH not traced, no token', async () => {
+    const { code, output } = await runExample('examples/recipes/opentelemetry.ts');
+    assert.equal(code, 0, output);
+    assert.match(output, /^profile: \{"name":"Ada"\}$/m);
+    assert.match(output, /^span set <- GET \/profile: set profile:ada \[3 other arguments\]$/m);
+    assert.match(output, /^span get <- GET \/profile: get profile:ada$/m);
+    assert.doesNotMatch(output, /^span (auth|hello) /m);
+    assert.doesNotMatch(output, /eyJ/, 'no JWT in the output');
+  });
+});
+
 describe('npm run demo', () => {
   it('shows tokens rotating and connections re-authenticating, and exits 0 (without a terminal)', async () => {
     const output = await new Promise<{ code: number; text: string }>((resolve) => {
