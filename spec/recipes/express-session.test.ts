@@ -98,6 +98,7 @@ it('sessions read back what was written, are touched, destroyed and listed, acro
     assert.equal((await store.all() as unknown[]).length, live);
     assert.equal(world.amr.counters.expiryDisconnects, expiryDisconnects, 'no connection closed at token expiry');
   } finally {
+    running = false; // a failed wait leaves the users looping
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
   }
