@@ -28,7 +28,7 @@ const onlyOnce = (file) => file === 'spec/soak.test.ts';
 const files = args.length > 0 ? args : findSpecs('spec').filter((f) => withSoak || !onlyOnce(f));
 
 /** Spec files that create ioredis clients run once per ioredis major (side by side); the rest once per Node line. */
-const perIoredis = (file) => file.startsWith('spec/binding/') || file.startsWith('spec/cluster/');
+const perIoredis = (file) => file.startsWith('spec/binding/') || file.startsWith('spec/cluster/') || file.startsWith('spec/recipes/');
 
 
 function findSpecs(dir) {

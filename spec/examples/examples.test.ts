@@ -85,6 +85,45 @@ describe('examples', () => {
   });
 });
 
+describe('recipes', () => {
+  it('socket.io Redis adapter: a room broadcast delivered, fetchSockets() answers', async () => {
+    const { code, output } = await runExample('examples/recipes/socket-io.ts');
+    assert.equal(code, 0, output);
+    assert.match(output, /^received: tokens rotate, sockets stay$/m);
+    assert.match(output, /^sockets across all servers: 1$/m);
+  });
+
+  it('express-session with connect-redis 8: the second request reads the stored session', async () => {
+    const { code, output } = await runExample('examples/recipes/express-session.ts');
+    assert.equal(code, 0, output);
+    assert.match(output, /^visits: 1\nvisits: 2$/m);
+  });
+
+  it('rate-limiter-flexible: three attempts allowed, the fourth rejected', async () => {
+    const { code, output } = await runExample('examples/recipes/rate-limiter-flexible.ts');
+    assert.equal(code, 0, output);
+    assert.match(output, /^attempt 1: allowed, 2 left\nattempt 2: allowed, 1 left\nattempt 3: allowed, 0 left\nattempt 4: rejected, retry in \d+ s$/m);
+  });
+
+  it('NestJS: @InjectRedis() and a @nestjs/bullmq queue and processor on Entra ID clients', async () => {
+    const { code, output } = await runExample('examples/recipes/nestjs.ts');
+    assert.equal(code, 0, output);
+    assert.match(output, /^hello ada \(\d+\)$/m);
+    assert.match(output, /^email to ada$/m);
+    assert.doesNotMatch(output, /error|NOAUTH|WRONGPASS/i);
+  });
+
+  it('OpenTelemetry: the application\'s commands traced under its span, the library\'s AUTH not traced, no token', async () => {
+    const { code, output } = await runExample('examples/recipes/opentelemetry.ts');
+    assert.equal(code, 0, output);
+    assert.match(output, /^profile: \{"name":"Ada"\}$/m);
+    assert.match(output, /^span set <- GET \/profile: set profile:ada \[3 other arguments\]$/m);
+    assert.match(output, /^span get <- GET \/profile: get profile:ada$/m);
+    assert.doesNotMatch(output, /^span (auth|hello) /m);
+    assert.doesNotMatch(output, /eyJ/, 'no JWT in the output');
+  });
+});
+
 describe('npm run demo', () => {
   it('shows tokens rotating and connections re-authenticating, and exits 0 (without a terminal)', async () => {
     const output = await new Promise<{ code: number; text: string }>((resolve) => {
