@@ -3,6 +3,7 @@ import pRetry, { AbortError } from 'p-retry';
 import { DisposedError, InvalidTokenError, TokenRequestTimeoutError, TokenUnavailableError, redactError } from '../errors.js';
 import { EntraToken, type UsernameResolver } from '../token/entra-token.js';
 import { traceTokenRequest } from '../tracing.js';
+import { runWithRequestSignal } from './request-signal.js';
 import { resolveTokenManagerOptions, type ResolvedTokenManagerOptions, type TokenManagerOptions } from './options.js';
 import { defaultIsRetryable, retryAfterMs } from './retryable.js';
 import { failedCycleDelay, isUsable, refreshDelay, retryDelay, unchangedRecheckDelay } from './schedule.js';
@@ -260,7 +261,9 @@ export class TokenManager {
     const timer = setTimeout(() => request.abort(new TokenRequestTimeoutError(timeoutMs)), timeoutMs);
     timer.unref?.();
     try {
-      const pending = Promise.resolve().then(() => this.#source(request.signal));
+      // The signal is also made current for the credential's HTTP client, which can follow it where the
+      // credential does not (see request-signal.ts).
+      const pending = runWithRequestSignal(request.signal, () => Promise.resolve().then(() => this.#source(request.signal)));
       pending.catch(() => {
         // a late failure of an abandoned request has nobody to report to
       });
