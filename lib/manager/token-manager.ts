@@ -2,6 +2,7 @@ import type { AccessToken } from '@azure/core-auth';
 import pRetry, { AbortError } from 'p-retry';
 import { DisposedError, InvalidTokenError, TokenRequestTimeoutError, TokenUnavailableError, redactError } from '../errors.js';
 import { EntraToken, type UsernameResolver } from '../token/entra-token.js';
+import type { ExpiryMismatch } from '../token/expiry.js';
 import { traceTokenRequest } from '../tracing.js';
 import { runWithRequestSignal } from './request-signal.js';
 import { resolveTokenManagerOptions, type ResolvedTokenManagerOptions, type TokenManagerOptions } from './options.js';
@@ -30,6 +31,11 @@ export interface TokenManagerHooks {
   onToken?(token: EntraToken): void;
   /** A refresh cycle exhausted its attempts. */
   onRefreshFailed?(failure: RefreshFailure): void;
+  /**
+   * The credential reported an implausible expiry (epoch seconds, not a number, later than the JWT's `exp`), which
+   * was set aside for `exp`. Called once per manager, after the first such token was accepted.
+   */
+  onExpiryMismatch?(mismatch: ExpiryMismatch): void;
 }
 
 export interface GetTokenOptions {
@@ -66,6 +72,9 @@ export class TokenManager {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #running = false;
   #disposed = false;
+  /** The first expiry mismatch, until reported; it is reported once. */
+  #expiryMismatch: ExpiryMismatch | undefined;
+  #expiryMismatchReported = false;
   readonly #waiters = new Set<Waiter>();
 
   constructor(source: AccessTokenSource, options: {
@@ -269,7 +278,10 @@ export class TokenManager {
       });
       const accessToken = await Promise.race([pending, rejectOnAbort(request.signal)]);
       if (!accessToken) throw new InvalidTokenError('The credential returned no access token');
-      return EntraToken.fromAccessToken(accessToken, { username: this.#username, now: Date.now(), audiences: this.#audiences });
+      return EntraToken.fromAccessToken(accessToken, {
+        username: this.#username, now: Date.now(), audiences: this.#audiences,
+        onExpiryMismatch: (mismatch) => { if (!this.#expiryMismatchReported) this.#expiryMismatch ??= mismatch; },
+      });
     } finally {
       clearTimeout(timer);
       cycleSignal.removeEventListener('abort', onCycleAbort);
@@ -289,6 +301,12 @@ export class TokenManager {
       this.#schedule(unchanged ? unchangedRecheckDelay(current, now) : refreshDelay(current, now, this.options, this.#random));
     }
     if (!unchanged) this.#hooks.onToken?.(current);
+    const mismatch = this.#expiryMismatch;
+    if (mismatch) {
+      this.#expiryMismatch = undefined;
+      this.#expiryMismatchReported = true;
+      this.#hooks.onExpiryMismatch?.(mismatch);
+    }
   }
 
   #onCycleFailed(error: unknown, attempts: number): void {
