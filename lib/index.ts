@@ -29,6 +29,7 @@ export type {
   RefreshFailedEvent,
   ReauthenticatedEvent,
   ReauthenticationFailedEvent,
+  ExpiryMismatchEvent,
   TokenInfo,
 } from './identity/events.js';
 export { EntraToken, type UsernameResolver } from './token/entra-token.js';

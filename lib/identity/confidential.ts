@@ -12,6 +12,7 @@ import {
   type EntraCredentialsProvider,
 } from './credentials-provider.js';
 import { invalidOption, invalidOptions, isPlainObject } from '../option-errors.js';
+import { abortableHttpClient } from './abortable-http-client.js';
 
 /**
  * Where the service principal signs in; names follow go-redis-entraid's `AuthorityConfiguration`.
@@ -81,6 +82,7 @@ export function createConfidentialCredentialsProvider(options: ConfidentialCrede
     ...credentialOptions,
     ...target.options,
     retryOptions: { maxRetries: 0, ...credentialOptions?.retryOptions },
+    httpClient: abortableHttpClient(credentialOptions?.httpClient),
   };
   let credential: TokenCredential;
   if (clientSecret !== undefined && certificate !== undefined) {

@@ -93,6 +93,7 @@ export class EntraCredentialsProvider extends EventEmitter<CredentialsProviderEv
           this.emit('tokenRefreshed', describeToken(token));
         },
         onRefreshFailed: (failure) => this.emit('refreshFailed', failure),
+        onExpiryMismatch: (mismatch) => this.emit('expiryMismatch', mismatch),
       },
     });
   }

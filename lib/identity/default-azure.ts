@@ -10,6 +10,7 @@ import {
   type EntraCredentialsProvider,
 } from './credentials-provider.js';
 import { invalidOption, invalidOptions, isPlainObject } from '../option-errors.js';
+import { abortableHttpClient } from './abortable-http-client.js';
 
 /** Options of {@link createDefaultAzureCredentialsProvider}. */
 export interface DefaultAzureCredentialsProviderOptions extends CommonCredentialsProviderOptions {
@@ -34,6 +35,7 @@ export function createDefaultAzureCredentialsProvider(options: DefaultAzureCrede
   const credential = new DefaultAzureCredential({
     ...credentialOptions,
     retryOptions: { maxRetries: 0, ...credentialOptions?.retryOptions },
+    httpClient: abortableHttpClient(credentialOptions?.httpClient),
   });
   return createCredentialsProvider({ ...common, credential });
 }

@@ -1,4 +1,5 @@
 import type { EntraToken } from '../token/entra-token.js';
+import type { ExpiryMismatch } from '../token/expiry.js';
 
 /** A token described without the token: what events and logs may carry. */
 export interface TokenInfo {
@@ -59,10 +60,17 @@ export interface ReauthenticationFailedEvent {
   authenticatedUntil: number | undefined;
 }
 
+/**
+ * Payload of `expiryMismatch`: the credential's `expiresOnTimestamp` did not fit its token (epoch seconds instead of
+ * ms, not a number, later than the JWT's `exp`), so the JWT's `exp` was used. Emitted once per provider.
+ */
+export type ExpiryMismatchEvent = ExpiryMismatch;
+
 /** Events of a credentials provider. No payload ever holds a token. */
 export interface CredentialsProviderEvents {
   tokenRefreshed: [TokenInfo];
   refreshFailed: [RefreshFailedEvent];
   reauthenticated: [ReauthenticatedEvent];
   reauthenticationFailed: [ReauthenticationFailedEvent];
+  expiryMismatch: [ExpiryMismatchEvent];
 }

@@ -5,6 +5,7 @@ import {
   type EntraCredentialsProvider,
 } from './credentials-provider.js';
 import { invalidOption, invalidOptions } from '../option-errors.js';
+import { abortableHttpClient } from './abortable-http-client.js';
 
 /** Which managed identity of the Azure resource to use. */
 export type ManagedIdentityType = 'system-assigned' | 'user-assigned';
@@ -72,6 +73,7 @@ export function createManagedIdentityCredentialsProvider(
   const credential = new ManagedIdentityCredential({
     ...credentialOptions,
     retryOptions: { maxRetries: 0, ...credentialOptions?.retryOptions },
+    httpClient: abortableHttpClient(credentialOptions?.httpClient),
     ...selector,
   });
   return createCredentialsProvider({ ...common, credential });

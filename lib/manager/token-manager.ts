@@ -2,7 +2,9 @@ import type { AccessToken } from '@azure/core-auth';
 import pRetry, { AbortError } from 'p-retry';
 import { DisposedError, InvalidTokenError, TokenRequestTimeoutError, TokenUnavailableError, redactError } from '../errors.js';
 import { EntraToken, type UsernameResolver } from '../token/entra-token.js';
+import type { ExpiryMismatch } from '../token/expiry.js';
 import { traceTokenRequest } from '../tracing.js';
+import { runWithRequestSignal } from './request-signal.js';
 import { resolveTokenManagerOptions, type ResolvedTokenManagerOptions, type TokenManagerOptions } from './options.js';
 import { defaultIsRetryable, retryAfterMs } from './retryable.js';
 import { failedCycleDelay, isUsable, refreshDelay, retryDelay, unchangedRecheckDelay } from './schedule.js';
@@ -29,6 +31,11 @@ export interface TokenManagerHooks {
   onToken?(token: EntraToken): void;
   /** A refresh cycle exhausted its attempts. */
   onRefreshFailed?(failure: RefreshFailure): void;
+  /**
+   * The credential reported an implausible expiry (epoch seconds, not a number, later than the JWT's `exp`), which
+   * was set aside for `exp`. Called once per manager, after the first such token was accepted.
+   */
+  onExpiryMismatch?(mismatch: ExpiryMismatch): void;
 }
 
 export interface GetTokenOptions {
@@ -68,6 +75,9 @@ export class TokenManager {
   /** The refused token a replacement was last requested for (one request per refused token). */
   #replacementFor: EntraToken | undefined;
   #nextReplacementAt = 0;
+  /** The first expiry mismatch, until reported; it is reported once. */
+  #expiryMismatch: ExpiryMismatch | undefined;
+  #expiryMismatchReported = false;
   readonly #waiters = new Set<Waiter>();
 
   constructor(source: AccessTokenSource, options: {
@@ -282,13 +292,18 @@ export class TokenManager {
     const timer = setTimeout(() => request.abort(new TokenRequestTimeoutError(timeoutMs)), timeoutMs);
     timer.unref?.();
     try {
-      const pending = Promise.resolve().then(() => this.#source(request.signal));
+      // The signal is also made current for the credential's HTTP client, which can follow it where the
+      // credential does not (see request-signal.ts).
+      const pending = runWithRequestSignal(request.signal, () => Promise.resolve().then(() => this.#source(request.signal)));
       pending.catch(() => {
         // a late failure of an abandoned request has nobody to report to
       });
       const accessToken = await Promise.race([pending, rejectOnAbort(request.signal)]);
       if (!accessToken) throw new InvalidTokenError('The credential returned no access token');
-      return EntraToken.fromAccessToken(accessToken, { username: this.#username, now: Date.now(), audiences: this.#audiences });
+      return EntraToken.fromAccessToken(accessToken, {
+        username: this.#username, now: Date.now(), audiences: this.#audiences,
+        onExpiryMismatch: (mismatch) => { if (!this.#expiryMismatchReported) this.#expiryMismatch ??= mismatch; },
+      });
     } finally {
       clearTimeout(timer);
       cycleSignal.removeEventListener('abort', onCycleAbort);
@@ -308,6 +323,12 @@ export class TokenManager {
       this.#schedule(unchanged ? unchangedRecheckDelay(current, now) : refreshDelay(current, now, this.options, this.#random));
     }
     if (!unchanged) this.#hooks.onToken?.(current);
+    const mismatch = this.#expiryMismatch;
+    if (mismatch) {
+      this.#expiryMismatch = undefined;
+      this.#expiryMismatchReported = true;
+      this.#hooks.onExpiryMismatch?.(mismatch);
+    }
   }
 
   #onCycleFailed(error: unknown, attempts: number): void {

@@ -341,6 +341,11 @@ export class EntraEmulator {
     this.#hung.clear();
   }
 
+  /** Requests held open by a `hang` fault whose client has not gone away: sockets a client left open. */
+  get hungRequests(): number {
+    return this.#hung.size;
+  }
+
   /** A snapshot of the request counters. */
   get requests(): EntraRequestCounters {
     return { ...this.#counters, byOid: { ...this.#counters.byOid } };

@@ -1,6 +1,7 @@
 import { inspect } from 'node:util';
 import type { AccessToken } from '@azure/core-auth';
 import { InvalidTokenError } from '../errors.js';
+import { resolveExpiry, type ExpiryMismatch } from './expiry.js';
 import { decodeJwtClaims, type EntraTokenClaims } from './jwt-claims.js';
 
 /** Picks the Redis username from a token. Default: the `oid` claim, which is what Azure's Redis requires. */
@@ -35,10 +36,13 @@ export class EntraToken {
 
   /**
    * Builds a token from an `@azure/identity` AccessToken. Throws {@link InvalidTokenError} (which never quotes the
-   * token) when it is not a JWT, has no `oid`, or is already expired at `now`.
+   * token) when it is not a JWT, has no `oid`, or is already expired at `now`. The expiry is the JWT's `exp`, or the
+   * credential's `expiresOnTimestamp` when that is earlier and plausible; an implausible one (epoch seconds, not a
+   * number, later than `exp`) is set aside and, once the token is accepted, passed to `onExpiryMismatch`.
    */
   static fromAccessToken(accessToken: AccessToken, options: {
     username?: UsernameResolver; now?: number; audiences?: readonly string[];
+    onExpiryMismatch?: (mismatch: ExpiryMismatch) => void;
   } = {}): EntraToken {
     const now = options.now ?? Date.now();
     if (!accessToken || typeof accessToken.token !== 'string' || accessToken.token.length === 0) {
@@ -49,7 +53,7 @@ export class EntraToken {
       throw new InvalidTokenError('The access token has no "oid" claim; Azure Redis needs the object id as the username');
     }
     if (options.audiences && options.audiences.length > 0) checkAudience(claims, options.audiences);
-    const expiresOn = resolveExpiry(accessToken, claims);
+    const { expiresOn, mismatch } = resolveExpiry(accessToken.expiresOnTimestamp, claims);
     if (expiresOn <= now) {
       throw new InvalidTokenError(`The access token expired at ${new Date(expiresOn).toISOString()}, before it could be used`);
     }
@@ -60,6 +64,7 @@ export class EntraToken {
         throw new InvalidTokenError('The "username" option returned an empty or non-string username');
       }
     }
+    if (mismatch) options.onExpiryMismatch?.(mismatch);
     return new EntraToken(accessToken.token, username, claims.oid, expiresOn, now, claims);
   }
 
@@ -102,17 +107,4 @@ function checkAudience(claims: EntraTokenClaims, audiences: readonly string[]): 
     throw new InvalidTokenError(`The access token is for audience ${JSON.stringify(given.join(' '))}, not ${JSON.stringify(audiences[0])}: `
       + 'check the "scopes" option (and the cloud) of the credentials provider');
   }
-}
-
-/** The earlier of the JWT's `exp` and the credential's reported expiry: the server enforces `exp`. */
-function resolveExpiry(accessToken: AccessToken, claims: EntraTokenClaims): number {
-  const candidates: number[] = [];
-  if (typeof claims.exp === 'number' && Number.isFinite(claims.exp)) candidates.push(claims.exp * 1000);
-  if (typeof accessToken.expiresOnTimestamp === 'number' && Number.isFinite(accessToken.expiresOnTimestamp) && accessToken.expiresOnTimestamp > 0) {
-    candidates.push(accessToken.expiresOnTimestamp);
-  }
-  if (candidates.length === 0) {
-    throw new InvalidTokenError('The access token has no expiry (no "exp" claim and no expiresOnTimestamp)');
-  }
-  return Math.min(...candidates);
 }

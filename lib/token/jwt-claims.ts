@@ -10,6 +10,10 @@ export interface EntraTokenClaims {
   aud?: string | string[];
   /** Expiry, seconds since the epoch. */
   exp?: number;
+  /** Issued at, seconds since the epoch. */
+  iat?: number;
+  /** Not before, seconds since the epoch. */
+  nbf?: number;
   [claim: string]: unknown;
 }
 

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
 import { createDefaultAzureCredentialsProvider, type DefaultAzureCredentialsProviderOptions } from '../../lib/identity/default-azure.js';
+import { defaultCredentialsProvider } from '../../lib/identity/default-provider.js';
 import { defaultIsRetryable } from '../../lib/manager/retryable.js';
 import { EntraEmulator, applyEnv, type EmulatedManagedIdentity } from '../support/entra-emulator.js';
 
@@ -48,6 +49,18 @@ describe('createDefaultAzureCredentialsProvider', () => {
     assert.equal(token.oid, system.oid);
     assert.equal(token.claims.aud, 'https://redis.azure.com');
     assert.equal(emulator.requests.managedIdentity, 1);
+  });
+
+  it('the default provider (of clients created without one) is one shared DefaultAzureCredential provider, made anew once disposed', async () => {
+    const shared = defaultCredentialsProvider();
+    providers.push(shared);
+    assert.equal(defaultCredentialsProvider(), shared);
+    assert.equal((await shared.getToken()).oid, system.oid);
+    shared.dispose();
+    const next = defaultCredentialsProvider();
+    providers.push(next);
+    assert.notEqual(next, shared);
+    assert.equal(next.disposed, false);
   });
 
   it('passes credentialOptions (managedIdentityClientId selects a user-assigned identity)', async () => {

@@ -157,6 +157,28 @@ describe('TokenManager schedule (fake timers)', () => {
     manager.dispose();
   });
 
+  it('a credential that keeps returning the same token inside the margin: that token is handed out until it expires', async () => {
+    // A cache that never renews: the margin (min(5 s, 20 % of the life)) is then not kept, because no other valid
+    // token exists; an expired one is never handed out.
+    const only = makeAccessToken(60_000);
+    const source = new ScriptedSource(async () => only);
+    const { manager } = managerWith(source, { retryOptions: { maxAttempts: 1 } });
+    assert.ok((await manager.getToken()).sameAs((await manager.getToken())));
+    await advance(57_000, 500);
+    assert.equal(manager.validToken(), undefined, 'inside the margin: not served from the cache');
+    const late = manager.getToken({ timeout: 1_000 });
+    await flush();
+    const token = await late;
+    assert.ok(token.expiresOn - Date.now() <= 5_000 && token.expiresOn > Date.now(), 'the only valid token, with less than the margin left');
+    await advance(3_500, 500);
+    const expired = manager.getToken({ timeout: 1_000 }).then(() => 'resolved', (error: unknown) => error);
+    await advance(1_500, 100);
+    const outcome = await expired;
+    assert.ok(outcome instanceof TokenUnavailableError, String(outcome));
+    assert.match(outcome.message, /expired/);
+    manager.dispose();
+  });
+
   it('retries within a cycle with exponential backoff, then recovers', async () => {
     const source = new ScriptedSource(issue(100_000)).then(issue(100_000), failWith(networkError()), failWith(networkError()));
     const { manager, tokens, failures } = managerWith(source, { retryOptions: { initialDelay: 1_000, backoffMultiplier: 2 } });

@@ -77,3 +77,75 @@ describe('EntraToken', () => {
     rejects(makeAccessToken(60_000), /"username" option returned an empty or non-string username/, { username: () => '' });
   });
 });
+
+describe("EntraToken expiry when the credential's expiresOnTimestamp is implausible", () => {
+  const HOUR = 3_600_000;
+  /** A token issued now for an hour, with `iat` and `nbf` as Entra ID sets them, and its `exp` in ms. */
+  function issued(claims: Record<string, unknown> = {}): { token: string; exp: number } {
+    const now = Math.floor(Date.now() / 1000);
+    const access = makeAccessToken(HOUR, { iat: now, nbf: now, exp: now + 3600, ...claims });
+    return { token: access.token, exp: (now + 3600) * 1000 };
+  }
+
+  type Case = [name: string, reported: (exp: number) => unknown, reason: string | undefined, expected?: (exp: number) => number];
+  const cases: Case[] = [
+    ['epoch seconds instead of ms', (exp) => Math.floor(exp / 1000), 'before-issue'],
+    ['NaN', () => Number.NaN, 'not-a-number'],
+    ['Infinity', () => Number.POSITIVE_INFINITY, 'not-a-number'],
+    ['missing', () => undefined, 'not-a-number'],
+    ['a string', (exp) => String(exp), 'not-a-number'],
+    ['zero', () => 0, 'before-issue'],
+    ['negative', () => -1, 'before-issue'],
+    ['a year before the token was issued', (exp) => exp - 365 * 24 * HOUR, 'before-issue'],
+    ['1,000 times too late (microseconds)', (exp) => exp * 1000, 'after-token-expiry'],
+    ['an hour too late', (exp) => exp + HOUR, 'after-token-expiry'],
+    // Plausible values are used as they are (the earlier one wins) and not reported.
+    ['equal to exp', (exp) => exp, undefined, (exp) => exp],
+    ['a minute early (the credential may know better)', (exp) => exp - 60_000, undefined, (exp) => exp - 60_000],
+    ['a minute late (clock skew)', (exp) => exp + 60_000, undefined, (exp) => exp],
+  ];
+  for (const [name, reported, reason, expected = (exp: number) => exp] of cases) {
+    it(`${name}: ${reason === undefined ? 'used, nothing reported' : `the JWT's exp decides, reported as ${reason}`}`, () => {
+      const { token, exp } = issued();
+      const mismatches: unknown[] = [];
+      const value = reported(exp);
+      const entra = EntraToken.fromAccessToken({ token, expiresOnTimestamp: value as number }, {
+        audiences: redisAudiences, onExpiryMismatch: (mismatch) => mismatches.push(mismatch),
+      });
+      assert.equal(entra.expiresOn, expected(exp));
+      if (reason === undefined) {
+        assert.deepEqual(mismatches, []);
+        return;
+      }
+      assert.deepEqual(mismatches, [{
+        reason, reportedExpiresOnTimestamp: typeof value === 'number' ? value : undefined, tokenExpiresOn: exp,
+      }]);
+      assert.ok(!JSON.stringify(mismatches).includes(token));
+    });
+  }
+
+  it('epoch seconds are recognised without iat and nbf too (decades before exp)', () => {
+    const { token, exp } = issued({ iat: undefined, nbf: undefined });
+    const mismatches: Array<{ reason: string }> = [];
+    const entra = EntraToken.fromAccessToken({ token, expiresOnTimestamp: Math.floor(exp / 1000) }, {
+      onExpiryMismatch: (mismatch) => mismatches.push(mismatch),
+    });
+    assert.equal(entra.expiresOn, exp);
+    assert.deepEqual(mismatches.map((m) => m.reason), ['before-issue']);
+  });
+
+  it('without an exp claim, a plausible expiresOnTimestamp decides and an implausible one is refused', () => {
+    const { token } = issued({ exp: undefined });
+    const later = Date.now() + HOUR;
+    assert.equal(EntraToken.fromAccessToken({ token, expiresOnTimestamp: later }).expiresOn, later);
+    rejects({ token, expiresOnTimestamp: Math.floor(later / 1000) }, /no expiry/);
+    rejects({ token, expiresOnTimestamp: Number.NaN }, /no expiry/);
+  });
+
+  it('a token that really expired is still refused, whatever the credential says', () => {
+    const now = Math.floor(Date.now() / 1000);
+    const { token } = makeAccessToken(-5_000, { iat: now - 3600, exp: now - 5 });
+    rejects({ token, expiresOnTimestamp: Date.now() + HOUR }, /expired at/);
+    rejects({ token, expiresOnTimestamp: now + 3600 }, /expired at/);
+  });
+});
