@@ -102,7 +102,7 @@ export class ClientBinding implements TokenSubscriber {
     this.#deliver = (event, ...args) => emitIsolated(redis, event, args);
     redactCredentialCommands(redis, redactError);
     handleStateRestoreRejections(redis);
-    redactReconnectOnError(redis);
+    guardReconnectOnError(redis, () => this.#pending?.phase === 'in-flight');
     watchCommands(redis, () => this.#onTransactionClosed());
     interceptConnect(redis, (signal) => this.#beforeConnect(signal));
     redis.on('connect', () => this.#onConnect());
@@ -394,16 +394,28 @@ function isServerReply(error: unknown): boolean {
   return error instanceof Error && error.name === 'ReplyError';
 }
 
-const REDACTING = Symbol('ioredis-entraid.redactingReconnectOnError');
+/** The application's own `reconnectOnError`, kept on the library's wrapper of it. */
+const APPLICATION_RECONNECT_ON_ERROR = Symbol('ioredis-entraid.applicationReconnectOnError');
+type ReconnectOnError = ((error: Error) => boolean | 1 | 2) & { [APPLICATION_RECONNECT_ON_ERROR]?: ReconnectOnError };
 
 /**
- * ioredis calls the application's `reconnectOnError` with a failed command's ReplyError before anything else sees
- * it; for a failed AUTH or HELLO that error holds the command's arguments, the token among them. The application gets
- * it redacted. (A duplicate copies the options, wrapper included: it is not wrapped twice.)
+ * ioredis calls the application's `reconnectOnError` with every failed command's ReplyError. Two of those are the
+ * library's business, not the application's: the error of a failed AUTH or HELLO holds the command's arguments, the
+ * token among them, so the application gets it redacted; and the library's own re-AUTH of a live connection (a plain
+ * client never sends one) is not shown at all: the library handles its failure itself (`inLibraryReauth` is true
+ * while such an AUTH is in flight, which is when ioredis reads its reply). A duplicate copies the options, wrapper
+ * included: it is unwrapped and wrapped again for its own binding.
  */
-function redactReconnectOnError(redis: Redis): void {
-  const options = redis.options as { reconnectOnError?: ((error: Error) => boolean | 1 | 2) | null };
-  const own = options.reconnectOnError;
-  if (typeof own !== 'function' || REDACTING in own) return;
-  options.reconnectOnError = Object.assign((error: Error) => own(redactError(error)), { [REDACTING]: true });
+function guardReconnectOnError(redis: Redis, inLibraryReauth: () => boolean): void {
+  const options = redis.options as { reconnectOnError?: ReconnectOnError | null };
+  const given = options.reconnectOnError;
+  if (typeof given !== 'function') return;
+  const own = given[APPLICATION_RECONNECT_ON_ERROR] ?? given;
+  const guarded: ReconnectOnError = (error: Error) => {
+    const command = (error as { command?: { name?: string } }).command?.name?.toLowerCase();
+    if (command === 'auth' && inLibraryReauth()) return false;
+    return own(redactError(error) as Error);
+  };
+  guarded[APPLICATION_RECONNECT_ON_ERROR] = own;
+  options.reconnectOnError = guarded;
 }

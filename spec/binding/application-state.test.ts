@@ -183,7 +183,11 @@ describe('a new token the server refuses', () => {
       // An identity of its own: only its tokens are refused.
       const identity = world.entra.addManagedIdentity({ kind: 'user' });
       const provider = world.provider({ identity, tokenManagerOptions: { expirationRefreshRatio: 0.3 } });
-      const redis = await connectedClient(provider);
+      // A plain client never sends AUTH on a live connection: the application's reconnectOnError never sees one.
+      const seenByReconnectOnError: string[] = [];
+      const reconnectOnError = (error: Error) => { seenByReconnectOnError.push(error.message); return true; };
+      const redis = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider, reconnectOnError }));
+      await redis.ping();
       redis.on('error', () => { /* reported through the provider's events */ });
       const held = provider.currentToken()!;
       const expiryDisconnects = world.amr.counters.expiryDisconnects;
@@ -213,6 +217,7 @@ describe('a new token the server refuses', () => {
       assert.equal(localPortOf(redis), newPort, 'no reconnect');
       assert.equal(await redis.get('refused:k'), 'v');
       assert.equal(world.amr.counters.expiryDisconnects, expiryDisconnects);
+      assert.deepEqual(seenByReconnectOnError, []);
       redis.disconnect();
     } finally {
       world.amr.refuseTokens(undefined);

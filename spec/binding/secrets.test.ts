@@ -316,10 +316,12 @@ function registerTests(): void {
       made.on('reauthenticationFailed', (event) => failures.push(event.error));
       wrong = true;
       await waitUntil(() => failures.some((e) => /WRONGPASS/.test(messageOf(e))), { timeoutMs: 15_000, description: 'a re-AUTH answered WRONGPASS' });
-      await waitUntil(() => capture.items.some((item) => item.source === 'reconnectOnError argument (re-AUTH)'), { description: 'reconnectOnError called for the re-AUTH' });
       await waitUntil(() => failures.some((e) => /handover|WRONGPASS/.test(messageOf(e))) && failures.length >= 2,
         { timeoutMs: 15_000, description: 'the subscriber handover failing too' });
       await waitUntil(() => errors.some((e) => /WRONGPASS/.test(messageOf(e))), { timeoutMs: 15_000, description: 'WRONGPASS on reconnect' });
+      // The library's re-AUTH of a live connection never reaches reconnectOnError; ioredis 5 passes it the failed
+      // handshake AUTH of the reconnect (ioredis 6 does not).
+      if (major === '5') await waitUntil(() => capture.items.some((item) => item.source === 'reconnectOnError argument (re-AUTH)'), { description: 'reconnectOnError called for the handshake' });
       await settle('get while every AUTH fails', redis.get('secrets:key'));
       capture.add('provider.lastError', made.lastError);
       wrong = false;
