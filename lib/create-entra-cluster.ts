@@ -1,6 +1,7 @@
 import { Cluster, type ClusterNode, type ClusterOptions } from 'ioredis';
 import { bindClient } from './binding/bind-client.js';
 import { validateExtra, type EntraRedisExtraOptions } from './binding/redis-arguments.js';
+import { assertIoredisContract } from './binding/ioredis-contract.js';
 import { clusterStartupNodes, watchClusterConnections } from './binding/ioredis-internals.js';
 import { defaultCredentialsProvider } from './identity/default-provider.js';
 import { invalidOptions, isPlainObject } from './option-errors.js';
@@ -22,6 +23,7 @@ export function createEntraCluster(startupNodes: ClusterNode[], options: EntraCl
   // Not connected by the constructor: connections it makes must be bound first.
   const cluster = new Cluster(startupNodes, { ...clusterOptions, lazyConnect: true, redisOptions: { ...clusterOptions.redisOptions } });
   cluster.options.lazyConnect = lazyConnect;
+  assertIoredisContract(cluster, 'Cluster');
   watchClusterConnections(cluster, (redis) => bindClient(redis, provider, reauthJitter));
   // duplicate() makes a Cluster covered the same way, sharing the provider unless told otherwise.
   cluster.duplicate = (overrideStartupNodes: ClusterNode[] = [], overrideOptions: EntraClusterOptions = {}) => createEntraCluster(

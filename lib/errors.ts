@@ -29,6 +29,14 @@ export class DisposedError extends Error {
   override name = 'DisposedError';
 }
 
+/**
+ * The installed ioredis lacks something the library relies on to keep connections authenticated (an ioredis release
+ * changed an internal): thrown by `createEntraRedis()` / `createEntraCluster()`, naming the version and what is missing.
+ */
+export class IoredisContractError extends Error {
+  override name = 'IoredisContractError';
+}
+
 const JWT_PATTERN = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
 
 /** Replaces anything shaped like a JWT in a string. */

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { EntraCredentialsProvider } from '../identity/credentials-provider.js';
 import { ClientBinding } from './client-binding.js';
+import { assertIoredisContract } from './ioredis-contract.js';
 import type { EntraRedisExtraOptions } from './redis-arguments.js';
 
 const BOUND = Symbol('ioredis-entraid.binding');
@@ -13,6 +14,7 @@ type Bound = Redis & { [BOUND]?: ClientBinding };
 export function bindClient(redis: Redis, provider: EntraCredentialsProvider, reauthJitter: number | undefined): ClientBinding {
   const existing = (redis as Bound)[BOUND];
   if (existing) return existing;
+  assertIoredisContract(redis, 'Redis');
   const binding = new ClientBinding(redis, provider, { reauthJitter });
   (redis as Bound)[BOUND] = binding;
   const duplicate = redis.duplicate.bind(redis);

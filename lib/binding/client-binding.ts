@@ -8,9 +8,10 @@ import type { EntraToken } from '../token/entra-token.js';
 import { publishReauthReconnect, traceReauthentication } from '../tracing.js';
 import { connectionState, reauthMethod } from './connection-state.js';
 import {
-  blockingCommandInFlight, forceReconnect, handleStateRestoreRejections, hasBlockingCommandInFlight, interceptConnect,
+  blockingCommandInFlight, forceReconnect, hasBlockingCommandInFlight, interceptConnect,
   interceptEmit, isResp2Subscriber, redactCredentialCommands, resetTransaction, setHandshakeCredentials, watchCommands,
 } from './ioredis-internals.js';
+import { handleStateRestoreRejections } from './ioredis-workarounds.js';
 import { isMessageEvent, SubscriberHandover } from './pubsub-handover.js';
 
 /** First delay before an AUTH that was not answered OK is tried again; doubles up to the max. */

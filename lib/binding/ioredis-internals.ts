@@ -1,6 +1,8 @@
 /**
  * Every reliance on ioredis internals (private fields and methods, identical in ioredis 5.x and 6.x) lives here,
- * so that it is visible in one place and tested against both majors. Nothing else in the library touches them.
+ * so that it is visible in one place and tested against both majors. Nothing else in the library touches them, but
+ * lib/binding/ioredis-workarounds.ts (workarounds of ioredis bugs) and lib/binding/ioredis-contract.ts (the checks of
+ * this list that run when a client is bound, and in spec/binding/ioredis-contract.test.ts).
  *
  * Relied upon:
  * - `redis.connector.connect(onEvent)` is called by `Redis#connect()` on every connect and reconnect, after
@@ -29,18 +31,19 @@
  */
 import { Socket } from 'node:net';
 import type { Redis } from 'ioredis';
+import { endIfStrandedInReconnect } from './ioredis-workarounds.js';
 
 /** ioredis's own message for a connection closed on purpose. */
 export const CONNECTION_CLOSED_ERROR_MSG = 'Connection is closed.';
 
-interface ConnectorInternals {
+export interface ConnectorInternals {
   connecting: boolean;
   firstError?: unknown;
   connect(onEvent: unknown): Promise<unknown>;
   disconnect(): void;
 }
 
-interface RedisInternals {
+export interface RedisInternals {
   connector: ConnectorInternals;
   manuallyClosing?: boolean;
   reconnectTimeout?: unknown;
@@ -52,7 +55,7 @@ interface RedisInternals {
   options: Redis['options'] & { protocol?: number };
 }
 
-const internals = (redis: Redis) => redis as unknown as RedisInternals;
+export const internals = (redis: Redis) => redis as unknown as RedisInternals;
 
 /**
  * Runs `prepare` before every connect and reconnect of `redis`. When it returns a promise, the connect waits for it:
@@ -106,21 +109,6 @@ export function interceptConnect(redis: Redis, prepare: (signal: AbortSignal) =>
   };
 }
 
-/**
- * ioredis 5 and 6: `disconnect()` while a reconnect is scheduled (status `reconnecting`) clears the timer, but the
- * socket is already closed, so no close handler runs: the client stays `reconnecting` forever, never emits `end`, and
- * whatever waits for `end` (the library detaches from the provider then) waits forever. The library reconnects
- * clients on purpose (forceReconnect), which opens that window more often: such a client is ended the way ioredis ends
- * a manually closed one.
- */
-function endIfStrandedInReconnect(redis: Redis): void {
-  const client = internals(redis);
-  if (redis.status !== 'reconnecting' || client.manuallyClosing !== true || client.reconnectTimeout) return;
-  client.manuallyClosing = false;
-  client.setStatus('end');
-  client.flushQueue(new Error(CONNECTION_CLOSED_ERROR_MSG));
-}
-
 /** Puts credentials into the handshake of the connect under way (ioredis built it from options a moment ago). */
 export function setHandshakeCredentials(redis: Redis, username: string, password: string): void {
   const condition = internals(redis).condition;
@@ -148,8 +136,8 @@ export function interceptEmit(redis: Redis, hook: (event: string | symbol, args:
   return (event: string, ...args: unknown[]) => emit.call(redis, event, ...args);
 }
 
-interface CommandInternals { name?: string; reject?: (error: unknown) => void; promise?: unknown }
-type SendCommand = (command: CommandInternals, ...rest: unknown[]) => unknown;
+export interface CommandInternals { name?: string; reject?: (error: unknown) => void; promise?: unknown }
+export type SendCommand = (command: CommandInternals, ...rest: unknown[]) => unknown;
 
 /**
  * Redacts the error of every failed AUTH and HELLO the client sends (ioredis's handshake calls `redis.auth()` /
@@ -202,47 +190,6 @@ export function forceReconnect(redis: Redis): void {
     return 0;
   };
   redis.disconnect(true);
-}
-
-/** Commands ioredis's ready handler sends to restore a reconnected client's database and subscriptions. */
-const STATE_RESTORE_COMMANDS = new Set(['select', 'subscribe', 'psubscribe', 'ssubscribe']);
-
-/**
- * ioredis 5 and 6 (up to 6.0.0) send the commands that restore a reconnected client's database and subscriptions
- * without handling their promises: when the connection closes again before they are answered (a `disconnect()` right
- * after a reconnect, a server going away), each becomes an unhandled rejection, which ends a Node.js process by
- * default, whatever `error` listener the application has. The library reconnects clients on purpose (a subscriber's
- * handover, a deadline), so it handles them: a failure is reported as an `error` event the way ioredis reports its own
- * (nothing for a client closed on purpose), and the next ready restores the state again. Only the ready handler's run
- * is watched (from `setStatus('ready')` to the next tick, before the application's 'ready' listeners), through a
- * `sendCommand` installed for that run alone: nothing per command, and one small wrapper per client.
- */
-export function handleStateRestoreRejections(redis: Redis): void {
-  const client = internals(redis);
-  if (client.setStatus !== setStatusWatchingRestore) client.setStatus = setStatusWatchingRestore;
-}
-
-/** One function for every client (a closure per client would cost memory on each): ioredis's own is the prototype's. */
-function setStatusWatchingRestore(this: RedisInternals & { sendCommand: SendCommand }, status: string, ...rest: unknown[]): void {
-  if (status === 'ready') watchStateRestore(this);
-  (Object.getPrototypeOf(this) as RedisInternals).setStatus.call(this, status, ...rest);
-}
-
-function watchStateRestore(client: RedisInternals & { sendCommand: SendCommand }): void {
-  const hadOwn = Object.prototype.hasOwnProperty.call(client, 'sendCommand');
-  const previous = client.sendCommand;
-  const report = (error: unknown) => client.silentEmit('error', error);
-  const watching: SendCommand = function sendWatchingRestore(this: unknown, command, ...rest) {
-    if (STATE_RESTORE_COMMANDS.has(String(command?.name)) && command.promise instanceof Promise) command.promise.catch(report);
-    return previous.call(this, command, ...rest);
-  };
-  client.sendCommand = watching;
-  // Scheduled before ioredis schedules the 'ready' event: the application's listeners run outside the window.
-  process.nextTick(() => {
-    if (client.sendCommand !== watching) return; // replaced meanwhile (MONITOR mode wraps it): leave the chain as is
-    if (hadOwn) client.sendCommand = previous;
-    else delete (client as Partial<typeof client>).sendCommand;
-  });
 }
 
 /** Channels, patterns and sharded channels the connection is subscribed to. */
