@@ -203,7 +203,8 @@ export function renderCommandPath(result: CommandPathResult): string {
     table(['Workload', 'plain unit µs', 'entra unit µs', 'plain CPU µs/op', 'entra CPU µs/op', 'CPU entra / plain', 'CPU control / plain'], detailRows),
     '',
     `Client errors during the runs: ${result.clientErrors}. On a client, the library wraps \`connect\`, \`emit\` and the `
-    + '`auth`/`hello` methods: nothing a GET or SET goes through.',
+    + '`auth`/`hello` methods, and adds one shared `sendCommand` step that compares the length of each command\'s name '
+    + '(to see MULTI, EXEC, DISCARD and CLIENT SETNAME): the only thing a GET or SET goes through.',
   ].join('\n');
 }
 

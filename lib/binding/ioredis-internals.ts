@@ -299,11 +299,12 @@ export function restoreClientName(redis: Redis): void {
   });
 }
 
-function sendCommandWatched(this: WatchedClient, command: CommandInternals & { args?: unknown[] }, ...rest: unknown[]): unknown {
-  const result = (Object.getPrototypeOf(this) as { sendCommand: SendCommand }).sendCommand.call(this, command, ...rest);
-  const name = command?.name;
-  // Cheap first: most commands are not 4 to 7 letters long, or not one of these.
-  if (typeof name !== 'string' || name.length < 4 || name.length > 7) return result;
+function sendCommandWatched(this: WatchedClient, command: CommandInternals & { args?: unknown[] }, stream?: unknown): unknown {
+  // On every command: no allocation, and two comparisons for most commands (their names are not 4 to 7 letters long,
+  // or not one of these).
+  const result = (Object.getPrototypeOf(this) as { sendCommand: SendCommand }).sendCommand.call(this, command, stream);
+  const name = command.name;
+  if (name === undefined || name.length < 4 || name.length > 7) return result;
   const lower = name.toLowerCase();
   if (lower !== 'multi' && lower !== 'exec' && lower !== 'discard' && lower !== 'client') return result;
   const watch = this[COMMAND_WATCH];
