@@ -10,6 +10,7 @@ import {
   WorkloadIdentityCredential,
 } from '@azure/identity';
 import { redactTokens } from '../errors.js';
+import { pemLacks } from '../identity/pem.js';
 import type { CliOptions } from './options.js';
 
 export interface ChosenCredential {
@@ -110,7 +111,7 @@ export function chooseCredential(options: CliOptions, env: NodeJS.ProcessEnv): C
       } catch (error) {
         throw new CredentialSetupError(`cannot read the certificate file ${certificatePath}: ${(error as Error).message}`);
       }
-      if (!pem.includes('-----BEGIN CERTIFICATE-----') || !/-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----/.test(pem)) {
+      if (pemLacks(pem)) {
         throw new CredentialSetupError(`${certificatePath} must be a PEM file holding the certificate and its private key (convert a .pfx with: openssl pkcs12 -in cert.pfx -out cert.pem -nodes)`);
       }
       const password = env.AZURE_CLIENT_CERTIFICATE_PASSWORD;

@@ -9,10 +9,11 @@ import { EntraToken } from '../token/entra-token.js';
 import { decodeJwtClaims, type EntraTokenClaims } from '../token/jwt-claims.js';
 import { CredentialSetupError, chooseCredential, describeCredentialError, requestToken } from './credential.js';
 import { USAGE, parseCli, type CliOptions } from './options.js';
+import { REDIS_AUDIENCES } from '../token/redis-audience.js';
 import { RedisCheck, errorMessage, formatReply, jsonReply, tlsOptions, type Step } from './redis-check.js';
 
 /** Audiences Azure's Redis accepts: its resource URI and the application id of its first-party app. */
-export const REDIS_AUDIENCES = ['https://redis.azure.com', 'acca5fbb-b7e4-4009-81f1-37e38fd66d78'];
+export { REDIS_AUDIENCES };
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;

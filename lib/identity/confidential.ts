@@ -12,7 +12,8 @@ import {
   type EntraCredentialsProvider,
 } from './credentials-provider.js';
 import { invalidOption, invalidOptions, isPlainObject } from '../option-errors.js';
-import { abortableHttpClient } from './abortable-http-client.js';
+import { libraryCredentialOptions } from './credential-options.js';
+import { pemLacks } from './pem.js';
 
 /**
  * Where the service principal signs in; names follow go-redis-entraid's `AuthorityConfiguration`.
@@ -63,8 +64,6 @@ export interface ConfidentialCredentialsProviderOptions extends CommonCredential
 }
 
 const TENANT_PATTERN = /^[0-9a-zA-Z.-]+$/;
-const PEM_CERTIFICATE = '-----BEGIN CERTIFICATE-----';
-const PEM_PRIVATE_KEY = /-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----/;
 
 /**
  * A credentials provider for a service principal (app registration) that signs in with a client secret or a
@@ -78,12 +77,7 @@ export function createConfidentialCredentialsProvider(options: ConfidentialCrede
   if (typeof clientId !== 'string' || clientId.trim().length === 0) invalidOption('clientId', 'expected a non-empty string', clientId);
   if (credentialOptions !== undefined && !isPlainObject(credentialOptions as unknown)) invalidOption('credentialOptions', 'expected an object', credentialOptions);
   const target = resolveAuthority(authority, tenantId, credentialOptions);
-  const merged: ClientSecretCredentialOptions = {
-    ...credentialOptions,
-    ...target.options,
-    retryOptions: { maxRetries: 0, ...credentialOptions?.retryOptions },
-    httpClient: abortableHttpClient(credentialOptions?.httpClient),
-  };
+  const merged: ClientSecretCredentialOptions = { ...libraryCredentialOptions(credentialOptions), ...target.options };
   let credential: TokenCredential;
   if (clientSecret !== undefined && certificate !== undefined) {
     throw new TypeError('Invalid options "clientSecret" and "certificate": give one of them, not both');
@@ -199,8 +193,9 @@ function resolveCertificate(certificate: unknown): ClientCertificateCredentialPE
 
 function checkPem(name: string, value: unknown): string {
   if (typeof value !== 'string' || value.length === 0) invalidOption(name, 'expected a PEM string', value, true);
-  if (!value.includes(PEM_CERTIFICATE) || !PEM_PRIVATE_KEY.test(value)) {
-    throw new TypeError(`Invalid option "${name}": expected PEM text holding both a certificate and its private key, got text that lacks ${value.includes(PEM_CERTIFICATE) ? 'a private key' : 'a certificate'}`);
+  const lacks = pemLacks(value);
+  if (lacks) {
+    throw new TypeError(`Invalid option "${name}": expected PEM text holding both a certificate and its private key, got text that lacks ${lacks}`);
   }
   return value;
 }

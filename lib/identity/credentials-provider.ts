@@ -6,13 +6,11 @@ import { TokenManager, type GetTokenOptions } from '../manager/token-manager.js'
 import { describeToken, type CredentialsProviderEvents } from './events.js';
 import { TokenFanOut } from './token-fan-out.js';
 import { emitIsolated } from '../listener-errors.js';
+import { DEFAULT_REDIS_SCOPE, REDIS_APPLICATION_ID } from '../token/redis-audience.js';
 
 const PROVIDER_BRAND = Symbol.for('ioredis-entraid.EntraCredentialsProvider');
 
-/** Scope of Azure Managed Redis and Azure Cache for Redis in the public cloud. */
-export const DEFAULT_REDIS_SCOPE = 'https://redis.azure.com/.default';
-/** Application id of Azure Cache for Redis: the audience of v2.0 tokens for its resource URI. */
-const REDIS_APPLICATION_ID = 'acca5fbb-b7e4-4009-81f1-37e38fd66d78';
+export { DEFAULT_REDIS_SCOPE };
 
 /**
  * Audiences a token requested for `scopes` may carry: the resource of each `<resource>/.default` scope (with and

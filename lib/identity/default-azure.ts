@@ -10,7 +10,7 @@ import {
   type EntraCredentialsProvider,
 } from './credentials-provider.js';
 import { invalidOption, invalidOptions, isPlainObject } from '../option-errors.js';
-import { abortableHttpClient } from './abortable-http-client.js';
+import { libraryCredentialOptions } from './credential-options.js';
 
 /** Options of {@link createDefaultAzureCredentialsProvider}. */
 export interface DefaultAzureCredentialsProviderOptions extends CommonCredentialsProviderOptions {
@@ -32,10 +32,6 @@ export function createDefaultAzureCredentialsProvider(options: DefaultAzureCrede
   if (!isPlainObject(options as unknown)) invalidOptions(options);
   const { credentialOptions, ...common } = options;
   if (credentialOptions !== undefined && !isPlainObject(credentialOptions as unknown)) invalidOption('credentialOptions', 'expected an object', credentialOptions);
-  const credential = new DefaultAzureCredential({
-    ...credentialOptions,
-    retryOptions: { maxRetries: 0, ...credentialOptions?.retryOptions },
-    httpClient: abortableHttpClient(credentialOptions?.httpClient),
-  });
+  const credential = new DefaultAzureCredential(libraryCredentialOptions(credentialOptions));
   return createCredentialsProvider({ ...common, credential });
 }

@@ -1,35 +1,11 @@
-import type { EntraToken } from '../token/entra-token.js';
+import type { RefreshFailure } from '../manager/token-manager.js';
+import type { TokenInfo } from '../token/entra-token.js';
 import type { ExpiryMismatch } from '../token/expiry.js';
 
-/** A token described without the token: what events and logs may carry. */
-export interface TokenInfo {
-  /** Redis username (the `oid` claim unless overridden). */
-  username: string;
-  /** Object id of the identity. */
-  oid: string;
-  /** Expiry, ms since the epoch. */
-  expiresOn: number;
-  /** When the library received it, ms since the epoch. */
-  receivedAt: number;
-}
+export { describeToken, type TokenInfo } from '../token/entra-token.js';
 
-export function describeToken(token: EntraToken): TokenInfo {
-  return { username: token.username, oid: token.oid, expiresOn: token.expiresOn, receivedAt: token.receivedAt };
-}
-
-/** Payload of `refreshFailed`. */
-export interface RefreshFailedEvent {
-  /** Why the last attempt failed (never holds a token). */
-  error: unknown;
-  /** Attempts made in the failed cycle. */
-  attempts: number;
-  /** Cycles that failed in a row. */
-  consecutiveFailures: number;
-  /** When the next cycle starts (ms since the epoch); undefined when no client listens. */
-  nextAttemptAt: number | undefined;
-  /** Expiry of the token still in use, or undefined when none is valid: commands may then fail. */
-  validTokenExpiresOn: number | undefined;
-}
+/** Payload of `refreshFailed`: what the token manager reports of a failed refresh cycle. */
+export type RefreshFailedEvent = RefreshFailure;
 
 /** Payload of `reauthenticated`. */
 export interface ReauthenticatedEvent {

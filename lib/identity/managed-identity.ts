@@ -5,7 +5,7 @@ import {
   type EntraCredentialsProvider,
 } from './credentials-provider.js';
 import { invalidOption, invalidOptions } from '../option-errors.js';
-import { abortableHttpClient } from './abortable-http-client.js';
+import { libraryCredentialOptions } from './credential-options.js';
 
 /** Which managed identity of the Azure resource to use. */
 export type ManagedIdentityType = 'system-assigned' | 'user-assigned';
@@ -70,12 +70,7 @@ export function createManagedIdentityCredentialsProvider(
     invalidOption('credentialOptions', 'expected an object', credentialOptions);
   }
   const selector = clientId !== undefined ? { clientId } : objectId !== undefined ? { objectId } : resourceId !== undefined ? { resourceId } : {};
-  const credential = new ManagedIdentityCredential({
-    ...credentialOptions,
-    retryOptions: { maxRetries: 0, ...credentialOptions?.retryOptions },
-    httpClient: abortableHttpClient(credentialOptions?.httpClient),
-    ...selector,
-  });
+  const credential = new ManagedIdentityCredential({ ...libraryCredentialOptions(credentialOptions), ...selector });
   return createCredentialsProvider({ ...common, credential });
 }
 

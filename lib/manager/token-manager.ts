@@ -20,9 +20,9 @@ export interface RefreshFailure {
   attempts: number;
   /** Refresh cycles that failed in a row, this one included. */
   consecutiveFailures: number;
-  /** When the next cycle starts (ms since the epoch), or undefined when nothing is scheduled. */
+  /** When the next cycle starts (ms since the epoch), or undefined when nothing is scheduled (no client listens). */
   nextAttemptAt: number | undefined;
-  /** Expiry of the last token that is still valid, or undefined when none is. */
+  /** Expiry of the token still in use (epoch ms), or undefined when none is valid: commands may then fail. */
   validTokenExpiresOn: number | undefined;
 }
 
@@ -95,11 +95,6 @@ export class TokenManager {
     this.#audiences = options.audiences;
     this.#hooks = options.hooks ?? {};
     this.#random = options.random ?? Math.random;
-  }
-
-  /** The last token received, valid or not. */
-  get lastToken(): EntraToken | undefined {
-    return this.#current;
   }
 
   /** The cached token while it can still be presented, else undefined. */

@@ -25,10 +25,11 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { Redis } from 'ioredis';
 import { verifyJwt } from './jwt.js';
+import { REDIS_RESOURCE } from '../token/redis-audience.js';
 import type { AdminCredentials, RedisClusterHandle } from './redis-server.js';
 
 /** The audience Azure's Redis front end accepts. */
-export const AMR_AUDIENCE = 'https://redis.azure.com';
+export const AMR_AUDIENCE = REDIS_RESOURCE;
 /** A backend user that never exists: AUTH with it always gets WRONGPASS. */
 const INVALID_USER = 'amr-emulator-invalid-user';
 /** setTimeout's maximum delay; longer deadlines are re-armed when the timer fires. */

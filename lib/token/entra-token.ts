@@ -83,14 +83,10 @@ export class EntraToken {
     return other !== undefined && other.#raw === this.#raw;
   }
 
-  /** A description without the raw token, for logs. */
+  /** A description without the raw token, for logs: {@link describeToken} with ISO dates. */
   toJSON(): Record<string, unknown> {
-    return {
-      username: this.username,
-      oid: this.oid,
-      expiresOn: new Date(this.expiresOn).toISOString(),
-      receivedAt: new Date(this.receivedAt).toISOString(),
-    };
+    const info = describeToken(this);
+    return { ...info, expiresOn: new Date(info.expiresOn).toISOString(), receivedAt: new Date(info.receivedAt).toISOString() };
   }
 
   [inspect.custom](): string {
@@ -107,4 +103,21 @@ function checkAudience(claims: EntraTokenClaims, audiences: readonly string[]): 
     throw new InvalidTokenError(`The access token is for audience ${JSON.stringify(given.join(' '))}, not ${JSON.stringify(audiences[0])}: `
       + 'check the "scopes" option (and the cloud) of the credentials provider');
   }
+}
+
+/** A token described without the token: what events, traces and logs may carry. */
+export interface TokenInfo {
+  /** Redis username (the `oid` claim unless overridden). */
+  username: string;
+  /** Object id of the identity. */
+  oid: string;
+  /** Expiry, ms since the epoch. */
+  expiresOn: number;
+  /** When the library received it, ms since the epoch. */
+  receivedAt: number;
+}
+
+/** The description of a token that events, traces and logs carry: never the token. */
+export function describeToken(token: EntraToken): TokenInfo {
+  return { username: token.username, oid: token.oid, expiresOn: token.expiresOn, receivedAt: token.receivedAt };
 }
