@@ -1,10 +1,11 @@
 import { Cluster, type ClusterNode, type ClusterOptions } from 'ioredis';
-import { bindClient } from './binding/bind-client.js';
+import { bindClient, connectUnlessLazy } from './binding/bind-client.js';
 import { validateExtra, type EntraRedisExtraOptions } from './binding/redis-arguments.js';
 import { assertIoredisContract } from './binding/ioredis-contract.js';
 import { clusterStartupNodes, watchClusterConnections } from './binding/ioredis-internals.js';
 import { defaultCredentialsProvider } from './identity/default-provider.js';
-import { invalidOptions, isPlainObject } from './option-errors.js';
+import { invalidOptions } from './option-errors.js';
+import { isPlainObject } from './plain-object.js';
 
 export type EntraClusterOptions = ClusterOptions & EntraRedisExtraOptions;
 
@@ -22,7 +23,6 @@ export function createEntraCluster(startupNodes: ClusterNode[], options: EntraCl
   const lazyConnect = clusterOptions.lazyConnect === true;
   // Not connected by the constructor: connections it makes must be bound first.
   const cluster = new Cluster(startupNodes, { ...clusterOptions, lazyConnect: true, redisOptions: { ...clusterOptions.redisOptions } });
-  cluster.options.lazyConnect = lazyConnect;
   assertIoredisContract(cluster, 'Cluster');
   watchClusterConnections(cluster, (redis) => bindClient(redis, provider, reauthJitter));
   // duplicate() makes a Cluster covered the same way, sharing the provider unless told otherwise.
@@ -30,10 +30,5 @@ export function createEntraCluster(startupNodes: ClusterNode[], options: EntraCl
     overrideStartupNodes.length > 0 ? overrideStartupNodes : clusterStartupNodes(cluster),
     { ...cluster.options, credentialsProvider: provider, reauthJitter, ...overrideOptions },
   );
-  if (!lazyConnect) {
-    cluster.connect().catch(() => {
-      // reported through the 'error' event, as ioredis does for its own first connect
-    });
-  }
-  return cluster;
+  return connectUnlessLazy(cluster, lazyConnect);
 }

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { bindClient } from './binding/bind-client.js';
+import { bindClient, connectUnlessLazy } from './binding/bind-client.js';
 import { splitRedisArguments, type EntraRedisOptions } from './binding/redis-arguments.js';
 import { defaultCredentialsProvider } from './identity/default-provider.js';
 
@@ -19,10 +19,6 @@ export function createEntraRedis(...args: unknown[]): Redis {
   const { redisArgs, extra, lazyConnect } = splitRedisArguments(args);
   const provider = extra.credentialsProvider ?? defaultCredentialsProvider();
   const redis = new (Redis as unknown as new (...a: unknown[]) => Redis)(...redisArgs);
-  redis.options.lazyConnect = lazyConnect;
   bindClient(redis, provider, extra.reauthJitter);
-  if (!lazyConnect) redis.connect().catch(() => {
-    // reported through the 'error' event, as ioredis does for its own first connect
-  });
-  return redis;
+  return connectUnlessLazy(redis, lazyConnect);
 }

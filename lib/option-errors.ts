@@ -21,7 +21,3 @@ export function invalidOption(name: string, rule: string, value: unknown, secret
 export function invalidOptions(value: unknown): never {
   throw new TypeError(`Invalid options: expected an object, got ${describeValue(value)}`);
 }
-
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}

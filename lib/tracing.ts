@@ -20,7 +20,7 @@
  * {@link redactError} before any subscriber sees them.
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { redactError } from './errors.js';
+import { redactError } from './token/redact-error.js';
 import { describeToken, type TokenInfo } from './identity/events.js';
 import type { EntraToken } from './token/entra-token.js';
 

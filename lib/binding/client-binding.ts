@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { redactError } from '../errors.js';
+import { redactError } from '../token/redact-error.js';
 import type { EntraCredentialsProvider, TokenSubscriber } from '../identity/credentials-provider.js';
 import { describeToken } from '../identity/events.js';
 import { emitIsolated } from '../listener-errors.js';

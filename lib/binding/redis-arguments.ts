@@ -1,6 +1,7 @@
 import type { RedisOptions } from 'ioredis';
 import { EntraCredentialsProvider } from '../identity/credentials-provider.js';
-import { invalidOption, isPlainObject } from '../option-errors.js';
+import { invalidOption } from '../option-errors.js';
+import { isPlainObject } from '../plain-object.js';
 
 /** Options createEntraRedis adds to ioredis's. */
 export interface EntraRedisExtraOptions {

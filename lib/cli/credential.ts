@@ -9,7 +9,7 @@ import {
   ManagedIdentityCredential,
   WorkloadIdentityCredential,
 } from '@azure/identity';
-import { redactTokens } from '../errors.js';
+import { redactTokens } from '../token/redact-error.js';
 import { pemLacks } from '../identity/pem.js';
 import type { CliOptions } from './options.js';
 

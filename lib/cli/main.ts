@@ -4,7 +4,7 @@
  * Never prints a token unless asked to with `--show-token`.
  */
 import type { Writable } from 'node:stream';
-import { redactTokens } from '../errors.js';
+import { redactTokens } from '../token/redact-error.js';
 import { EntraToken } from '../token/entra-token.js';
 import { decodeJwtClaims, type EntraTokenClaims } from '../token/jwt-claims.js';
 import { CredentialSetupError, chooseCredential, describeCredentialError, requestToken } from './credential.js';

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { Redis, type RedisOptions } from 'ioredis';
-import { redactError, redactTokens } from '../errors.js';
+import { redactError, redactTokens } from '../token/redact-error.js';
 import type { CliOptions } from './options.js';
 
 export type Step<T> = { ok: true; value: T; ms: number } | { ok: false; error: string; code?: string; ms: number };

@@ -11,7 +11,8 @@ import {
   type CommonCredentialsProviderOptions,
   type EntraCredentialsProvider,
 } from './credentials-provider.js';
-import { invalidOption, invalidOptions, isPlainObject } from '../option-errors.js';
+import { invalidOption, invalidOptions } from '../option-errors.js';
+import { isPlainObject } from '../plain-object.js';
 import { libraryCredentialOptions } from './credential-options.js';
 import { pemLacks } from './pem.js';
 

@@ -1,5 +1,6 @@
 /** Options of the token manager, their defaults, and their validation. Defaults live here and nowhere else. */
-import { invalidOption, isPlainObject } from '../option-errors.js';
+import { invalidOption } from '../option-errors.js';
+import { isPlainObject } from '../plain-object.js';
 
 /** How a failed token request is retried within one refresh cycle. */
 export interface RetryOptions {

@@ -1,6 +1,7 @@
 import type { AccessToken } from '@azure/core-auth';
 import pRetry, { AbortError } from 'p-retry';
-import { DisposedError, InvalidTokenError, TokenRequestTimeoutError, TokenUnavailableError, redactError } from '../errors.js';
+import { DisposedError, InvalidTokenError, TokenRequestTimeoutError, TokenUnavailableError } from '../errors.js';
+import { redactError } from '../token/redact-error.js';
 import { EntraToken, type UsernameResolver } from '../token/entra-token.js';
 import type { ExpiryMismatch } from '../token/expiry.js';
 import { traceTokenRequest } from '../tracing.js';

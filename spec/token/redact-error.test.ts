@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import { describe, it } from 'node:test';
-import { redactError, redactTokens } from '../../lib/errors.js';
+import { redactError, redactTokens } from '../../lib/token/redact-error.js';
 
 // Shaped like a JWT (header.claims.signature), which is what the redaction recognises.
 const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJvaWQiOiJhYmMifQ.c2lnbmF0dXJlLXRoYXQtbWFrZXMtaXQtdXNhYmxl';
