@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { Cluster, Redis } from 'ioredis';
 import * as library from '../lib/index.js';
 import { createEntraRedis, type EntraCredentialsProvider } from '../lib/index.js';
-import { startRedisCluster } from '../spec/support/redis-server.js';
+import { startRedisCluster } from '../lib/testing/redis-server.js';
 import type { BenchWorld } from './support/bench-world.js';
 import { closeClients, ErrorTally, openClients, sleep, waitFor } from './support/clients.js';
 import { num, table, verdict, type TargetRow } from './support/markdown.js';

@@ -33,7 +33,7 @@ import { runInNewContext } from 'node:vm';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import type { Redis } from 'ioredis';
 import { createCredentialsProvider, createEntraRedis, type EntraCredentialsProvider } from '../lib/index.js';
-import type { EntraEmulator } from '../spec/support/entra-emulator.js';
+import type { EntraEmulator } from '../lib/testing/entra-emulator.js';
 import { World } from '../spec/support/world.js';
 import { waitFor } from './support/clients.js';
 import { slope } from './support/stats.js';

@@ -17,7 +17,7 @@ import { DEFAULT_TOKEN_MANAGER_CONFIG, EntraIdCredentialsProviderFactory, REDIS_
 import type { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { createEntraRedis } from '../lib/index.js';
-import type { AmrConnectionInfo } from '../spec/support/amr-emulator.js';
+import type { AmrConnectionInfo } from '../lib/testing/amr-emulator.js';
 import type { BenchWorld, TimedCredential } from './support/bench-world.js';
 import { closeClients, ErrorTally, openClients, sleep, waitFor } from './support/clients.js';
 import { ClosedLoopLoad } from './support/load.js';

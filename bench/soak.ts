@@ -26,9 +26,9 @@ import type { Cluster, Redis } from 'ioredis';
 import {
   createCredentialsProvider, createEntraCluster, createEntraRedis, type EntraCredentialsProvider, type TokenInfo,
 } from '../lib/index.js';
-import { AmrEmulator, startAmrCluster, type AmrCluster, type AmrConnectionInfo } from '../spec/support/amr-emulator.js';
-import { EntraEmulator, type EntraFault } from '../spec/support/entra-emulator.js';
-import { startRedisCluster, startRedisServer, type RedisClusterHandle, type RedisServerHandle } from '../spec/support/redis-server.js';
+import { AmrEmulator, startAmrCluster, type AmrCluster, type AmrConnectionInfo } from '../lib/testing/amr-emulator.js';
+import { EntraEmulator, type EntraFault } from '../lib/testing/entra-emulator.js';
+import { startRedisCluster, startRedisServer, type RedisClusterHandle, type RedisServerHandle } from '../lib/testing/redis-server.js';
 import { MAX_VALIDITY_MARGIN_MS, VALIDITY_MARGIN_FRACTION } from '../lib/manager/schedule.js';
 
 // ---------------------------------------------------------------------------------------------------------------------

@@ -12,10 +12,10 @@
  * Needs redis-server (Debian/Ubuntu: apt-get install redis-server; or set REDIS_SERVER_BIN) and openssl.
  */
 import { parseArgs } from 'node:util';
-import { AmrEmulator } from '../spec/support/amr-emulator.js';
-import { selfSignedCertificate } from '../spec/support/certs.js';
-import { EntraEmulator } from '../spec/support/entra-emulator.js';
-import { startRedisServer, type RedisServerHandle } from '../spec/support/redis-server.js';
+import { AmrEmulator } from '../lib/testing/amr-emulator.js';
+import { selfSignedCertificate } from '../lib/testing/certs.js';
+import { EntraEmulator } from '../lib/testing/entra-emulator.js';
+import { startRedisServer, type RedisServerHandle } from '../lib/testing/redis-server.js';
 // In your application: from 'ioredis-entraid'
 import { createEntraRedis, createManagedIdentityCredentialsProvider, type EntraCredentialsProvider } from '../lib/index.js';
 import type { Redis } from 'ioredis';

@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 import { ManagedIdentityCredential } from '@azure/identity';
 import { createCredentialsProvider, type EntraCredentialsProvider, type TokenManagerOptions } from '../../lib/index.js';
-import type { EmulatedManagedIdentity } from '../../spec/support/entra-emulator.js';
+import type { EmulatedManagedIdentity } from '../../lib/testing/entra-emulator.js';
 import { World } from '../../spec/support/world.js';
 
 /**

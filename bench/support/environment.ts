@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import type { RedisServerHandle } from '../../spec/support/redis-server.js';
+import type { RedisServerHandle } from '../../lib/testing/redis-server.js';
 
 export interface Environment {
   node: string;

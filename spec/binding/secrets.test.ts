@@ -29,7 +29,7 @@ import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import { createCredentialsProvider, EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
 import type { UsernameResolver } from '../../lib/token/entra-token.js';
 import type { TokenManagerOptions } from '../../lib/manager/options.js';
-import type { EntraFault } from '../support/entra-emulator.js';
+import type { EntraFault } from '../../lib/testing/entra-emulator.js';
 import { nextEvent, waitUntil, World } from '../support/world.js';
 
 const major = process.env.IOREDIS_MAJOR ?? '5';

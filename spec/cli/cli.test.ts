@@ -7,11 +7,11 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { AmrEmulator } from '../support/amr-emulator.js';
-import { selfSignedCertificate } from '../support/certs.js';
-import { EntraEmulator, type EmulatedManagedIdentity, type EmulatedServicePrincipal } from '../support/entra-emulator.js';
-import { freePort } from '../support/ports.js';
-import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
+import { AmrEmulator } from '../../lib/testing/amr-emulator.js';
+import { selfSignedCertificate } from '../../lib/testing/certs.js';
+import { EntraEmulator, type EmulatedManagedIdentity, type EmulatedServicePrincipal } from '../../lib/testing/entra-emulator.js';
+import { freePort } from '../../lib/testing/ports.js';
+import { startRedisServer, type RedisServerHandle } from '../../lib/testing/redis-server.js';
 
 const BIN = join(process.cwd(), 'bin', 'ioredis-entraid');
 const JWT_SHAPE = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\./;

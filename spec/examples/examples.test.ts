@@ -7,10 +7,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { AmrEmulator } from '../support/amr-emulator.js';
-import { selfSignedCertificate } from '../support/certs.js';
-import { EntraEmulator, type EmulatedManagedIdentity } from '../support/entra-emulator.js';
-import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
+import { AmrEmulator } from '../../lib/testing/amr-emulator.js';
+import { selfSignedCertificate } from '../../lib/testing/certs.js';
+import { EntraEmulator, type EmulatedManagedIdentity } from '../../lib/testing/entra-emulator.js';
+import { startRedisServer, type RedisServerHandle } from '../../lib/testing/redis-server.js';
 
 let redis: RedisServerHandle;
 let entra: EntraEmulator;

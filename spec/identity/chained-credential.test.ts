@@ -9,7 +9,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import { ChainedTokenCredential, ClientSecretCredential, EnvironmentCredential, ManagedIdentityCredential } from '@azure/identity';
 import { createCredentialsProvider, type EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
 import { defaultIsRetryable } from '../../lib/manager/retryable.js';
-import { EntraEmulator, type EmulatedManagedIdentity, type EmulatedServicePrincipal } from '../support/entra-emulator.js';
+import { EntraEmulator, type EmulatedManagedIdentity, type EmulatedServicePrincipal } from '../../lib/testing/entra-emulator.js';
 
 const NO_RETRIES = { retryOptions: { maxRetries: 0 } };
 

@@ -12,8 +12,8 @@ import { createConfidentialCredentialsProvider, type ConfidentialCredentialsProv
 import type { EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
 import type { RefreshFailedEvent } from '../../lib/identity/events.js';
 import { defaultIsRetryable } from '../../lib/manager/retryable.js';
-import { selfSignedCertificate } from '../support/certs.js';
-import { EntraEmulator, type EmulatedServicePrincipal, type EntraFault } from '../support/entra-emulator.js';
+import { selfSignedCertificate } from '../../lib/testing/certs.js';
+import { EntraEmulator, type EmulatedServicePrincipal, type EntraFault } from '../../lib/testing/entra-emulator.js';
 
 const SECRET = 'confidential-test-secret-value';
 

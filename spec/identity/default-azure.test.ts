@@ -8,7 +8,7 @@ import type { EntraCredentialsProvider } from '../../lib/identity/credentials-pr
 import { createDefaultAzureCredentialsProvider, type DefaultAzureCredentialsProviderOptions } from '../../lib/identity/default-azure.js';
 import { defaultCredentialsProvider } from '../../lib/identity/default-provider.js';
 import { defaultIsRetryable } from '../../lib/manager/retryable.js';
-import { EntraEmulator, applyEnv, type EmulatedManagedIdentity } from '../support/entra-emulator.js';
+import { EntraEmulator, applyEnv, type EmulatedManagedIdentity } from '../../lib/testing/entra-emulator.js';
 
 
 describe('createDefaultAzureCredentialsProvider', () => {

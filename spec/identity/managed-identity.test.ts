@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
 import { createManagedIdentityCredentialsProvider, type ManagedIdentityCredentialsProviderOptions } from '../../lib/identity/managed-identity.js';
 import { defaultIsRetryable, retryAfterMs } from '../../lib/manager/retryable.js';
-import { EntraEmulator, type EmulatedManagedIdentity, type EntraFault } from '../support/entra-emulator.js';
+import { EntraEmulator, type EmulatedManagedIdentity, type EntraFault } from '../../lib/testing/entra-emulator.js';
 
 const FAST_RETRIES = { maxAttempts: 2, initialDelay: 1, maxDelay: 1 };
 

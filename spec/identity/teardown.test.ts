@@ -7,8 +7,8 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { TokenManagerOptions } from '../../lib/manager/options.js';
-import { EntraEmulator } from '../support/entra-emulator.js';
-import { startRedisServer, waitUntil, type RedisServerHandle } from '../support/redis-server.js';
+import { EntraEmulator } from '../../lib/testing/entra-emulator.js';
+import { startRedisServer, waitUntil, type RedisServerHandle } from '../../lib/testing/redis-server.js';
 
 const CHILD = fileURLToPath(new URL('./teardown-child.ts', import.meta.url));
 /** Far longer than any shutdown takes; a child still running then is held up by something. */

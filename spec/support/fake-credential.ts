@@ -1,5 +1,5 @@
 import type { AccessToken } from '@azure/core-auth';
-import { createSigningKey, signJwt, type JwtClaims, type SigningKey } from './jwt.js';
+import { createSigningKey, signJwt, type JwtClaims, type SigningKey } from '../../lib/testing/jwt.js';
 
 const key: SigningKey = createSigningKey();
 

@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import fc from 'fast-check';
 import { createEntraRedis } from '../../../lib/create-entra-redis.js';
 import type { EntraCredentialsProvider } from '../../../lib/identity/credentials-provider.js';
-import { startRedisServer, type RedisServerHandle } from '../redis-server.js';
+import { startRedisServer, type RedisServerHandle } from '../../../lib/testing/redis-server.js';
 import { nextEvent, World } from '../world.js';
 import { differences, plainLostTrack } from './compare.js';
 import { sequenceArbitrary, type Protocol, type Sequence } from './operations.js';

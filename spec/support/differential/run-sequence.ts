@@ -4,8 +4,8 @@
  * observes: every reply or error in order, every message each listener received, every 'error' event.
  */
 import type { Redis, RedisOptions } from 'ioredis';
-import type { RedisServerHandle } from '../redis-server.js';
-import { waitUntil } from '../redis-server.js';
+import type { RedisServerHandle } from '../../../lib/testing/redis-server.js';
+import { waitUntil } from '../../../lib/testing/redis-server.js';
 import {
   connectionNamePattern, type AppClient, type Command, type Operation, type Pause, type Sequence, type Watch,
 } from './operations.js';

@@ -9,8 +9,8 @@ import { inspect } from 'node:util';
 import type { TokenCredential } from '@azure/core-auth';
 import { ClientCertificateCredential, ClientSecretCredential, ManagedIdentityCredential } from '@azure/identity';
 import { defaultIsRetryable, retryAfterMs } from '../../lib/manager/retryable.js';
-import { selfSignedCertificate } from '../support/certs.js';
-import { EntraEmulator, type EntraFault } from '../support/entra-emulator.js';
+import { selfSignedCertificate } from '../../lib/testing/certs.js';
+import { EntraEmulator, type EntraFault } from '../../lib/testing/entra-emulator.js';
 
 const SCOPE = 'https://redis.azure.com/.default';
 const SECRET = 'emulated-client-secret-value';

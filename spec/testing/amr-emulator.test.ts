@@ -14,16 +14,16 @@ import {
   type ClusterOptions as ClusterOptions6,
   type RedisOptions as RedisOptions6,
 } from 'ioredis6';
-import { AmrEmulator, startAmrCluster, AMR_AUDIENCE, type AmrCluster } from './support/amr-emulator.js';
-import { selfSignedCertificate } from './support/certs.js';
-import { createSigningKey, signJwt, type SigningKey } from './support/jwt.js';
+import { AmrEmulator, startAmrCluster, AMR_AUDIENCE, type AmrCluster } from '../../lib/testing/amr-emulator.js';
+import { selfSignedCertificate } from '../../lib/testing/certs.js';
+import { createSigningKey, signJwt, type SigningKey } from '../../lib/testing/jwt.js';
 import {
   startRedisCluster,
   startRedisServer,
   waitUntil,
   type RedisClusterHandle,
   type RedisServerHandle,
-} from './support/redis-server.js';
+} from '../../lib/testing/redis-server.js';
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Both ioredis majors, behind one small interface (their public APIs used here are the same).

@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { createHash, createSign, generateKeyPairSync, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import { selfSignedCertificate } from '../support/certs.js';
-import { EntraEmulator, applyEnv } from '../support/entra-emulator.js';
-import { verifyJwt } from '../support/jwt.js';
+import { selfSignedCertificate } from '../../lib/testing/certs.js';
+import { EntraEmulator, applyEnv } from '../../lib/testing/entra-emulator.js';
+import { verifyJwt } from '../../lib/testing/jwt.js';
 
 interface Reply {
   status: number;
