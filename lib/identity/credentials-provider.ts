@@ -43,7 +43,11 @@ export interface CredentialsProviderOptions extends CommonCredentialsProviderOpt
   credential: TokenCredential;
 }
 
-/** Receives every new token of a provider, for as long as it is subscribed. */
+/**
+ * Receives every new token of a provider, for as long as it is subscribed: how the library's bindings attach to a
+ * provider. Not for applications (they listen to `tokenRefreshed`).
+ * @internal
+ */
 export interface TokenSubscriber {
   onToken(token: EntraToken): void;
 }
@@ -147,6 +151,8 @@ export class EntraCredentialsProvider extends EventEmitter<CredentialsProviderEv
   /**
    * Attaches a subscriber: the refresh schedule runs while any is attached. Returns the function that detaches it;
    * when the last one leaves, the provider holds no timers.
+   * Used by the library's bindings, not by applications.
+   * @internal
    */
   subscribe(subscriber: TokenSubscriber): () => void {
     this.#subscribers.add(subscriber);

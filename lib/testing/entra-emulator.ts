@@ -138,7 +138,11 @@ const MI_PATH = '/msi/token';
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 const MULTI_TENANT_ALIASES = new Set(['common', 'organizations']);
 
-/** Sets (or, for `undefined`, deletes) environment variables and returns a function that restores the old values. */
+/**
+ * Sets (or, for `undefined`, deletes) environment variables and returns a function that restores the old values.
+ * A helper of the emulators, not part of the documented testing API.
+ * @internal
+ */
 export function applyEnv(vars: Record<string, string | undefined>): () => void {
   const saved = new Map<string, string | undefined>();
   for (const [name, value] of Object.entries(vars)) {

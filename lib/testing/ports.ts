@@ -1,6 +1,10 @@
 import { createServer } from 'node:net';
 
-/** Asks the kernel for a free loopback port. Another process may take it before we bind, which is rare enough here. */
+/**
+ * Asks the kernel for a free loopback port. Another process may take it before we bind, which is rare enough here.
+ * A helper of the emulators, not part of the documented testing API.
+ * @internal
+ */
 export async function freePort(): Promise<number> {
   return await new Promise((resolve, reject) => {
     const server = createServer();

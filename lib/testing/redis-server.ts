@@ -128,7 +128,11 @@ export interface WaitOptions {
   description?: string;
 }
 
-/** Polls `condition` until it returns a truthy value (which is returned). Throws after `timeoutMs` (default 15 s). */
+/**
+ * Polls `condition` until it returns a truthy value (which is returned). Throws after `timeoutMs` (default 15 s).
+ * A helper of the emulators, not part of the documented testing API.
+ * @internal
+ */
 export async function waitUntil<T>(condition: () => T | Promise<T>, options: WaitOptions = {}): Promise<NonNullable<T>> {
   const { timeoutMs = DEFAULT_READY_TIMEOUT_MS, intervalMs = 25, description = 'condition' } = options;
   const deadline = Date.now() + timeoutMs;
