@@ -1,0 +1,171 @@
+/**
+ * Inputs where an application could tell a client of createEntraRedis() from a plain ioredis client on a server whose
+ * tokens never expire. Each test states what the plain client observes and asserts that.
+ */
+import assert from 'node:assert/strict';
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { after, before, describe, it } from 'node:test';
+import type { Redis, RedisOptions } from 'ioredis';
+import { createEntraRedis } from '../../lib/create-entra-redis.js';
+import type { EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
+import { HANDOVER_CHANNEL, type HandoverPhaseMessage } from '../../lib/tracing.js';
+import { countEvents, nextEvent, waitUntil, World } from '../support/world.js';
+
+let world: World;
+before(async () => { world = await World.start({ tokenLifetimeSeconds: 3 }); });
+after(async () => { await world.stop(); });
+
+const major = process.env.IOREDIS_MAJOR ?? '5';
+/** RESP2 on both majors (ioredis 6 speaks RESP3 unless told). */
+const resp2 = (major === '6' ? { protocol: 2 } : {}) as RedisOptions;
+
+function client(provider: EntraCredentialsProvider, extra: RedisOptions = {}): Redis {
+  return world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider, ...extra }));
+}
+
+/** Calls `onPhase` synchronously for every handover phase of connections named `name`. */
+function watchPhases(name: string, onPhase: (phase: HandoverPhaseMessage['phase']) => void) {
+  const listener = (message: unknown) => {
+    const m = message as HandoverPhaseMessage;
+    if (m.connection === name) onPhase(m.phase);
+  };
+  diagnosticsChannel.subscribe(HANDOVER_CHANNEL, listener);
+  return () => diagnosticsChannel.unsubscribe(HANDOVER_CHANNEL, listener);
+}
+
+/** Resolves when a handover of `name` ended, either way. */
+function handoverEnded(provider: EntraCredentialsProvider, name: string) {
+  return Promise.race([
+    nextEvent(provider, 'reauthenticated', (e) => e.connection === name && e.method === 'handover', 20_000).then(() => 'done'),
+    nextEvent(provider, 'reauthenticationFailed', (e) => e.connection === name, 20_000).then(() => 'failed'),
+  ]);
+}
+
+describe(`adversarial: RESP2 subscriber handover (ioredis ${major})`, () => {
+  it('disconnect() while the handover reconnects the client: no message reaches the application after it', async () => {
+    const provider = world.provider();
+    const name = 'adv-disconnect-in-handover';
+    const redis = client(provider, { connectionName: name, ...resp2 });
+    const publisher = client(provider);
+    let disconnected = false;
+    const afterDisconnect: string[] = [];
+    redis.on('message', (_channel: string, message: string) => { if (disconnected) afterDisconnect.push(message); });
+    await redis.subscribe('adv:q');
+    const ended = new Promise((resolve) => redis.once('end', resolve));
+    const stop = watchPhases(name, (phase) => {
+      if (phase === 'reconnecting' && !disconnected) {
+        disconnected = true;
+        queueMicrotask(() => redis.disconnect());
+      }
+    });
+    try {
+      // Publish until the client's disconnect is seen by the server on every connection it owned.
+      let n = 0;
+      while (!disconnected) { await publisher.publish('adv:q', String(n++)); await new Promise((r) => setTimeout(r, 5)); }
+      await ended;
+      // A plain client that was disconnected gets no message. Keep publishing while a connection of its handover lives.
+      await waitUntil(async () => {
+        await publisher.publish('adv:q', String(n++));
+        return !world.amr.connections().some((c) => c.name === `${name}:shadow`);
+      }, { timeoutMs: 20_000, intervalMs: 5, description: 'the shadow connection gone' });
+      assert.deepEqual(afterDisconnect, [], 'messages delivered after disconnect()');
+    } finally {
+      stop();
+      publisher.disconnect();
+    }
+  });
+
+  it('keyPrefix with sharded subscriptions: the application still receives its channel after a rotation', async () => {
+    const provider = world.provider();
+    const name = 'adv-prefix-sharded';
+    const redis = client(provider, { connectionName: name, keyPrefix: 'app:', ...resp2 });
+    const publisher = client(provider, { keyPrefix: 'app:' });
+    const received: string[] = [];
+    redis.on('smessage', (_channel: string, message: string) => received.push(message));
+    await redis.ssubscribe('news');
+    await handoverEnded(provider, name);
+    await waitUntil(() => redis.status === 'ready', { description: 'the client ready' });
+    // A plain client (no rotation) is still subscribed to app:news and nothing else.
+    const admin = world.admin();
+    assert.deepEqual(await admin.call('PUBSUB', 'SHARDCHANNELS'), ['app:news']);
+    await waitUntil(async () => {
+      await publisher.spublish('news', 'after');
+      return received.includes('after');
+    }, { timeoutMs: 5_000, description: 'a message on the application\'s sharded channel' });
+    publisher.disconnect();
+    redis.disconnect();
+  });
+});
+
+describe(`adversarial: the name of a connection across a reconnect the library causes (ioredis ${major})`, () => {
+  /** A reconnect only the library causes: BLPOP 0 still blocked at the re-AUTH deadline. */
+  async function reconnectBehindBlpop(provider: EntraCredentialsProvider, redis: Redis, key: string): Promise<void> {
+    const pusher = client(provider);
+    const reply = redis.blpop(key, 0);
+    await nextEvent(provider, 'reauthenticated', (e) => e.method === 'reconnect');
+    await waitUntil(() => redis.status === 'ready', { description: 'ready again' });
+    await pusher.rpush(key, 'x');
+    assert.deepEqual(await reply, [key, 'x']);
+    pusher.disconnect();
+  }
+
+  it('CLIENT SETNAME inside a discarded MULTI does not rename the connection', async () => {
+    const provider = world.provider();
+    const redis = client(provider);
+    await redis.call('CLIENT', 'SETNAME', 'kept');
+    await redis.multi({ pipeline: false });
+    await redis.call('CLIENT', 'SETNAME', 'discarded');
+    assert.equal(await redis.discard(), 'OK');
+    assert.equal(await redis.call('CLIENT', 'GETNAME'), 'kept');
+    await reconnectBehindBlpop(provider, redis, 'adv:name:discard');
+    assert.equal(await redis.call('CLIENT', 'GETNAME'), 'kept', 'a plain client is still named "kept"');
+    redis.disconnect();
+  });
+
+  it('a CLIENT SETNAME the server refused does not replace the name', async () => {
+    const provider = world.provider();
+    const redis = client(provider);
+    await redis.call('CLIENT', 'SETNAME', 'kept');
+    await assert.rejects(redis.call('CLIENT', 'SETNAME', 'has space'), /spaces/);
+    await reconnectBehindBlpop(provider, redis, 'adv:name:refused');
+    assert.equal(await redis.call('CLIENT', 'GETNAME'), 'kept', 'a plain client is still named "kept"');
+    redis.disconnect();
+  });
+
+  it('a name set with HELLO ... SETNAME is kept', async () => {
+    const provider = world.provider();
+    const redis = client(provider);
+    await redis.call('HELLO', major === '6' ? '3' : '2', 'SETNAME', 'hello-named');
+    assert.equal(await redis.call('CLIENT', 'GETNAME'), 'hello-named');
+    await reconnectBehindBlpop(provider, redis, 'adv:name:hello');
+    assert.equal(await redis.call('CLIENT', 'GETNAME'), 'hello-named', 'a plain client is still named "hello-named"');
+    redis.disconnect();
+  });
+});
+
+describe(`adversarial: MONITOR (ioredis ${major})`, () => {
+  it('a monitor connection lives across rotations, as it does on a server whose tokens never expire', async () => {
+    const provider = world.provider();
+    const redis = client(provider);
+    await redis.ping();
+    const monitor = world.track(await redis.monitor());
+    let closes = 0;
+    monitor.on('close', () => { closes++; });
+    monitor.on('error', () => {});
+    const seen: string[][] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => seen.push(args));
+    const expiries = world.amr.counters.expiryDisconnects;
+    const start = provider.currentToken()!;
+    // Two new tokens: the one the monitor connected with has expired by then.
+    await nextEvent(provider, 'tokenRefreshed', (e) => e.expiresOn > start.expiresOn);
+    await waitUntil(() => Date.now() > start.expiresOn + 500, { timeoutMs: 10_000, description: 'the first token expired' });
+    await redis.set('adv:monitored', '1');
+    await waitUntil(() => seen.some((args) => args[0]?.toLowerCase() === 'set'), { description: 'the SET monitored' });
+    assert.equal(closes, 0, 'the monitor connection was closed');
+    assert.equal(world.amr.counters.expiryDisconnects, expiries, 'the server closed a connection at expiry');
+    monitor.disconnect();
+    redis.disconnect();
+  });
+});
+
+void countEvents;
