@@ -9,7 +9,7 @@ import type { Redis, RedisOptions } from 'ioredis';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import type { EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
 import { HANDOVER_CHANNEL, type HandoverPhaseMessage } from '../../lib/tracing.js';
-import { countEvents, nextEvent, waitUntil, World } from '../support/world.js';
+import { nextEvent, waitUntil, World } from '../support/world.js';
 
 let world: World;
 before(async () => { world = await World.start({ tokenLifetimeSeconds: 3 }); });
@@ -143,6 +143,48 @@ describe(`adversarial: the name of a connection across a reconnect the library c
   });
 });
 
+describe(`adversarial: the selected database across a reconnect the library causes (ioredis ${major})`, () => {
+  /** As above; the element is pushed in databases 0 to 3, wherever the resent BLPOP waits. */
+  async function reconnectBehindBlpop(provider: EntraCredentialsProvider, redis: Redis, key: string): Promise<void> {
+    const pusher = client(provider);
+    const reply = redis.blpop(key, 0);
+    await nextEvent(provider, 'reauthenticated', (e) => e.method === 'reconnect');
+    await waitUntil(() => redis.status === 'ready', { description: 'ready again' });
+    for (const db of [0, 1, 2, 3]) {
+      await pusher.select(db);
+      await pusher.rpush(key, 'x');
+    }
+    assert.deepEqual(await reply, [key, 'x']);
+    pusher.disconnect();
+  }
+
+  it('SELECT inside a discarded MULTI does not change the database', async () => {
+    const provider = world.provider();
+    const redis = client(provider);
+    redis.on('error', () => {});
+    await redis.select(2);
+    await redis.multi({ pipeline: false });
+    await redis.select(3);
+    assert.equal(await redis.discard(), 'OK');
+    await redis.set('adv:db', 'two');
+    await reconnectBehindBlpop(provider, redis, 'adv:db:discard');
+    assert.equal(await redis.get('adv:db'), 'two', 'a plain client is still on database 2');
+    redis.disconnect();
+  });
+
+  it('a SELECT the server refused does not change the database', async () => {
+    const provider = world.provider();
+    const redis = client(provider);
+    redis.on('error', () => {});
+    await redis.select(2);
+    await assert.rejects(redis.select(99), /out of range/);
+    await redis.set('adv:db2', 'two');
+    await reconnectBehindBlpop(provider, redis, 'adv:db:refused');
+    assert.equal(await redis.get('adv:db2'), 'two', 'a plain client is still on database 2');
+    redis.disconnect();
+  });
+});
+
 describe(`adversarial: MONITOR (ioredis ${major})`, () => {
   it('a monitor connection lives across rotations, as it does on a server whose tokens never expire', async () => {
     const provider = world.provider();
@@ -168,4 +210,27 @@ describe(`adversarial: MONITOR (ioredis ${major})`, () => {
   });
 });
 
-void countEvents;
+describe(`adversarial: a blocking command past the re-AUTH deadline, with the application's retry options (ioredis ${major})`, () => {
+  for (const [label, options] of [
+    ['maxRetriesPerRequest: 0', { maxRetriesPerRequest: 0 }],
+    ['autoResendUnfulfilledCommands: false', { autoResendUnfulfilledCommands: false }],
+  ] as const) {
+    it(`${label}: BLPOP 0 held across a rotation returns the pushed element`, async () => {
+      const provider = world.provider();
+      const redis = client(provider, options as RedisOptions);
+      const pusher = client(provider);
+      await redis.ping();
+      const key = `adv:blpop:${label}`;
+      let outcome: { value?: unknown; error?: unknown } | undefined;
+      redis.blpop(key, 0).then((value) => { outcome = { value }; }, (error: unknown) => { outcome = { error }; });
+      await nextEvent(provider, 'reauthenticated', (e) => e.method === 'reconnect');
+      await waitUntil(() => redis.status === 'ready', { description: 'ready again' });
+      await pusher.rpush(key, 'x');
+      // A plain client, still blocked, is answered at once.
+      await waitUntil(() => outcome, { timeoutMs: 5_000, description: 'BLPOP settled' }).catch(() => {});
+      assert.deepEqual(outcome, { value: [key, 'x'] });
+      pusher.disconnect();
+      redis.disconnect();
+    });
+  }
+});
