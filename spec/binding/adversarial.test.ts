@@ -1,0 +1,261 @@
+/**
+ * Inputs where an application could tell a client of createEntraRedis() from a plain ioredis client on a server whose
+ * tokens never expire. Each test states what the plain client observes and asserts that.
+ */
+import assert from 'node:assert/strict';
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { after, before, describe, it } from 'node:test';
+import type { Redis, RedisOptions } from 'ioredis';
+import { createEntraRedis } from '../../lib/create-entra-redis.js';
+import type { EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
+import { HANDOVER_CHANNEL, type HandoverPhaseMessage } from '../../lib/tracing.js';
+import { nextEvent, waitUntil, World } from '../support/world.js';
+
+let world: World;
+before(async () => { world = await World.start({ tokenLifetimeSeconds: 3 }); });
+after(async () => { await world.stop(); });
+
+const major = process.env.IOREDIS_MAJOR ?? '5';
+/**
+ * Every test here states what a plain client observes and fails today: marked todo (reported, not counted as a
+ * failure) until the library is changed; remove the mark from a test once it passes.
+ */
+const NOT_YET_FIXED = { todo: 'the library differs from a plain client here' };
+/** RESP2 on both majors (ioredis 6 speaks RESP3 unless told). */
+const resp2 = (major === '6' ? { protocol: 2 } : {}) as RedisOptions;
+
+function client(provider: EntraCredentialsProvider, extra: RedisOptions = {}): Redis {
+  return world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider, ...extra }));
+}
+
+/** Calls `onPhase` synchronously for every handover phase of connections named `name`. */
+function watchPhases(name: string, onPhase: (phase: HandoverPhaseMessage['phase']) => void) {
+  const listener = (message: unknown) => {
+    const m = message as HandoverPhaseMessage;
+    if (m.connection === name) onPhase(m.phase);
+  };
+  diagnosticsChannel.subscribe(HANDOVER_CHANNEL, listener);
+  return () => diagnosticsChannel.unsubscribe(HANDOVER_CHANNEL, listener);
+}
+
+/** Resolves when a handover of `name` ended, either way. */
+function handoverEnded(provider: EntraCredentialsProvider, name: string) {
+  return Promise.race([
+    nextEvent(provider, 'reauthenticated', (e) => e.connection === name && e.method === 'handover', 20_000).then(() => 'done'),
+    nextEvent(provider, 'reauthenticationFailed', (e) => e.connection === name, 20_000).then(() => 'failed'),
+  ]);
+}
+
+describe(`adversarial: RESP2 subscriber handover (ioredis ${major})`, () => {
+  it('disconnect() while the handover reconnects the client: no message reaches the application after it', NOT_YET_FIXED, async () => {
+    const provider = world.provider();
+    const name = 'adv-disconnect-in-handover';
+    const redis = client(provider, { connectionName: name, ...resp2 });
+    const publisher = client(provider);
+    let disconnected = false;
+    const afterDisconnect: string[] = [];
+    redis.on('message', (_channel: string, message: string) => { if (disconnected) afterDisconnect.push(message); });
+    await redis.subscribe('adv:q');
+    const ended = new Promise((resolve) => redis.once('end', resolve));
+    const stop = watchPhases(name, (phase) => {
+      if (phase === 'reconnecting' && !disconnected) {
+        disconnected = true;
+        queueMicrotask(() => redis.disconnect());
+      }
+    });
+    try {
+      // Publish until the client's disconnect is seen by the server on every connection it owned.
+      let n = 0;
+      while (!disconnected) { await publisher.publish('adv:q', String(n++)); await new Promise((r) => setTimeout(r, 5)); }
+      await ended;
+      // A plain client that was disconnected gets no message. Keep publishing while a connection of its handover lives.
+      await waitUntil(async () => {
+        await publisher.publish('adv:q', String(n++));
+        return !world.amr.connections().some((c) => c.name === `${name}:shadow`);
+      }, { timeoutMs: 20_000, intervalMs: 5, description: 'the shadow connection gone' });
+      assert.deepEqual(afterDisconnect, [], 'messages delivered after disconnect()');
+    } finally {
+      stop();
+      publisher.disconnect();
+    }
+  });
+
+  it('the subscription count in the replies of SUBSCRIBE and UNSUBSCRIBE sent while a handover runs', NOT_YET_FIXED, async () => {
+    const provider = world.provider();
+    const name = 'adv-count-in-handover';
+    const redis = client(provider, { connectionName: name, ...resp2 });
+    assert.equal(await redis.subscribe('adv:a'), 1);
+    const replies: Promise<unknown>[] = [];
+    const stop = watchPhases(name, (phase) => {
+      // The application subscribes and leaves one more channel the moment the handover has begun.
+      if (phase === 'shadowing' && replies.length === 0) replies.push(redis.subscribe('adv:b'), redis.unsubscribe('adv:b'));
+    });
+    try {
+      await handoverEnded(provider, name);
+      // A plain client subscribed to adv:a alone is answered 2, then 1.
+      assert.deepEqual(await Promise.all(replies), [2, 1]);
+    } finally {
+      stop();
+      redis.disconnect();
+    }
+  });
+
+  it('keyPrefix with sharded subscriptions: the application still receives its channel after a rotation', NOT_YET_FIXED, async () => {
+    const provider = world.provider();
+    const name = 'adv-prefix-sharded';
+    const redis = client(provider, { connectionName: name, keyPrefix: 'app:', ...resp2 });
+    const publisher = client(provider, { keyPrefix: 'app:' });
+    const received: string[] = [];
+    redis.on('smessage', (_channel: string, message: string) => received.push(message));
+    await redis.ssubscribe('news');
+    await handoverEnded(provider, name);
+    await waitUntil(() => redis.status === 'ready', { description: 'the client ready' });
+    // A plain client (no rotation) is still subscribed to app:news and nothing else.
+    const admin = world.admin();
+    assert.deepEqual(await admin.call('PUBSUB', 'SHARDCHANNELS'), ['app:news']);
+    await waitUntil(async () => {
+      await publisher.spublish('news', 'after');
+      return received.includes('after');
+    }, { timeoutMs: 5_000, description: 'a message on the application\'s sharded channel' });
+    publisher.disconnect();
+    redis.disconnect();
+  });
+});
+
+describe(`adversarial: the name of a connection across a reconnect the library causes (ioredis ${major})`, () => {
+  /** A reconnect only the library causes: BLPOP 0 still blocked at the re-AUTH deadline. */
+  async function reconnectBehindBlpop(provider: EntraCredentialsProvider, redis: Redis, key: string): Promise<void> {
+    const pusher = client(provider);
+    const reply = redis.blpop(key, 0);
+    await nextEvent(provider, 'reauthenticated', (e) => e.method === 'reconnect');
+    await waitUntil(() => redis.status === 'ready', { description: 'ready again' });
+    await pusher.rpush(key, 'x');
+    assert.deepEqual(await reply, [key, 'x']);
+    pusher.disconnect();
+  }
+
+  it('CLIENT SETNAME inside a discarded MULTI does not rename the connection', NOT_YET_FIXED, async () => {
+    const provider = world.provider();
+    const redis = client(provider);
+    await redis.call('CLIENT', 'SETNAME', 'kept');
+    await redis.multi({ pipeline: false });
+    await redis.call('CLIENT', 'SETNAME', 'discarded');
+    assert.equal(await redis.discard(), 'OK');
+    assert.equal(await redis.call('CLIENT', 'GETNAME'), 'kept');
+    await reconnectBehindBlpop(provider, redis, 'adv:name:discard');
+    assert.equal(await redis.call('CLIENT', 'GETNAME'), 'kept', 'a plain client is still named "kept"');
+    redis.disconnect();
+  });
+
+  it('a CLIENT SETNAME the server refused does not replace the name', NOT_YET_FIXED, async () => {
+    const provider = world.provider();
+    const redis = client(provider);
+    await redis.call('CLIENT', 'SETNAME', 'kept');
+    await assert.rejects(redis.call('CLIENT', 'SETNAME', 'has space'), /spaces/);
+    await reconnectBehindBlpop(provider, redis, 'adv:name:refused');
+    assert.equal(await redis.call('CLIENT', 'GETNAME'), 'kept', 'a plain client is still named "kept"');
+    redis.disconnect();
+  });
+
+  it('a name set with HELLO ... SETNAME is kept', NOT_YET_FIXED, async () => {
+    const provider = world.provider();
+    const redis = client(provider);
+    await redis.call('HELLO', major === '6' ? '3' : '2', 'SETNAME', 'hello-named');
+    assert.equal(await redis.call('CLIENT', 'GETNAME'), 'hello-named');
+    await reconnectBehindBlpop(provider, redis, 'adv:name:hello');
+    assert.equal(await redis.call('CLIENT', 'GETNAME'), 'hello-named', 'a plain client is still named "hello-named"');
+    redis.disconnect();
+  });
+});
+
+describe(`adversarial: the selected database across a reconnect the library causes (ioredis ${major})`, () => {
+  /** As above; the element is pushed in databases 0 to 3, wherever the resent BLPOP waits. */
+  async function reconnectBehindBlpop(provider: EntraCredentialsProvider, redis: Redis, key: string): Promise<void> {
+    const pusher = client(provider);
+    const reply = redis.blpop(key, 0);
+    await nextEvent(provider, 'reauthenticated', (e) => e.method === 'reconnect');
+    await waitUntil(() => redis.status === 'ready', { description: 'ready again' });
+    for (const db of [0, 1, 2, 3]) {
+      await pusher.select(db);
+      await pusher.rpush(key, 'x');
+    }
+    assert.deepEqual(await reply, [key, 'x']);
+    pusher.disconnect();
+  }
+
+  it('SELECT inside a discarded MULTI does not change the database', NOT_YET_FIXED, async () => {
+    const provider = world.provider();
+    const redis = client(provider);
+    redis.on('error', () => {});
+    await redis.select(2);
+    await redis.multi({ pipeline: false });
+    await redis.select(3);
+    assert.equal(await redis.discard(), 'OK');
+    await redis.set('adv:db', 'two');
+    await reconnectBehindBlpop(provider, redis, 'adv:db:discard');
+    assert.equal(await redis.get('adv:db'), 'two', 'a plain client is still on database 2');
+    redis.disconnect();
+  });
+
+  it('a SELECT the server refused does not change the database', NOT_YET_FIXED, async () => {
+    const provider = world.provider();
+    const redis = client(provider);
+    redis.on('error', () => {});
+    await redis.select(2);
+    await assert.rejects(redis.select(99), /out of range/);
+    await redis.set('adv:db2', 'two');
+    await reconnectBehindBlpop(provider, redis, 'adv:db:refused');
+    assert.equal(await redis.get('adv:db2'), 'two', 'a plain client is still on database 2');
+    redis.disconnect();
+  });
+});
+
+describe(`adversarial: MONITOR (ioredis ${major})`, () => {
+  it('a monitor connection lives across rotations, as it does on a server whose tokens never expire', NOT_YET_FIXED, async () => {
+    const provider = world.provider();
+    const redis = client(provider);
+    await redis.ping();
+    const monitor = world.track(await redis.monitor());
+    let closes = 0;
+    monitor.on('close', () => { closes++; });
+    monitor.on('error', () => {});
+    const seen: string[][] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => seen.push(args));
+    const expiries = world.amr.counters.expiryDisconnects;
+    const start = provider.currentToken()!;
+    // Two new tokens: the one the monitor connected with has expired by then.
+    await nextEvent(provider, 'tokenRefreshed', (e) => e.expiresOn > start.expiresOn);
+    await waitUntil(() => Date.now() > start.expiresOn + 500, { timeoutMs: 10_000, description: 'the first token expired' });
+    await redis.set('adv:monitored', '1');
+    await waitUntil(() => seen.some((args) => args[0]?.toLowerCase() === 'set'), { description: 'the SET monitored' });
+    assert.equal(closes, 0, 'the monitor connection was closed');
+    assert.equal(world.amr.counters.expiryDisconnects, expiries, 'the server closed a connection at expiry');
+    monitor.disconnect();
+    redis.disconnect();
+  });
+});
+
+describe(`adversarial: a blocking command past the re-AUTH deadline, with the application's retry options (ioredis ${major})`, () => {
+  for (const [label, options] of [
+    ['maxRetriesPerRequest: 0', { maxRetriesPerRequest: 0 }],
+    ['autoResendUnfulfilledCommands: false', { autoResendUnfulfilledCommands: false }],
+  ] as const) {
+    it(`${label}: BLPOP 0 held across a rotation returns the pushed element`, NOT_YET_FIXED, async () => {
+      const provider = world.provider();
+      const redis = client(provider, options as RedisOptions);
+      const pusher = client(provider);
+      await redis.ping();
+      const key = `adv:blpop:${label}`;
+      let outcome: { value?: unknown; error?: unknown } | undefined;
+      redis.blpop(key, 0).then((value) => { outcome = { value }; }, (error: unknown) => { outcome = { error }; });
+      await nextEvent(provider, 'reauthenticated', (e) => e.method === 'reconnect');
+      await waitUntil(() => redis.status === 'ready', { description: 'ready again' });
+      await pusher.rpush(key, 'x');
+      // A plain client, still blocked, is answered at once.
+      await waitUntil(() => outcome, { timeoutMs: 5_000, description: 'BLPOP settled' }).catch(() => {});
+      assert.deepEqual(outcome, { value: [key, 'x'] });
+      pusher.disconnect();
+      redis.disconnect();
+    });
+  }
+});
