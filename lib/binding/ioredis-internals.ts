@@ -180,9 +180,9 @@ export function redactCredentialCommands(redis: Redis, redact: (error: unknown) 
  * subscribers), then its own strategy again.
  */
 export function forceReconnect(redis: Redis): void {
-  // The connection must come back as the application left it: ioredis restores the database, its subscriptions and
-  // its connectionName option; a name set by command is sent again here.
-  redis.once('connect', () => restoreClientName(redis));
+  // The connection must come back as the application left it: ioredis restores its subscriptions; the name and the
+  // database are those the server accepted.
+  prepareRestore(redis);
   const options = internals(redis).options as { retryStrategy?: unknown };
   const own = options.retryStrategy;
   options.retryStrategy = () => {
@@ -244,13 +244,21 @@ export function clusterStartupNodes(cluster: import('ioredis').Cluster): import(
 }
 
 /**
- * What the library follows of a connection's state that ioredis does not: whether the application's MULTI is open,
- * and the name the application gave it with CLIENT SETNAME (ioredis restores `connectionName` from its options on a
- * reconnect, not a name set by command).
+ * What the library follows of a connection's state that ioredis does not get right on a reconnect: whether the
+ * application's MULTI is open, and the name and database the server has accepted for the connection (ioredis restores
+ * its `connectionName` option and the database of the last SELECT it sent, even one the server refused or that a
+ * DISCARD dropped; it does not know a name set by command).
  */
 interface CommandWatch {
   transactionOpen: boolean;
+  /** Commands queued in the open transaction so far (their positions in EXEC's reply). */
+  queuedInTransaction: number;
+  /** Name and database changes queued in the open transaction: they take effect only if EXEC runs them. */
+  changesInTransaction: Array<{ index: number; apply: () => void }>;
+  /** The name of the last CLIENT SETNAME (or HELLO SETNAME) the server answered OK, if any. */
   clientName: string | undefined;
+  /** The database of the last SELECT the server answered OK, if any. */
+  db: number | undefined;
   onTransactionClosed: () => void;
 }
 
@@ -258,21 +266,25 @@ const COMMAND_WATCH = Symbol('ioredis-entraid.commandWatch');
 type WatchedClient = RedisInternals & { sendCommand: SendCommand; [COMMAND_WATCH]?: CommandWatch };
 interface QueuedCommand { command?: unknown }
 interface QueueInternals { peekBack?(): QueuedCommand | undefined }
+type WatchedCommand = CommandInternals & { args?: unknown[] };
 
 /**
  * Watches the commands a client sends for MULTI, EXEC and DISCARD, in every form (`multi({ pipeline: false })`,
  * `call('MULTI')`, pipelined `multi()`), so that the library never writes an AUTH inside an application's transaction:
  * there it would be answered QUEUED, and its OK would become an extra element of the application's EXEC reply.
  * `onTransactionClosed` runs on the next tick after EXEC or DISCARD was written (a pipeline writes its buffered
- * commands at the end of its synchronous run, so an AUTH written then comes after them). Also keeps the name of the
- * last CLIENT SETNAME, for {@link restoreClientName}. Only commands ioredis accepted (written or queued offline) count;
+ * commands at the end of its synchronous run, so an AUTH written then comes after them). Also follows the name and the
+ * database the server accepted (CLIENT SETNAME, HELLO ... SETNAME, SELECT: by their replies, and inside a transaction
+ * by EXEC's), which {@link forceReconnect} restores. Only commands ioredis accepted (written or queued offline) count;
  * one rejected at once (subscriber mode, a closed client) does not. The transaction state is reset by
  * {@link resetTransaction} when the connection closes: the server discards an open transaction with it, and ioredis
  * resends an unanswered MULTI through here again. One shared function per process; one small object per client.
  */
 export function watchCommands(redis: Redis, onTransactionClosed: () => void): void {
   const client = redis as unknown as WatchedClient;
-  client[COMMAND_WATCH] = { transactionOpen: false, clientName: undefined, onTransactionClosed };
+  client[COMMAND_WATCH] = {
+    transactionOpen: false, queuedInTransaction: 0, changesInTransaction: [], clientName: undefined, db: undefined, onTransactionClosed,
+  };
   if (client.sendCommand !== sendCommandWatched) client.sendCommand = sendCommandWatched;
 }
 
@@ -284,41 +296,102 @@ export function isTransactionOpen(redis: Redis): boolean {
 /** The connection closed: the server dropped any transaction open on it. */
 export function resetTransaction(redis: Redis): void {
   const watch = (redis as unknown as WatchedClient)[COMMAND_WATCH];
-  if (watch) watch.transactionOpen = false;
+  if (!watch) return;
+  watch.transactionOpen = false;
+  watch.queuedInTransaction = 0;
+  watch.changesInTransaction = [];
 }
 
 /**
- * Sends CLIENT SETNAME again with the name the application last set by command, if any: after a reconnect the
- * library caused, the connection must look as it did. Written at once in the handshake (CLIENT is allowed while
- * ioredis connects), before the commands ioredis resends on ready.
+ * Before a reconnect the library causes: the new connection must look as the old one did. The database ioredis will
+ * select is set to the one the server accepted (ioredis takes a SELECT's database when it sends it), and the name the
+ * server accepted is sent again with CLIENT SETNAME once the socket connects (written at once in the handshake,
+ * CLIENT being allowed while ioredis connects, before the commands ioredis resends on ready). Read now: the new
+ * connection's handshake sends ioredis's own CLIENT SETNAME <connectionName>.
  */
-export function restoreClientName(redis: Redis): void {
-  const name = (redis as unknown as WatchedClient)[COMMAND_WATCH]?.clientName;
-  if (name !== undefined) redis.call('CLIENT', 'SETNAME', name).catch(() => {
-    // the connection failed again: ioredis reports that itself
-  });
+function prepareRestore(redis: Redis): void {
+  const watch = (redis as unknown as WatchedClient)[COMMAND_WATCH];
+  if (!watch) return;
+  const condition = internals(redis).condition as { select?: number } | undefined;
+  if (watch.db !== undefined && condition) condition.select = watch.db;
+  const name = watch.clientName;
+  if (name !== undefined) {
+    redis.once('connect', () => {
+      redis.call('CLIENT', 'SETNAME', name).catch(() => {
+        // the connection failed again: ioredis reports that itself
+      });
+    });
+  }
 }
 
-function sendCommandWatched(this: WatchedClient, command: CommandInternals & { args?: unknown[] }, stream?: unknown): unknown {
-  // On every command: no allocation, and two comparisons for most commands (their names are not 4 to 7 letters long,
-  // or not one of these).
+function sendCommandWatched(this: WatchedClient, command: WatchedCommand, stream?: unknown): unknown {
+  // On every command: no allocation, a property read, and two comparisons for most commands (their names are not 4
+  // to 7 letters long, or not one of these).
   const result = (Object.getPrototypeOf(this) as { sendCommand: SendCommand }).sendCommand.call(this, command, stream);
-  const name = command.name;
-  if (name === undefined || name.length < 4 || name.length > 7) return result;
-  const lower = name.toLowerCase();
-  if (lower !== 'multi' && lower !== 'exec' && lower !== 'discard' && lower !== 'client') return result;
   const watch = this[COMMAND_WATCH];
-  if (!watch || !accepted(this, command)) return result;
-  if (lower === 'client') {
-    const [sub, value] = command.args ?? [];
-    if (String(sub).toLowerCase() === 'setname' && value !== undefined) watch.clientName = String(value);
-  } else if (lower === 'multi') {
-    watch.transactionOpen = true;
-  } else if (watch.transactionOpen) {
-    watch.transactionOpen = false;
-    process.nextTick(watch.onTransactionClosed);
+  const name = command.name;
+  if (!watch || name === undefined) return result;
+  if (name.length < 4 || name.length > 7) {
+    if (watch.transactionOpen && accepted(this, command)) watch.queuedInTransaction++;
+    return result;
   }
-  return result;
+  const lower = name.toLowerCase();
+  if (lower !== 'multi' && lower !== 'exec' && lower !== 'discard' && lower !== 'client' && lower !== 'select' && lower !== 'hello') {
+    if (watch.transactionOpen && accepted(this, command)) watch.queuedInTransaction++;
+    return result;
+  }
+  if (!accepted(this, command)) return result;
+  switch (lower) {
+    case 'multi':
+      watch.transactionOpen = true;
+      watch.queuedInTransaction = 0;
+      watch.changesInTransaction = [];
+      return result;
+    case 'exec':
+    case 'discard': {
+      if (!watch.transactionOpen) return result;
+      watch.transactionOpen = false;
+      const changes = watch.changesInTransaction;
+      watch.changesInTransaction = [];
+      if (lower === 'exec' && changes.length > 0) {
+        (command.promise as Promise<unknown> | undefined)?.then((reply) => {
+          if (!Array.isArray(reply)) return; // aborted by WATCH
+          for (const change of changes) if (!failed(reply[change.index])) change.apply();
+        }, () => undefined);
+      }
+      process.nextTick(watch.onTransactionClosed);
+      return result;
+    }
+    default: {
+      const apply = stateChange(lower, command.args ?? [], watch);
+      if (watch.transactionOpen) {
+        const index = watch.queuedInTransaction++;
+        if (apply) watch.changesInTransaction.push({ index, apply });
+      } else if (apply) {
+        (command.promise as Promise<unknown> | undefined)?.then(apply, () => undefined);
+      }
+      return result;
+    }
+  }
+}
+
+/** What CLIENT SETNAME, HELLO ... SETNAME or SELECT changes once the server runs it, or undefined for other commands. */
+function stateChange(name: string, args: unknown[], watch: CommandWatch): (() => void) | undefined {
+  const text = (value: unknown) => (Buffer.isBuffer(value) ? value.toString() : String(value));
+  if (name === 'select') {
+    const db = Number(text(args[0]));
+    return Number.isInteger(db) ? () => { watch.db = db; } : undefined;
+  }
+  const at = name === 'client' ? (text(args[0]).toLowerCase() === 'setname' ? 1 : -1)
+    : name === 'hello' ? args.findIndex((arg, i) => i > 0 && text(arg).toLowerCase() === 'setname') + 1 : -1;
+  if (at <= 0 || args[at] === undefined) return undefined;
+  const value = text(args[at]);
+  return () => { watch.clientName = value; };
+}
+
+/** An element of EXEC's reply that failed: an error, or ioredis's `[error, result]` pair holding one. */
+function failed(element: unknown): boolean {
+  return element instanceof Error || (Array.isArray(element) && element[0] instanceof Error);
 }
 
 /** Whether ioredis took the command (wrote it, or queued it until the connection is ready) rather than rejecting it. */

@@ -134,7 +134,7 @@ describe(`adversarial: the name of a connection across a reconnect the library c
     pusher.disconnect();
   }
 
-  it('CLIENT SETNAME inside a discarded MULTI does not rename the connection', NOT_YET_FIXED, async () => {
+  it('CLIENT SETNAME inside a discarded MULTI does not rename the connection', async () => {
     const provider = world.provider();
     const redis = client(provider);
     await redis.call('CLIENT', 'SETNAME', 'kept');
@@ -147,7 +147,7 @@ describe(`adversarial: the name of a connection across a reconnect the library c
     redis.disconnect();
   });
 
-  it('a CLIENT SETNAME the server refused does not replace the name', NOT_YET_FIXED, async () => {
+  it('a CLIENT SETNAME the server refused does not replace the name', async () => {
     const provider = world.provider();
     const redis = client(provider);
     await redis.call('CLIENT', 'SETNAME', 'kept');
@@ -157,7 +157,7 @@ describe(`adversarial: the name of a connection across a reconnect the library c
     redis.disconnect();
   });
 
-  it('a name set with HELLO ... SETNAME is kept', NOT_YET_FIXED, async () => {
+  it('a name set with HELLO ... SETNAME is kept', async () => {
     const provider = world.provider();
     const redis = client(provider);
     await redis.call('HELLO', major === '6' ? '3' : '2', 'SETNAME', 'hello-named');
@@ -183,7 +183,7 @@ describe(`adversarial: the selected database across a reconnect the library caus
     pusher.disconnect();
   }
 
-  it('SELECT inside a discarded MULTI does not change the database', NOT_YET_FIXED, async () => {
+  it('SELECT inside a discarded MULTI does not change the database', async () => {
     const provider = world.provider();
     const redis = client(provider);
     redis.on('error', () => {});
@@ -197,7 +197,7 @@ describe(`adversarial: the selected database across a reconnect the library caus
     redis.disconnect();
   });
 
-  it('a SELECT the server refused does not change the database', NOT_YET_FIXED, async () => {
+  it('a SELECT the server refused does not change the database', async () => {
     const provider = world.provider();
     const redis = client(provider);
     redis.on('error', () => {});
