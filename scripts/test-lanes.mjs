@@ -6,8 +6,8 @@
 //            what the library relies on fails here the day it ships.
 //   lowest   the lowest version of every range package.json declares: ioredis (lowest 5.x and 6.0.0),
 //            @azure/identity, @azure/core-auth, @azure/core-rest-pipeline and p-retry, on the lowest Node.js release
-//            engines accepts: the same client spec files, plus spec/identity and spec/manager. So that the ranges
-//            claim nothing that was never run.
+//            engines accepts: the same client spec files, plus spec/identity, spec/manager and the built package
+//            loaded from CommonJS and ES modules. So that the ranges claim nothing that was never run.
 //
 //   node scripts/test-lanes.mjs                 both lanes
 //   node scripts/test-lanes.mjs lowest          one of them
@@ -64,7 +64,9 @@ const LANES = {
     node: lowestSupportedNode().join('.'),
     packages: ['ioredis', ...RUNTIME],
     runs: [
-      { major: '5', install: [`ioredis@${lowestFor('5')}`, ...lowestRuntime], files: [...CLIENT_FILES, ...specsIn('spec/identity'), ...specsIn('spec/manager')] },
+      // spec/package: the built package loads from CommonJS (require of the ES-module p-retry) on this Node.
+      { major: '5', install: [`ioredis@${lowestFor('5')}`, ...lowestRuntime],
+        files: [...CLIENT_FILES, ...specsIn('spec/identity'), ...specsIn('spec/manager'), 'spec/package/exports.test.ts'] },
       { major: '6', install: [`ioredis@${lowestFor('6')}`, ...lowestRuntime], files: CLIENT_FILES },
     ],
   },
@@ -107,6 +109,8 @@ function run(binary, label, files, env, buffered) {
 }
 
 const chosen = process.argv.slice(2);
+// spec/package/exports.test.ts loads the built package (test:ci builds before the lanes).
+if (!existsSync(join(root, 'dist', 'cjs', 'index.js'))) execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root, stdio: 'inherit' });
 for (const name of chosen) if (!(name in LANES)) throw new Error(`unknown lane "${name}"; lanes: ${Object.keys(LANES).join(', ')}`);
 const results = [];
 for (const name of chosen.length > 0 ? chosen : Object.keys(LANES)) {
