@@ -266,7 +266,7 @@ export class TokenManager {
         unref: true,
         signal,
         // The rest of the delay waits here, before p-retry's: the random part of the jitter, and what a Retry-After
-        // asks beyond the backoff (honoured up to maxDelay). Both wait for the same total as retryDelay() says.
+        // asks beyond the backoff (honoured up to maxDelay). Together they wait what retryDelay() computes.
         onFailedAttempt: async ({ attemptNumber, retriesLeft, retryDelay: backoff }) => {
           if (retriesLeft === 0) return;
           const extra = retryDelay(attemptNumber, retryAfterMs(this.#lastError), retry, this.#random) - backoff;
