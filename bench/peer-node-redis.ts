@@ -1,5 +1,5 @@
 /**
- * The peer: node-redis 5 with @redis/entraid against this library, with the same connections, each library sharing
+ * The peer: node-redis 6 (`redis` 6.3) with @redis/entraid 6.1 against this library, with the same connections, each library sharing
  * one provider over a real ManagedIdentityCredential for its own identity, both with default refresh settings.
  *
  * Through the AMR emulator (which closes a connection when its token expires): 100 plain connections under a light
@@ -143,7 +143,12 @@ async function ours(bench: BenchWorld, errors: ErrorTally, setup: Setup): Promis
   return contestant;
 }
 
-type NodeRedisClient = ReturnType<typeof createClient>;
+/**
+ * node-redis 6 speaks RESP3 by default; the bench's ioredis side (ioredis 5) speaks RESP2, so node-redis is held to
+ * RESP2 too: the same connections on both sides, RESP2 subscribers included.
+ */
+const NODE_REDIS_RESP = 2;
+type NodeRedisClient = ReturnType<typeof createClient<{}, {}, {}, typeof NODE_REDIS_RESP>>;
 type ReAuthenticate = (credentials: { username?: string; password?: string }) => Promise<void>;
 
 async function nodeRedis(bench: BenchWorld, errors: ErrorTally, setup: Setup): Promise<Contestant> {
@@ -172,7 +177,7 @@ async function nodeRedis(bench: BenchWorld, errors: ErrorTally, setup: Setup): P
     // (about 70 ms of CPU per client, measured with redis 5.12.1). The name is set after each connect instead; a
     // RESP2 subscriber cannot do that after a reconnect (it is back in subscribe mode by \`ready\`), so a connection
     // of this library's identity without a name is a subscriber.
-    const client = createClient({ socket: { ...endpoint }, credentialsProvider: provider });
+    const client = createClient({ RESP: NODE_REDIS_RESP, socket: { ...endpoint }, credentialsProvider: provider });
     errors.watch(client);
     client.on('ready', () => { client.sendCommand(['CLIENT', 'SETNAME', nameOf(library, kind, index)]).catch(() => {}); });
     if (kind === 'normal') {

@@ -101,7 +101,7 @@ function renderHeader(env: Environment, seconds: number, loadAtEnd: number, targ
       ['node-redis (`redis`)', env.nodeRedis],
       ['@redis/entraid', env.redisEntraid],
       ['@azure/identity', env.azureIdentity],
-      ['@azure/msal-node', `${env.msalNode} (used by @azure/identity); ${env.msalNodeOfRedisEntraid} (bundled by @redis/entraid, unused here)`],
+      ['@azure/msal-node', `${env.msalNode} (used by @azure/identity); ${env.msalNodeOfRedisEntraid} (the one @redis/entraid depends on, unused here)`],
       ['redis-server', env.redisServer],
       ['Node.js ranges declared (peer)', `${env.peerEngines.join('; ')}: all install and run on ${env.node}`],
       ['CPU', `${env.cpu}, ${env.cores} cores`],

@@ -4,7 +4,8 @@
 //   - `import` from ES modules and `require` from CommonJS give the public API, with ioredis 5 and with ioredis 6;
 //   - TypeScript consumers type-check with moduleResolution node16, nodenext and bundler (ESM and CJS files);
 //   - the bin runs;
-//   - publint and @arethetypeswrong/cli find nothing wrong with the tarball.
+//   - publint and @arethetypeswrong/cli find nothing wrong with the tarball;
+//   - beside an application's newest @azure/identity, npm installs one copy of it (and of MSAL and the core packages).
 // Prints one line per check and a closing "N passed, N failed"; exits non-zero when anything failed.
 //
 //   node scripts/check-package.mjs              everything
@@ -231,6 +232,19 @@ export { copy, cluster, error };
       return `${binName} ${version}`;
     });
   }
+
+  // 4. An application that depends on the newest @azure/identity itself: npm keeps one copy of it and of what it
+  // brings (no upper cap in the library's ranges), so the library's credentials run on the application's release.
+  check('one copy each of @azure/identity, @azure/msal-node, @azure/core-auth, @azure/core-rest-pipeline beside the application\'s newest @azure/identity', () => {
+    npmInstall(['@azure/identity@latest']);
+    const found = ['@azure/identity', '@azure/msal-node', '@azure/core-auth', '@azure/core-rest-pipeline'].map((name) => {
+      const nodes = JSON.parse(run('npm', ['query', `#${name}`], { cwd: consumer }));
+      return { name, versions: nodes.map((node) => node.version) };
+    });
+    const duplicated = found.filter((entry) => entry.versions.length !== 1);
+    if (duplicated.length > 0) throw new Error(duplicated.map((entry) => `${entry.name}: ${entry.versions.join(', ') || 'none'}`).join('\n'));
+    return found.map((entry) => `${entry.name}@${entry.versions[0]}`).join(', ');
+  });
 } finally {
   if (flag('--keep')) console.log(`kept ${work}`);
   else rmSync(work, { recursive: true, force: true });

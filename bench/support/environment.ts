@@ -45,6 +45,12 @@ function versionOf(folder: string): string {
   return packageJson(folder)?.version ?? 'not installed';
 }
 
+/** The folder of the copy of `name` that `dependent` loads: its own nested one, else the top-level one. */
+function copySeenBy(dependent: string, name: string): string {
+  const nested = `${dependent}/node_modules/${name}`;
+  return packageJson(nested) ? nested : name;
+}
+
 /** The Node.js range a package declares, as `name: range`. */
 function engineOf(folder: string): string {
   return `${folder.split('node_modules/').at(-1)} ${packageJson(folder)?.engines?.node ?? '(none declared)'}`;
@@ -67,14 +73,14 @@ export async function describeEnvironment(redis: RedisServerHandle): Promise<Env
     nodeRedis: versionOf('redis'),
     redisEntraid: versionOf('@redis/entraid'),
     azureIdentity: versionOf('@azure/identity'),
-    msalNode: versionOf('@azure/msal-node'),
-    msalNodeOfRedisEntraid: versionOf('@redis/entraid/node_modules/@azure/msal-node'),
+    msalNode: versionOf(copySeenBy('@azure/identity', '@azure/msal-node')),
+    msalNodeOfRedisEntraid: versionOf(copySeenBy('@redis/entraid', '@azure/msal-node')),
     redisServer: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown',
     cpu: os.cpus()[0]?.model ?? 'unknown',
     cores: os.cpus().length,
     loadAverage: os.loadavg()[0] ?? Number.NaN,
     openFilesLimit: openFilesLimit(),
-    peerEngines: ['redis', '@redis/client', '@redis/entraid', '@azure/identity', '@redis/entraid/node_modules/@azure/msal-node']
+    peerEngines: ['redis', '@redis/client', '@redis/entraid', '@azure/identity', copySeenBy('@redis/entraid', '@azure/msal-node')]
       .map(engineOf),
     date: new Date().toISOString(),
   };

@@ -1,13 +1,13 @@
 /**
  * Which token-request failures are worth retrying, and how long the token service asked us to wait.
  *
- * Classified against what @azure/identity 4.13.1 really throws (see spec/identity/retryable-real-errors.test.ts):
+ * Classified against what @azure/identity 4.5 to 4.14 really throw (see spec/identity/retryable-real-errors.test.ts):
  * - ManagedIdentityCredential wraps every failure in a `CredentialUnavailableError` whose `cause` is an MSAL
  *   `ClientAuthError` (`errorCode: 'network_error'`: refused, reset, hung-up) or `ServerError` (`status`: the HTTP
  *   status of the identity endpoint).
- * - ClientSecretCredential / ClientCertificateCredential throw an `AuthenticationRequiredError` with no cause and no
- *   status: only the message tells, `"<oauth error>: Error(s): <AADSTS codes> - ... Description: AADSTS..."`, or
- *   `"network_error: ..."`. While MSAL throttles after a 429/5xx, it replays the error as `"<codes>: AADSTS..."`.
+ * - ClientSecretCredential / ClientCertificateCredential throw an `AuthenticationRequiredError` with no status: the
+ *   message tells, `"<oauth error>: Error(s): <AADSTS codes> - ... Description: AADSTS..."`, or `"network_error: ..."`
+ *   (up to 4.13 with no cause; from 4.14 with MSAL's error as `cause`, which has the status but no headers). While MSAL throttles after a 429/5xx, it replays the error as `"<codes>: AADSTS..."`.
  * - A confidential credential that has not yet fetched the authority's OpenID metadata and cannot (down, 5xx, 4xx
  *   alike) throws `CredentialUnavailableError("endpoints_resolution_error: ...")` with no cause.
  * - DefaultAzureCredential / ChainedTokenCredential throw an `AggregateAuthenticationError` with `errors`.

@@ -253,13 +253,20 @@ export class TokenManager {
         }
       }, {
         retries: retry.maxAttempts - 1,
-        // Delays are ours (jitter, Retry-After); p-retry counts attempts and stops on abort.
-        minTimeout: 0,
-        factor: 1,
+        // p-retry waits the exponential backoff: initialDelay × backoffMultiplier^(n−1), capped at maxDelay, both
+        // scaled by (1 − jitter), the shortest a jittered delay can be. Its own `randomize` (×1 to ×2, Math.random)
+        // is not our jitter, which only ever shortens a delay and takes the manager's random source.
+        minTimeout: retry.initialDelay * (1 - retry.jitter),
+        factor: retry.backoffMultiplier,
+        maxTimeout: retry.maxDelay * (1 - retry.jitter),
+        unref: true,
         signal,
-        shouldRetry: async ({ attemptNumber }) => {
-          await abortableDelay(retryDelay(attemptNumber, retryAfterMs(this.#lastError), retry, this.#random), signal);
-          return true;
+        // The rest of the delay waits here, before p-retry's: the random part of the jitter, and what a Retry-After
+        // asks beyond the backoff (honoured up to maxDelay). Together they wait what retryDelay() computes.
+        onFailedAttempt: async ({ attemptNumber, retriesLeft, retryDelay: backoff }) => {
+          if (retriesLeft === 0) return;
+          const extra = retryDelay(attemptNumber, retryAfterMs(this.#lastError), retry, this.#random) - backoff;
+          if (extra > 0) await abortableDelay(extra, signal);
         },
       });
     } catch (error) {

@@ -1,0 +1,4 @@
+// Loaded with --import by scripts/test-lanes.mjs: installs resolve-hook.mjs.
+import { register } from 'node:module';
+
+register('./resolve-hook.mjs', import.meta.url);
