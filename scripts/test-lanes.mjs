@@ -28,6 +28,8 @@ const CLIENT_FILES = [
   'spec/binding/reauth.test.ts',
   'spec/binding/application-state.test.ts',
   'spec/binding/pubsub.test.ts',
+  'spec/binding/ioredis-contract.test.ts',
+  'spec/binding/ioredis-workarounds.test.ts',
 ];
 const specsIn = (dir) => readdirSync(join(root, dir)).filter((f) => f.endsWith('.test.ts')).sort().map((f) => `${dir}/${f}`);
 /** The runtime dependencies the lowest lane pins (ioredis, the peer, is pinned per major). */
