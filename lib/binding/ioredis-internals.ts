@@ -193,8 +193,10 @@ export function redactCredentialCommands(redis: Redis, redact: (error: unknown) 
  */
 export function forceReconnect(redis: Redis): void {
   // The connection must come back as the application left it: ioredis restores the database, its subscriptions and
-  // its connectionName option; a name set by command is sent again here.
-  redis.once('connect', () => restoreClientName(redis));
+  // its connectionName option; a name set by command is sent again here. Read now: the handshake of the new
+  // connection sends ioredis's own CLIENT SETNAME <connectionName> (through the watch) before 'connect' is emitted.
+  const name = clientName(redis);
+  redis.once('connect', () => restoreClientName(redis, name));
   const options = internals(redis).options as { retryStrategy?: unknown };
   const own = options.retryStrategy;
   options.retryStrategy = () => {
@@ -341,12 +343,19 @@ export function resetTransaction(redis: Redis): void {
 }
 
 /**
- * Sends CLIENT SETNAME again with the name the application last set by command, if any: after a reconnect the
- * library caused, the connection must look as it did. Written at once in the handshake (CLIENT is allowed while
+ * The name of the connection's last CLIENT SETNAME, the handshake's (ioredis sends its `connectionName` option on every
+ * connect) or the application's, whichever came last; undefined when none was sent.
+ */
+function clientName(redis: Redis): string | undefined {
+  return (redis as unknown as WatchedClient)[COMMAND_WATCH]?.clientName;
+}
+
+/**
+ * Sends CLIENT SETNAME again with `name`, the connection's name before a reconnect the library caused (see
+ * {@link forceReconnect}): the connection must look as it did. Written at once in the handshake (CLIENT is allowed while
  * ioredis connects), before the commands ioredis resends on ready.
  */
-export function restoreClientName(redis: Redis): void {
-  const name = (redis as unknown as WatchedClient)[COMMAND_WATCH]?.clientName;
+export function restoreClientName(redis: Redis, name: string | undefined): void {
   if (name !== undefined) redis.call('CLIENT', 'SETNAME', name).catch(() => {
     // the connection failed again: ioredis reports that itself
   });
