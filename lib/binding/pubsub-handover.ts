@@ -64,6 +64,8 @@ type HandoverEvent =
   | { type: 'clientReady' }
   | { type: 'fenced'; epoch: number }
   | { type: 'lost'; who: 'client' | 'shadow' | 'publisher'; error?: unknown }
+  /** The client ended (`disconnect()`, `quit()`, no retry left): it will not reconnect. */
+  | { type: 'ended' }
   | { type: 'timeout' }
   | { type: 'markerReleased' };
 
@@ -251,9 +253,11 @@ export class SubscriberHandover {
     this.#cleanups.push(observeSubscriptionCommands(this.#redis, (command, answered) => this.#onClientCommand(command, answered)));
     const onClose = () => this.#on({ type: 'lost', who: 'client' });
     const onReady = () => this.#on({ type: 'clientReady' });
+    const onEnd = () => this.#on({ type: 'ended' });
     this.#redis.on('close', onClose);
     this.#redis.on('ready', onReady);
-    this.#cleanups.push(() => { this.#redis.off('close', onClose); this.#redis.off('ready', onReady); });
+    this.#redis.on('end', onEnd);
+    this.#cleanups.push(() => { this.#redis.off('close', onClose); this.#redis.off('ready', onReady); this.#redis.off('end', onEnd); });
     this.#enter('preparing');
 
     const shadow = this.#connection('shadow');
@@ -303,6 +307,10 @@ export class SubscriberHandover {
         return;
       case 'timeout':
         this.#fail(`timed out in phase ${phase}`);
+        return;
+      case 'ended':
+        // Nothing to wait for in any phase: the shadow and the publisher close now, not at a phase's bound.
+        this.#fail('the client was closed');
         return;
       case 'markerReleased':
         return;
