@@ -130,6 +130,11 @@ export function traceTokenRequest(
   return traced.then(() => token as EntraToken);
 }
 
+/** True when someone subscribes to {@link REAUTH_CHANNEL}: only then is a re-authentication's trace context built. */
+export function isReauthTraced(): boolean {
+  return isTraced(reauthChannel);
+}
+
 /**
  * Runs one re-authentication of a live connection (`redis.auth(...)`, or a subscriber handover), traced on
  * {@link REAUTH_CHANNEL}. Resolves or rejects as `reauthenticate` does; the rejection is redacted. Without

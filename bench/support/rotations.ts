@@ -1,13 +1,15 @@
 /** Follows token rotations of one provider of this library: when the token came, when every connection had it. */
-import diagnosticsChannel from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
-import { REAUTH_CHANNEL, type EntraCredentialsProvider, type ReauthenticatedEvent, type TokenInfo } from '../../lib/index.js';
+import type { EntraCredentialsProvider, ReauthenticatedEvent, TokenInfo } from '../../lib/index.js';
 import type { TimedCredential } from './bench-world.js';
 
 export interface Rotation {
   /** performance.now() when the credential handed over the new token: the start of the rotation. */
   tokenAt: number;
-  /** When the last AUTH in place for this token was written (`end` of its trace on the reauth channel). */
+  /**
+   * When the provider handed the token to the last connection that existed when the tracker was created (a
+   * subscriber of the tracker's own, added after them, is handed it next): every AUTH in place is written by then.
+   */
   writtenAt: number;
   /** CPU time (user + system) the process spent from the new token to `writtenAt`, ms. */
   writeCpuMs: number;
@@ -34,10 +36,9 @@ export class RotationTracker {
   readonly #onRefreshed: (info: TokenInfo) => void;
   readonly #onReauthenticated: (event: ReauthenticatedEvent) => void;
   readonly #onFailed: () => void;
-  /** Last AUTH written, by token expiry (the first ones are written before `tokenRefreshed` creates the rotation). */
+  /** Last AUTH written, by token expiry (written before `tokenRefreshed` creates the rotation). */
   readonly #lastWrite = new Map<number, { at: number; cpuMs: number }>();
-  readonly #onAuthWritten: (message: unknown) => void;
-  readonly #authWrittenChannel = `tracing:${REAUTH_CHANNEL}:end`;
+  readonly #unsubscribeProbe: () => void;
 
   constructor(
     provider: EntraCredentialsProvider, credential: TimedCredential, expected: () => number,
@@ -62,13 +63,14 @@ export class RotationTracker {
       this.#check(rotation);
     };
     this.#onFailed = () => { this.reauthenticationFailures++; };
-    this.#onAuthWritten = (message) => {
-      const context = message as { method?: string; token?: { expiresOn: number } };
-      if (context.method !== 'auth' || !context.token) return;
-      const cpu = credential.lastTokenCpu ? process.cpuUsage(credential.lastTokenCpu) : undefined;
-      this.#lastWrite.set(context.token.expiresOn, { at: performance.now(), cpuMs: cpu ? (cpu.user + cpu.system) / 1000 : Number.NaN });
-    };
-    diagnosticsChannel.subscribe(this.#authWrittenChannel, this.#onAuthWritten);
+    // Not the `ioredis-entraid:reauth` tracing channel: a subscriber there makes the library build a trace per AUTH,
+    // which is not what is measured. The provider hands a token to its subscribers in the order they subscribed.
+    this.#unsubscribeProbe = provider.subscribe({
+      onToken: (token) => {
+        const cpu = credential.lastTokenCpu ? process.cpuUsage(credential.lastTokenCpu) : undefined;
+        this.#lastWrite.set(token.expiresOn, { at: performance.now(), cpuMs: cpu ? (cpu.user + cpu.system) / 1000 : Number.NaN });
+      },
+    });
     provider.on('tokenRefreshed', this.#onRefreshed);
     provider.on('reauthenticated', this.#onReauthenticated);
     provider.on('reauthenticationFailed', this.#onFailed);
@@ -95,7 +97,7 @@ export class RotationTracker {
     this.#provider.off('tokenRefreshed', this.#onRefreshed);
     this.#provider.off('reauthenticated', this.#onReauthenticated);
     this.#provider.off('reauthenticationFailed', this.#onFailed);
-    diagnosticsChannel.unsubscribe(this.#authWrittenChannel, this.#onAuthWritten);
+    this.#unsubscribeProbe();
   }
 
   #check(rotation: Rotation): void {

@@ -5,8 +5,9 @@ import { describeToken } from '../identity/events.js';
 import { emitIsolated } from '../listener-errors.js';
 import { isUsable, validityMargin } from '../manager/schedule.js';
 import type { EntraToken } from '../token/entra-token.js';
-import { publishReauthReconnect, traceReauthentication } from '../tracing.js';
+import { isReauthTraced, publishReauthReconnect, traceReauthentication } from '../tracing.js';
 import { connectionState, reauthMethod } from './connection-state.js';
+import { addDeadline, cancelDeadline, type Deadline } from './deadlines.js';
 import {
   blockingCommandInFlight, forceReconnect, hasBlockingCommandInFlight, interceptConnect,
   interceptEmit, isResp2Subscriber, redactCredentialCommands, resetTransaction, setHandshakeCredentials, watchCommands,
@@ -52,7 +53,8 @@ interface PendingReauth {
   /** Back-off before the next attempt after a failure, ms. */
   retryDelay: number;
   timer: ReturnType<typeof setTimeout> | undefined;
-  deadline: ReturnType<typeof setTimeout> | undefined;
+  /** Shared with every connection whose deadline is the same instant (lib/binding/deadlines.ts). */
+  deadline: Deadline | undefined;
 }
 
 /** A token the server refused on this connection (WRONGPASS), and the one the connection still holds. */
@@ -205,7 +207,7 @@ export class ClientBinding implements TokenSubscriber {
     const pending = this.#pending;
     if (!pending) return;
     if (pending.timer) clearTimeout(pending.timer);
-    if (pending.deadline) clearTimeout(pending.deadline);
+    if (pending.deadline) cancelDeadline(pending.deadline);
     this.#pending = undefined;
   }
 
@@ -218,11 +220,11 @@ export class ClientBinding implements TokenSubscriber {
     this.#pending = pending;
     const old = this.#authenticatedWith;
     if (old) {
-      const untilDeadline = reauthDeadline(old) - Date.now();
+      const now = Date.now();
+      const deadline = reauthDeadline(old);
       // Past the deadline already: give AUTH half of what is left before forcing a reconnect.
-      const delay = untilDeadline > 0 ? untilDeadline : Math.max(0, (old.expiresOn - Date.now()) / 2);
-      pending.deadline = setTimeout(() => this.#reconnectBeforeExpiry(pending), delay);
-      pending.deadline.unref?.();
+      const at = deadline > now ? deadline : now + Math.max(0, (old.expiresOn - now) / 2);
+      pending.deadline = addDeadline(at, () => this.#reconnectBeforeExpiry(pending));
     }
     const jitter = this.#reauthJitter > 0 ? Math.random() * this.#reauthJitter : 0;
     if (jitter > 0 && reauthMethod(this.redis) === 'auth') {
@@ -251,7 +253,7 @@ export class ClientBinding implements TokenSubscriber {
       case 'handover':
         // AUTH is impossible in RESP2 subscribe mode: the subscriptions move to a fresh connection instead, within
         // the handover's own bounds.
-        if (pending.deadline) clearTimeout(pending.deadline);
+        if (pending.deadline) cancelDeadline(pending.deadline);
         pending.deadline = undefined;
         pending.phase = 'handover';
         this.#startHandover(pending.token, this.#authenticatedWith);
@@ -282,17 +284,23 @@ export class ClientBinding implements TokenSubscriber {
 
   #sendAuth(pending: PendingReauth): void {
     const { token } = pending;
-    const connection = this.connectionDescription;
     const attempt = ++pending.attempts;
     pending.phase = 'in-flight';
-    traceReauthentication(() => this.redis.auth(token.username, token.password), () => ({ connection, token, attempt })).then(
+    // One AUTH per connection per rotation: nothing is built for tracing unless someone traces.
+    const reply = isReauthTraced()
+      ? traceReauthentication(() => this.redis.auth(token.username, token.password),
+        () => ({ connection: this.connectionDescription, token, attempt }))
+      : this.redis.auth(token.username, token.password);
+    reply.then(
       (reply: unknown) => {
         if (this.#pending !== pending) return; // superseded or cancelled
         if (reply === 'OK') {
           this.#cancelPending();
           this.#authenticatedWith = token;
           this.#refusal = undefined;
-          this.provider.emit('reauthenticated', { connection, token: describeToken(token), method: 'auth' });
+          if (this.provider.listenerCount('reauthenticated') > 0) {
+            this.provider.emit('reauthenticated', { connection: this.connectionDescription, token: describeToken(token), method: 'auth' });
+          }
           return;
         }
         this.#retryAuth(pending, new Error(`AUTH was answered ${JSON.stringify(String(reply))} instead of OK`));
@@ -378,8 +386,7 @@ export class ClientBinding implements TokenSubscriber {
       // and a reconnect aborts the transactions in flight. Its reply is often already waiting after an event-loop
       // stall (timers run before I/O is read); if the server closes the connection at expiry, ioredis reconnects with
       // the fresh token. Only a connection that neither answered nor was closed by then is moved.
-      pending.deadline = setTimeout(() => this.#reconnectBeforeExpiry(pending), untilExpiry);
-      pending.deadline.unref?.();
+      pending.deadline = addDeadline(Date.now() + untilExpiry, () => this.#reconnectBeforeExpiry(pending));
       return;
     }
     this.#cancelPending();

@@ -148,30 +148,53 @@ export type SendCommand = (command: CommandInternals, ...rest: unknown[]) => unk
  * never pass through here.
  */
 export function redactCredentialCommands(redis: Redis, redact: (error: unknown) => unknown): void {
-  const client = redis as unknown as Record<'auth' | 'hello', (...args: unknown[]) => unknown> & { sendCommand: SendCommand };
+  const client = redis as unknown as RedactingClient;
+  client[REDACTION] = { redact, hadOwn: false, own: undefined };
   for (const name of ['auth', 'hello'] as const) {
     const original = client[name];
     if (typeof original !== 'function') continue;
-    client[name] = function redactedCommand(this: typeof client, ...args: unknown[]): unknown {
-      const hadOwn = Object.prototype.hasOwnProperty.call(this, 'sendCommand');
-      const ownSendCommand = this.sendCommand;
-      const restore = () => {
-        if (hadOwn) this.sendCommand = ownSendCommand;
-        else delete (this as Partial<typeof client>).sendCommand;
-      };
-      this.sendCommand = function sendRedacted(this: typeof client, command: CommandInternals, ...rest: unknown[]): unknown {
-        restore();
-        const reject = command.reject;
-        if (typeof reject === 'function') command.reject = (error: unknown) => reject.call(command, redact(error));
-        return ownSendCommand.call(this, command, ...rest);
-      };
+    client[name] = function redactedCommand(this: RedactingClient, ...args: unknown[]): unknown {
+      const state = this[REDACTION];
+      if (!state) return original.apply(this, args);
+      // No closure per call but the one that wraps `reject`: a rotation sends one AUTH per connection.
+      state.hadOwn = Object.prototype.hasOwnProperty.call(this, 'sendCommand');
+      state.own = this.sendCommand;
+      this.sendCommand = sendRedacted;
       try {
         return original.apply(this, args);
       } finally {
-        restore();
+        restoreSendCommand(this, state);
       }
     };
   }
+}
+
+const REDACTION = Symbol('ioredis-entraid.redaction');
+/** The redaction of one client, and the `sendCommand` it puts back once the credential command is handed over. */
+interface Redaction {
+  redact: (error: unknown) => unknown;
+  hadOwn: boolean;
+  own: SendCommand | undefined;
+}
+type RedactingClient = Record<'auth' | 'hello', (...args: unknown[]) => unknown> & {
+  sendCommand: SendCommand;
+  [REDACTION]?: Redaction;
+};
+
+function restoreSendCommand(client: RedactingClient, state: Redaction): void {
+  if (state.hadOwn) client.sendCommand = state.own as SendCommand;
+  else delete (client as Partial<RedactingClient>).sendCommand;
+}
+
+/** The `sendCommand` of a client while its `auth()`/`hello()` runs: wraps the command's `reject`, once. */
+function sendRedacted(this: RedactingClient, command: CommandInternals, stream?: unknown): unknown {
+  const state = this[REDACTION] as Redaction;
+  const own = state.own as SendCommand;
+  restoreSendCommand(this, state);
+  const reject = command.reject;
+  const { redact } = state;
+  if (typeof reject === 'function') command.reject = (error: unknown) => reject.call(command, redact(error));
+  return own.call(this, command, stream);
 }
 
 /**

@@ -6,6 +6,7 @@ import { ManagedIdentityCredential } from '@azure/identity';
 import { reauthDeadline } from '../../lib/binding/client-binding.js';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import { createCredentialsProvider } from '../../lib/identity/credentials-provider.js';
+import { setFanOutBatchSize } from '../../lib/identity/token-fan-out.js';
 import { REAUTH_CHANNEL, REAUTH_RECONNECT_CHANNEL, type ReauthReconnectMessage, type ReauthTraceContext } from '../../lib/tracing.js';
 import { countEvents, nextEvent, waitUntil, World } from '../support/world.js';
 
@@ -149,7 +150,14 @@ describe('re-authentication of live connections', () => {
   });
 
   it('more connections than a fan-out batch: every one is re-authenticated, and tokenRefreshed comes before them', async () => {
-    const provider = world.provider();
+    // Batches of 20 (the default is larger), so that 45 connections take three turns of the event loop.
+    const previousBatchSize = setFanOutBatchSize(20);
+    let provider: ReturnType<typeof world.provider>;
+    try {
+      provider = world.provider();
+    } finally {
+      setFanOutBatchSize(previousBatchSize);
+    }
     const clients = Array.from({ length: 45 }, () => world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider })));
     await Promise.all(clients.map((client) => client.ping()));
     const announced = new Set<number>();

@@ -1,0 +1,86 @@
+/**
+ * Shared deadlines: callbacks due at one instant share one timer (the re-AUTH deadlines of one rotation), each runs
+ * once unless cancelled, and nothing is left behind. The deadline's effect on a connection (a reconnect with the new
+ * token) is covered end to end in spec/binding/reauth.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { addDeadline, cancelDeadline, pendingDeadlines } from '../../lib/binding/deadlines.js';
+
+const timers = () => pendingDeadlines().timers;
+/** The deadlines' timers are unref'd: a ref'd one keeps the test's event loop running meanwhile. */
+function keepAlive(): () => void {
+  const interval = setInterval(() => undefined, 1_000);
+  return () => clearInterval(interval);
+}
+
+describe('shared deadlines', () => {
+  it('deadlines at one instant share one timer; each runs once, a cancelled one never', async () => {
+    const release = keepAlive();
+    const timersBefore = timers();
+    const at = Date.now() + 30;
+    const ran: number[] = [];
+    let last!: () => void;
+    const allRan = new Promise<void>((resolve) => { last = resolve; });
+    const realSetTimeout = globalThis.setTimeout;
+    let timersCreated = 0;
+    globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
+      timersCreated++;
+      return realSetTimeout(...args);
+    }) as typeof setTimeout;
+    let deadlines: ReturnType<typeof addDeadline>[];
+    try {
+      deadlines = Array.from({ length: 100 }, (_, i) => addDeadline(at, () => {
+        ran.push(i);
+        if (i === 99) last();
+      }));
+    } finally {
+      globalThis.setTimeout = realSetTimeout;
+    }
+    assert.equal(timersCreated, 1, 'one timer created for 100 deadlines');
+    assert.equal(timers() - timersBefore, 1);
+    cancelDeadline(deadlines[50]!);
+    await allRan;
+    release();
+    assert.equal(ran.length, 99);
+    assert.ok(!ran.includes(50), 'the cancelled deadline did not run');
+    assert.equal(new Set(ran).size, 99, 'each ran once');
+    cancelDeadline(deadlines[0]!); // after it ran: nothing happens
+    assert.deepEqual(pendingDeadlines(), { deadlines: 0, timers: 0 });
+  });
+
+  it('cancelling every deadline of an instant clears its timer', () => {
+    const timersBefore = timers();
+    const at = Date.now() + 60_000;
+    const deadlines = Array.from({ length: 10 }, () => addDeadline(at, () => assert.fail('cancelled')));
+    const other = addDeadline(at + 1, () => assert.fail('cancelled'));
+    assert.equal(timers() - timersBefore, 2, 'one timer per instant');
+    for (const deadline of deadlines) cancelDeadline(deadline);
+    assert.equal(timers() - timersBefore, 1);
+    cancelDeadline(other);
+    assert.equal(timers(), 0, 'no timer left');
+    assert.deepEqual(pendingDeadlines(), { deadlines: 0, timers: 0 });
+  });
+
+  it('while an instant fires, a sibling cancelled by an earlier callback does not run, and one added for the same instant runs later', async () => {
+    const release = keepAlive();
+    const at = Date.now() + 20;
+    const ran: string[] = [];
+    let finished!: () => void;
+    const done = new Promise<void>((resolve) => { finished = resolve; });
+    let second: ReturnType<typeof addDeadline> | undefined;
+    addDeadline(at, () => {
+      ran.push('first');
+      if (second) cancelDeadline(second);
+      addDeadline(at, () => {
+        ran.push('added while firing');
+        finished();
+      });
+    });
+    second = addDeadline(at, () => ran.push('second'));
+    await done;
+    release();
+    assert.deepEqual(ran, ['first', 'added while firing']);
+    assert.deepEqual(pendingDeadlines(), { deadlines: 0, timers: 0 });
+  });
+});
