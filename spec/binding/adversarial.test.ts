@@ -47,7 +47,7 @@ function handoverEnded(provider: EntraCredentialsProvider, name: string) {
 }
 
 describe(`adversarial: RESP2 subscriber handover (ioredis ${major})`, () => {
-  it('disconnect() while the handover reconnects the client: no message reaches the application after it', NOT_YET_FIXED, async () => {
+  it('disconnect() while the handover reconnects the client: no message reaches the application after it', async () => {
     const provider = world.provider();
     const name = 'adv-disconnect-in-handover';
     const redis = client(provider, { connectionName: name, ...resp2 });
