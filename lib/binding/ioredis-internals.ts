@@ -519,6 +519,60 @@ export function forgetSubscription(redis: Redis, type: 'subscribe' | 'ssubscribe
   }
 }
 
+const PRIVATE_CHANNEL_GUARD = Symbol('ioredis-entraid.privateChannelGuard');
+interface PrivateChannelGuard { isPrivate: (channel: string) => boolean; sendingOwn: boolean }
+type GuardedClient = { sendCommand: SendCommand; [PRIVATE_CHANNEL_GUARD]?: PrivateChannelGuard };
+
+/**
+ * Keeps the library's private channels (those `isPrivate` accepts) out of everything ioredis sends on its own: once
+ * installed (once per client, for its lifetime), a pub/sub command that does not come from
+ * {@link sendPrivateSubscriptionCommand} at that moment is stripped of its private channels, and sent without them,
+ * or not at all when nothing else is left (then resolved with undefined, which no reply of Redis is). That covers the SUBSCRIBE ioredis restores
+ * after a reconnect (its subscription set takes a private channel back in when a SUBSCRIBE reply is read after the
+ * library removed it), the unanswered commands it resends on the new connection, and the offline queue it flushes:
+ * a private (un)subscribe is written at most once, on the connection it was meant for, and dies with it.
+ */
+export function guardPrivateChannels(redis: Redis, isPrivate: (channel: string) => boolean): void {
+  const client = redis as unknown as GuardedClient;
+  if (client[PRIVATE_CHANNEL_GUARD]) return;
+  const guard: PrivateChannelGuard = { isPrivate, sendingOwn: false };
+  client[PRIVATE_CHANNEL_GUARD] = guard;
+  const previous = client.sendCommand;
+  client.sendCommand = function sendWithoutPrivateChannels(this: unknown, command: CommandInternals & { args?: unknown[]; resolve?: (value: unknown) => void }, ...rest: unknown[]) {
+    if (!guard.sendingOwn && SUBSCRIPTION_COMMANDS.has(command.name?.toLowerCase() ?? '') && Array.isArray(command.args)) {
+      const args = command.args.flat(Infinity as 1);
+      const kept = args.filter((arg) => !isPrivate(Buffer.isBuffer(arg) ? arg.toString() : String(arg)));
+      if (kept.length !== args.length) {
+        if (kept.length === 0) {
+          // Not rejected: ioredis awaits neither its restore nor its resends (a rejection would be reported as an
+          // error of the application's client).
+          command.resolve?.(undefined);
+          return command.promise;
+        }
+        command.args = kept;
+      }
+    }
+    return previous.call(this, command, ...rest);
+  };
+}
+
+/**
+ * Sends one of the library's own (un)subscribes of a private channel (`send` calls `redis.subscribe()` or the like,
+ * which hands the command to ioredis synchronously): written now, or queued until the connection is ready, and never
+ * resent or restored by ioredis afterwards (see {@link guardPrivateChannels}, installed here if it was not): a
+ * resend resolves the promise with undefined instead of a reply.
+ */
+export function sendPrivateSubscriptionCommand<T>(redis: Redis, isPrivate: (channel: string) => boolean, send: () => Promise<T>): Promise<T> {
+  guardPrivateChannels(redis, isPrivate);
+  const guard = (redis as unknown as GuardedClient)[PRIVATE_CHANNEL_GUARD] as PrivateChannelGuard;
+  guard.sendingOwn = true;
+  try {
+    return send();
+  } finally {
+    guard.sendingOwn = false;
+  }
+}
+
 /**
  * Calls `observe` with every pub/sub command the client sends from now on (and the promise of its reply), before
  * ioredis handles it. `observe`

@@ -43,13 +43,15 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { EntraToken } from '../token/entra-token.js';
 import { publishHandoverPhase, type HandoverPhaseMessage } from '../tracing.js';
 import {
-  forceReconnect, forgetSubscription, isWriteClosed, localPort, observeSubscriptionCommands, subscriptionCommandsInFlight,
-  subscriptions, type SubscriptionCommand,
+  forceReconnect, forgetSubscription, isWriteClosed, localPort, observeSubscriptionCommands, sendPrivateSubscriptionCommand,
+  subscriptionCommandsInFlight, subscriptions, type SubscriptionCommand,
 } from './ioredis-internals.js';
 
 const MESSAGE_EVENTS = ['message', 'messageBuffer', 'pmessage', 'pmessageBuffer', 'smessage', 'smessageBuffer'] as const;
 const MESSAGE_EVENT_SET = new Set<string>(MESSAGE_EVENTS);
 const MARKER_PREFIX = '__ioredis-entraid:handover:';
+/** A marker channel of any handover (sharded ones start with a hash tag). */
+const isMarker = (channel: string): boolean => channel.includes(MARKER_PREFIX);
 /** Longest a phase before the reconnect may take (connecting the shadow and publisher, marker A's round trip). */
 const HANDOVER_STEP_MAX_MS = 5_000;
 
@@ -268,7 +270,8 @@ export class SubscriberHandover {
     this.#watch(publisher, 'publisher');
     for (const event of MESSAGE_EVENTS) shadow.on(event, (...args: unknown[]) => this.#onShadowMessage(event, args));
     Promise.all([this.#markerCommand(shadow, 'subscribe'), this.#markerCommand(this.#redis, 'subscribe'), publisher.ping()]).then(
-      () => this.#on({ type: 'prepared' }),
+      // undefined: the client's was not sent on this connection (it closed: that is the failure)
+      ([, client]) => (client === undefined ? this.#fail('the client connection closed') : this.#on({ type: 'prepared' })),
       (error: unknown) => this.#onCommandFailure(error),
     );
   }
@@ -474,7 +477,8 @@ export class SubscriberHandover {
     const epoch = ++this.#epoch;
     this.#fenceWritten = true;
     this.#markerCommand(this.#redis, 'subscribe').then(
-      () => this.#on({ type: 'fenced', epoch }),
+      // undefined: not sent (its connection dropped before it was written; the next ready sends a new fence)
+      (reply) => { if (reply !== undefined) this.#on({ type: 'fenced', epoch }); },
       () => { /* the client dropped: its 'close' is the event */ },
     );
   }
@@ -636,9 +640,17 @@ export class SubscriberHandover {
     connection.on('close', () => this.#on({ type: 'lost', who }));
   }
 
+  /**
+   * (UN)SUBSCRIBE of the marker. On the client it is written once, on the connection it is meant for: ioredis neither
+   * resends it after a reconnect nor restores the marker with the application's channels (a reply read after the
+   * handover forgot the marker would otherwise put it back in the set ioredis restores).
+   */
   #markerCommand(client: Redis, action: 'subscribe' | 'unsubscribe'): Promise<unknown> {
-    if (this.#sharded) return action === 'subscribe' ? client.ssubscribe(this.#marker) : client.sunsubscribe(this.#marker);
-    return action === 'subscribe' ? client.subscribe(this.#marker) : client.unsubscribe(this.#marker);
+    const send = () => {
+      if (this.#sharded) return action === 'subscribe' ? client.ssubscribe(this.#marker) : client.sunsubscribe(this.#marker);
+      return action === 'subscribe' ? client.subscribe(this.#marker) : client.unsubscribe(this.#marker);
+    };
+    return client === this.#redis ? sendPrivateSubscriptionCommand(client, isMarker, send) : send();
   }
 
   #description(): string {

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import type { Redis, RedisOptions } from 'ioredis';
 import { subscriptions } from '../../lib/binding/ioredis-internals.js';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';
@@ -15,6 +15,26 @@ import { nextEvent, waitUntil, World } from '../support/world.js';
 let world: World;
 before(async () => { world = await World.start({ tokenLifetimeSeconds: 3 }); });
 after(async () => { await world.stop(); });
+
+/**
+ * Each test's clients are closed when it ends, and the server must then hold no marker channel: a test that leaves
+ * something behind fails on its own, and the next test starts from a clean server.
+ */
+const testClients: Array<{ disconnect(): void }> = [];
+function perTest<T extends { disconnect(): void }>(client: T): T {
+  testClients.push(world.track(client));
+  return client;
+}
+afterEach(async () => {
+  for (const client of testClients.splice(0)) client.disconnect();
+  const admin = world.admin();
+  try {
+    await waitUntil(async () => ((await admin.call('PUBSUB', 'CHANNELS', `${MARKER_PREFIX}*`)) as string[]).length === 0,
+      { timeoutMs: 5_000, description: 'no marker channel on the server once the test\'s clients are closed' });
+  } finally {
+    admin.disconnect();
+  }
+});
 
 const major = process.env.IOREDIS_MAJOR ?? '5';
 const MARKER_PREFIX = '__ioredis-entraid:';
@@ -38,7 +58,7 @@ interface Received { [channel: string]: number[] }
 /** A RESP2 subscriber through the AMR emulator, whose application listeners record every message. */
 function subscriber(provider: EntraCredentialsProvider, name: string) {
   const options = { ...world.endpoint, credentialsProvider: provider, connectionName: name, ...(major === '6' ? { protocol: 2 } : {}) } as RedisOptions;
-  const redis = world.track(createEntraRedis(options));
+  const redis = perTest(createEntraRedis(options));
   const received: Received = {};
   const markers: string[] = [];
   const record = (channel: string, message: string) => {
@@ -72,14 +92,41 @@ function assertNoDuplicateInOrder(numbers: number[] | undefined, what: string): 
 /** Nothing of a handover is left: no marker channel on the server, no handover connection, the set is the app's. */
 async function assertNothingLeft(redis: Redis, name: string, expected: Partial<ReturnType<typeof subscriptions>>): Promise<void> {
   const admin = world.admin();
-  await waitUntil(async () => ((await admin.call('PUBSUB', 'CHANNELS', `${MARKER_PREFIX}*`)) as string[]).length === 0,
-    { description: 'no marker channel on the server' });
+  const want = { subscribe: expected.subscribe?.length ?? 0, psubscribe: expected.psubscribe?.length ?? 0, ssubscribe: expected.ssubscribe?.length ?? 0 };
+  let last = '';
+  await waitUntil(async () => {
+    const markers = (await admin.call('PUBSUB', 'CHANNELS', `${MARKER_PREFIX}*`)) as string[];
+    const counts = await serverSubscriptionCounts(admin, name);
+    last = `markers ${JSON.stringify(markers)}, the client's connection holds ${JSON.stringify(counts)}`;
+    return markers.length === 0 && counts.length === 1 && JSON.stringify(counts[0]) === JSON.stringify(want);
+  }, { description: `no marker channel on the server, the client's connection holding only ${JSON.stringify(want)}` })
+    .catch((error: Error) => { throw new Error(`${error.message}; last seen: ${last}`); })
+    .finally(() => admin.disconnect());
   await waitUntil(() => !world.amr.connections().some((c) => c.name === `${name}:shadow` || c.name === `${name}:handover`),
     { description: 'no handover connection' });
   await waitUntil(() => redis.status === 'ready', { description: 'the client ready' });
   const held = subscriptions(redis);
   const set = { subscribe: held.subscribe.sort(), psubscribe: held.psubscribe.sort(), ssubscribe: held.ssubscribe.sort() };
   assert.deepEqual(set, { subscribe: [], psubscribe: [], ssubscribe: [], ...expected }, 'the subscription set is the application\'s');
+}
+
+/** What the server counts for each connection named `name`: its channels, patterns and sharded channels. */
+async function serverSubscriptionCounts(admin: Redis, name: string) {
+  const list = (await admin.call('CLIENT', 'LIST')) as string;
+  return list.split('\n').filter((line) => line.includes(` name=${name} `)).map((line) => {
+    const field = (key: string) => Number((line.match(new RegExp(` ${key}=(\\d+)`)) ?? [])[1] ?? 0);
+    return { subscribe: field('sub'), psubscribe: field('psub'), ssubscribe: field('ssub') };
+  });
+}
+
+/** Names of this test's connections (`name`, `name:shadow`, `name:handover`) the emulator closes at token expiry. */
+function expiredConnections(name: string) {
+  const names: string[] = [];
+  const onExpired = (info: { name?: string }) => {
+    if (info.name === name || info.name?.startsWith(`${name}:`)) names.push(info.name);
+  };
+  world.amr.on('expired', onExpired);
+  return { stop: () => { world.amr.off('expired', onExpired); return names; } };
 }
 
 /** The application leaves its last channel: the client leaves subscribe mode, as a plain client does. */
@@ -102,7 +149,7 @@ describe(`RESP2 subscriber handover (ioredis ${major})`, () => {
     const provider = world.provider();
     const name = 'case2';
     const { redis, received, markers } = subscriber(provider, name);
-    const publisher = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider }));
+    const publisher = perTest(createEntraRedis({ ...world.endpoint, credentialsProvider: provider }));
     await redis.subscribe('base');
     // One new channel per phase, subscribed the moment the phase begins (and one on tokenRefreshed, before it).
     const firstAfter: Record<string, number> = {};
@@ -143,7 +190,7 @@ describe(`RESP2 subscriber handover (ioredis ${major})`, () => {
     const provider = world.provider();
     const name = 'case4';
     const { redis, received, markers } = subscriber(provider, name);
-    const publisher = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider }));
+    const publisher = perTest(createEntraRedis({ ...world.endpoint, credentialsProvider: provider }));
     await redis.subscribe('events');
     for (let round = 0; round < 3; round++) {
       await nextEvent(provider, 'tokenRefreshed');
@@ -169,10 +216,10 @@ describe(`RESP2 subscriber handover (ioredis ${major})`, () => {
       const provider = world.provider();
       const name = `fi-${phase}-${role}`;
       const { redis, received, markers } = subscriber(provider, name);
-      const publisher = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider }));
+      const publisher = perTest(createEntraRedis({ ...world.endpoint, credentialsProvider: provider }));
       await redis.subscribe('events');
       await redis.psubscribe('ev*');
-      const expiries = world.amr.counters.expiryDisconnects;
+      const expired = expiredConnections(name);
       const failures: string[] = [];
       provider.on('reauthenticationFailed', (event) => { if (event.connection === name) failures.push(String((event.error as Error)?.message)); });
       let dropped = false;
@@ -213,10 +260,57 @@ describe(`RESP2 subscriber handover (ioredis ${major})`, () => {
       assertNoDuplicateInOrder(received.events, 'channel');
       assertNoDuplicateInOrder(received['p:events'], 'pattern');
       assert.deepEqual(markers, [], 'no marker reached the application');
-      assert.equal(world.amr.counters.expiryDisconnects, expiries, 'no connection left to expire');
+      assert.deepEqual(expired.stop(), [], 'no connection left to expire');
       // A dropped connection fails the handover at once, never through a phase's time bound.
       assert.deepEqual(failures.filter((message) => /timed out/.test(message)), [], 'no handover ended by a timeout');
       await assertNothingLeft(redis, name, { subscribe: ['events'], psubscribe: ['ev*'] });
+      await assertLeavesSubscribeMode(redis);
+    });
+  }
+  // The handover fails (its shadow dropped) while the client's marker SUBSCRIBE is written and not yet answered, and
+  // the fallback reconnects the client. ioredis would restore the marker with the application's channels when the
+  // reply is read after the handover removed it from the subscription set, and resend the SUBSCRIBE on the new
+  // connection when the reply is lost with the old one: either way the marker would outlive the handover. Driven by the
+  // phase channel: the client's socket stops reading the moment the handover begins; once it has fallen back, the
+  // socket reads again, or is destroyed with the reply unread (a connection reset).
+  for (const reply of ['read after the fallback', 'lost with its connection'] as const) {
+    it(`a marker SUBSCRIBE of the client ${reply} does not outlive the failed handover`, async () => {
+      const provider = world.provider();
+      const name = reply === 'lost with its connection' ? 'marker-lost' : 'marker-late';
+      const { redis, markers } = subscriber(provider, name);
+      await redis.subscribe('events');
+      const failures: string[] = [];
+      provider.on('reauthenticationFailed', (event) => { if (event.connection === name) failures.push(String((event.error as Error)?.message)); });
+      let socket: { pause(): unknown; resume(): unknown; destroy(): unknown } | undefined;
+      let shadowDropped = false;
+      const dropShadow = () => {
+        const shadow = world.amr.connections().find((c) => c.name === `${name}:shadow`);
+        if (!shadow || shadowDropped) return;
+        world.amr.off('change', dropShadow);
+        shadowDropped = world.amr.drop(shadow.id);
+      };
+      const watch = watchPhases(name, (message) => {
+        if (message.phase === 'preparing' && !socket) {
+          // Runs before the handover writes the client's marker SUBSCRIBE: its reply is not read from now on.
+          socket = redis.stream;
+          socket.pause();
+          world.amr.on('change', dropShadow);
+          dropShadow();
+        } else if (message.phase === 'fallback' && socket) {
+          const old = socket;
+          setImmediate(() => (reply === 'lost with its connection' ? old.destroy() : old.resume()));
+        }
+      });
+      await waitUntil(() => watch.seen.some((m) => m.phase === 'fallback'), { timeoutMs: 20_000, description: 'the handover fallen back' });
+      // It failed on its shadow, with the client still up (not on the client's own drop, which it handles at once).
+      await waitUntil(() => failures.length > 0, { description: 'the handover failure reported' });
+      assert.match(failures[0] ?? '', /phase preparing: the shadow connection closed/);
+      // The client reconnects; once it answers a PING, ioredis has restored and resent all it was going to.
+      await waitUntil(() => redis.status === 'ready' && redis.stream !== socket, { description: 'the client reconnected' });
+      await redis.ping();
+      watch.stop();
+      assert.deepEqual(markers, [], 'no marker reached the application');
+      await assertNothingLeft(redis, name, { subscribe: ['events'] });
       await assertLeavesSubscribeMode(redis);
     });
   }
