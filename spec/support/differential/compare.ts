@@ -9,11 +9,27 @@
  * compared like all others. Nothing else is normalised: the operations never ask the server for anything that
  * legitimately differs between the two servers (connection ids, ports, addresses), keys and counters start empty on
  * both, and every reply, reply error, message and other 'error' event must be equal, in order.
+ *
+ * Two known differences, each a documented limit of the RESP2 subscriber handover (docs/guarantees.md, "Not
+ * guaranteed") pinned by a named replay marked todo in spec/binding/differential.test.ts, are allowed so that the
+ * property keeps checking everything else: while a handover runs, a subscriber count the application reads (the reply
+ * of (P|S)(UN)SUBSCRIBE, of PUBLISH/SPUBLISH) may be one more than the plain client's (the marker channel, the shadow
+ * connection), never anything else; and a pattern subscription that matches the handover's private channel
+ * (`__ioredis-entraid:handover:...`, e.g. `*`) receives its marker messages, which are left out of the library's side.
  */
 import { isDeepStrictEqual, inspect } from 'node:util';
 import type { Outcome } from './run-sequence.js';
 
 const CONNECTION_ERROR = /\b(ECONNRESET|EPIPE|ECONNREFUSED)\b|^Connection is closed\.$/;
+/** Replies that are subscriber counts: of the (un)subscribe and publish operations (see run-sequence.ts labels). */
+const COUNT_REPLY = / (p|s)?(un)?subscribe | s?publish /;
+const HANDOVER_MARKER = /__ioredis-entraid:handover:/;
+
+/** The documented handover difference in a subscriber count: one more than the plain client's. */
+function markerCounted(plain: { at: string; value: unknown } | undefined, entra: { at: string; value: unknown } | undefined): boolean {
+  return plain !== undefined && entra !== undefined && plain.at === entra.at && COUNT_REPLY.test(plain.at)
+    && typeof plain.value === 'number' && entra.value === plain.value + 1;
+}
 
 function withoutConnectionErrors(events: Record<string, string[]>): Record<string, string[]> {
   return Object.fromEntries(Object.entries(events).map(([client, messages]) =>
@@ -44,11 +60,12 @@ export function differences(plain: Outcome, entra: Outcome): string[] {
   for (let i = 0; i < length && shown < MAX_REPLY_LINES; i += 1) {
     const p = plain.replies[i];
     const e = entra.replies[i];
-    if (isDeepStrictEqual(p, e)) continue;
+    if (isDeepStrictEqual(p, e) || markerCounted(p, e)) continue;
     shown += 1;
     found.push(`reply #${i}: plain ${p ? `${p.at} -> ${show(p.value)}` : '(none)'}; entra ${e ? `${e.at} -> ${show(e.value)}` : '(none)'}`);
   }
-  for (const key of new Set([...Object.keys(plain.messages), ...Object.keys(entra.messages)])) {
+  const keys = new Set([...Object.keys(plain.messages), ...Object.keys(entra.messages)].filter((key) => !HANDOVER_MARKER.test(key)));
+  for (const key of keys) {
     const p = plain.messages[key] ?? [];
     const e = entra.messages[key] ?? [];
     if (!isDeepStrictEqual(p, e)) found.push(`messages of "${key}": plain ${show(p)}; entra ${show(e)}`);
