@@ -98,8 +98,8 @@ export class TimerTracker {
     const custom = promisify.custom;
     globalThis.setTimeout = Object.assign(track('timeout'), { [custom]: (o.setTimeout as unknown as Record<symbol, unknown>)[custom] }) as unknown as typeof setTimeout;
     globalThis.setInterval = track('interval') as unknown as typeof setInterval;
-    globalThis.clearTimeout = clear(o.clearTimeout as (t?: ReturnType<typeof setTimeout>) => void) as typeof clearTimeout;
-    globalThis.clearInterval = clear(o.clearInterval as (t?: ReturnType<typeof setTimeout>) => void) as typeof clearInterval;
+    globalThis.clearTimeout = clear(o.clearTimeout) as typeof clearTimeout;
+    globalThis.clearInterval = clear(o.clearInterval) as typeof clearInterval;
     return this;
   }
 
@@ -176,7 +176,7 @@ export class MintingCredential implements TokenCredential {
 
 /** `gc()` from --expose-gc, or one obtained at run time when the flag was not given. */
 export function garbageCollector(): () => void {
-  if (typeof globalThis.gc === 'function') return globalThis.gc as () => void;
+  if (typeof globalThis.gc === 'function') return globalThis.gc;
   setFlagsFromString('--expose-gc');
   return runInNewContext('gc') as () => void;
 }
@@ -577,9 +577,9 @@ export function renderLeaks(report: LeakReport): string {
     '',
     ...report.phases.flatMap((p) => [
       `${p.name}: ${Object.entries(p.notes).map(([k, v]) => `${k} ${typeof v === 'number' ? n(v) : v}`).join(', ') || 'no other figures'}.`
-      + `${p.listenerDiffs.length > 0 ? ` Listener differences: ${p.listenerDiffs.slice(0, 10).join('; ')}.` : ''}`
-      + `${p.subscriberMismatches.length > 0 ? ` Subscriber mismatches: ${p.subscriberMismatches.slice(0, 5).join('; ')}.` : ''}`
-      + `${p.queueGrowth.length > 0 ? ` Queues: ${p.queueGrowth.slice(0, 5).join('; ')}.` : ''}`,
+      + (p.listenerDiffs.length > 0 ? ` Listener differences: ${p.listenerDiffs.slice(0, 10).join('; ')}.` : '')
+      + (p.subscriberMismatches.length > 0 ? ` Subscriber mismatches: ${p.subscriberMismatches.slice(0, 5).join('; ')}.` : '')
+      + (p.queueGrowth.length > 0 ? ` Queues: ${p.queueGrowth.slice(0, 5).join('; ')}.` : ''),
       '',
     ]),
     `Timers: ${n(report.timersCreated)} created through the globals during the run; left by lib/ after everything was closed: `

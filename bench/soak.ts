@@ -980,7 +980,7 @@ export function renderSoak(report: SoakReport): string {
     + 'a restart of their redis-server (it answers LOADING while it reads its AOF and ioredis keeps the connection in `connect` state '
     + 'until it is done; the library sends new tokens to such connections too, and the server answers AUTH between chunks of its load); '
     + `${report.expiry.avoidableNotBlocked + report.expiry.avoidableBlocked} avoidable otherwise.`
-    + `${report.expiry.details.length > 0 ? `\n\n${report.expiry.details.map((d) => `- ${d}`).join('\n')}` : ''}`,
+    + (report.expiry.details.length > 0 ? `\n\n${report.expiry.details.map((d) => `- ${d}`).join('\n')}` : ''),
     '',
     `Tokens that came late although no token-service fault was injected around them (normal refreshes delayed by load): ${report.lateTokensWithoutFault}.`,
     '',
@@ -994,7 +994,7 @@ export function renderSoak(report: SoakReport): string {
     '',
     `Client \`error\` events: ${report.clientErrors}${report.clientErrorMessages.length > 0 ? ` (most frequent: ${report.clientErrorMessages.join('; ')})` : ''}. `
     + `AMR emulators: ${n(report.amr.accepted)} connections accepted, ${n(report.amr.authOk)} good AUTHs, ${n(report.amr.authFailed)} failed.`
-    + `${report.unhandledMessages.length > 0 ? ` Unhandled: ${report.unhandledMessages.join('; ')}.` : ''}`,
+    + (report.unhandledMessages.length > 0 ? ` Unhandled: ${report.unhandledMessages.join('; ')}.` : ''),
     '',
     '## Fault timeline',
     '',

@@ -38,7 +38,7 @@ if (!(seconds > 0) || !(tokenLifetime >= 3)) {
   process.exit(2);
 }
 
-const tty = process.stdout.isTTY === true;
+const tty = process.stdout.isTTY === true; // undefined when not a terminal, despite its type
 const started = Date.now();
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s`;
 const shortId = (id: string) => `${id.slice(0, 8)}…`;

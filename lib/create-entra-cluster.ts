@@ -16,7 +16,8 @@ export type EntraClusterOptions = ClusterOptions & EntraRedisExtraOptions;
  * Redis's OSS cluster policy requires. Returns a real ioredis `Cluster` at once.
  */
 export function createEntraCluster(startupNodes: ClusterNode[], options: EntraClusterOptions = {}): Cluster {
-  if (!isPlainObject(options as unknown)) invalidOptions(options);
+  const given: unknown = options; // checked as it comes from JavaScript; `options` keeps its declared type
+  if (!isPlainObject(given)) invalidOptions(options);
   const { credentialsProvider, reauthJitter, ...clusterOptions } = options;
   validateExtra(credentialsProvider, reauthJitter);
   const provider = credentialsProvider ?? defaultCredentialsProvider();

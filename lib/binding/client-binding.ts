@@ -117,7 +117,7 @@ export class ClientBinding implements TokenSubscriber {
   /** Description of the connection for events: its name, else its address. Never a credential. */
   get connectionDescription(): string {
     const { connectionName, host, port, path } = this.redis.options;
-    return connectionName ?? (path ? String(path) : `${host ?? 'localhost'}:${port ?? 6379}`);
+    return connectionName ?? (path ? path : `${host ?? 'localhost'}:${port ?? 6379}`);
   }
 
   onToken(token: EntraToken): void {
@@ -422,7 +422,7 @@ function guardReconnectOnError(redis: Redis, inLibraryReauth: () => boolean): vo
   const guarded: ReconnectOnError = (error: Error) => {
     const command = (error as { command?: { name?: string } }).command?.name?.toLowerCase();
     if (command === 'auth' && inLibraryReauth()) return false;
-    return own(redactError(error) as Error);
+    return own(redactError<Error>(error));
   };
   guarded[APPLICATION_RECONNECT_ON_ERROR] = own;
   options.reconnectOnError = guarded;

@@ -44,7 +44,9 @@ const METHODS: Readonly<Record<ConnectionState, ReauthMethod>> = {
  * after the commands it resends on ready, behind a blocking one among them for as long as that blocks.
  */
 export function connectionState(redis: Redis): ConnectionState {
-  const up = redis.status === 'ready' || (redis.status === 'connect' && redis.stream?.writable === true);
+  // ioredis has no stream until its first connect, whatever its typings say.
+  const stream: Redis['stream'] | undefined = redis.stream;
+  const up = redis.status === 'ready' || (redis.status === 'connect' && stream?.writable === true);
   if (!up) return 'down';
   if (isResp2Subscriber(redis)) return 'resp2-subscriber';
   if (isTransactionOpen(redis)) return 'transaction';

@@ -443,7 +443,7 @@ export function blockingCommandInFlight(redis: Redis): Promise<unknown> | undefi
   if (!queue || typeof queue.peekAt !== 'function') return undefined;
   let found: Promise<unknown> | undefined;
   for (let i = 0; i < queue.length; i++) {
-    const command = queue.peekAt(i)?.command as (CommandInternals & { args?: unknown[]; promise?: Promise<unknown> }) | undefined;
+    const command: (CommandInternals & { args?: unknown[]; promise?: Promise<unknown> }) | undefined = queue.peekAt(i)?.command;
     const name = command?.name?.toLowerCase();
     if (!name) continue;
     const blocking = BLOCKING_COMMANDS.has(name)
@@ -588,7 +588,7 @@ export function observeSubscriptionCommands(
   const previous = client.sendCommand;
   let active = true;
   const observing: SendCommand = function sendObserved(this: unknown, command, ...rest) {
-    const parsed = active ? toSubscriptionCommand(command as { name?: string; args?: unknown[] }) : undefined;
+    const parsed = active ? toSubscriptionCommand(command) : undefined;
     const postpone = parsed && command.promise instanceof Promise ? observe(parsed, command.promise) : undefined;
     if (!postpone) return previous.call(this, command, ...rest);
     postpone(() => { previous.call(this, command, ...rest); });

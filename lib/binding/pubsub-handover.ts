@@ -39,7 +39,7 @@
  *   answered: nothing published after the application saw its unsubscribe complete reaches it.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Redis } from 'ioredis';
 import type { EntraToken } from '../token/entra-token.js';
 import { publishHandoverPhase, type HandoverPhaseMessage } from '../tracing.js';
 import {
@@ -522,7 +522,7 @@ export class SubscriberHandover {
   #fail(reason: string): void {
     const phase = this.#phase;
     if (phase === 'done' || phase === 'fallback' || phase === 'idle') return;
-    this.#failure = new HandoverFailedError(phase as Phase, reason);
+    this.#failure = new HandoverFailedError(phase, reason);
     const clientMoved = this.#clientSawA;
     this.#enter('fallback');
     this.#closeShadow();
@@ -655,12 +655,12 @@ export class SubscriberHandover {
 
   #description(): string {
     const { connectionName, host, port, path } = this.#redis.options;
-    return connectionName ?? (path ? String(path) : `${host ?? 'localhost'}:${port ?? 6379}`);
+    return connectionName ?? (path ? path : `${host ?? 'localhost'}:${port ?? 6379}`);
   }
 
   /** A plain, short-lived connection to the same server with the fresh token. */
   #connection(role: string): Redis {
-    const options = this.#redis.options as RedisOptions;
+    const options = this.#redis.options;
     return new Redis({
       ...options,
       username: this.#token.username,

@@ -200,7 +200,7 @@ class Check {
 
       // 3. AUTH, by hand, so that the server's answer can be shown as it is.
       const auth = await check.auth(username, raw);
-      const reply = auth.ok ? String(auth.value) : auth.error;
+      const reply = auth.ok ? auth.value : auth.error;
       this.#report.auth = { ok: auth.ok && auth.value === 'OK', username, reply, ms: auth.ms };
       if (!this.#report.auth.ok) {
         this.#line('AUTH', `FAILED as ${username}: the server answered ${JSON.stringify(reply)}`);

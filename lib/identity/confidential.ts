@@ -76,7 +76,7 @@ export function createConfidentialCredentialsProvider(options: ConfidentialCrede
     clientId, tenantId, clientSecret, certificate, sendCertificateChain, authority, credentialOptions, ...common
   } = options;
   if (typeof clientId !== 'string' || clientId.trim().length === 0) invalidOption('clientId', 'expected a non-empty string', clientId);
-  if (credentialOptions !== undefined && !isPlainObject(credentialOptions as unknown)) invalidOption('credentialOptions', 'expected an object', credentialOptions);
+  if (credentialOptions !== undefined && !isPlainObject(credentialOptions)) invalidOption('credentialOptions', 'expected an object', credentialOptions);
   const target = resolveAuthority(authority, tenantId, credentialOptions);
   const merged: ClientSecretCredentialOptions = { ...libraryCredentialOptions(credentialOptions), ...target.options };
   let credential: TokenCredential;
@@ -170,11 +170,11 @@ function parseAuthorityUrl(value: unknown): { origin: string; pathname: string }
 function resolveCertificate(certificate: unknown): ClientCertificateCredentialPEMConfiguration {
   if (typeof certificate === 'string') return { certificate: checkPem('certificate', certificate) };
   if (!isPlainObject(certificate)) invalidOption('certificate', 'expected a PEM string, { certificate } or { certificatePath }', certificate, true);
-  const { certificate: pem, certificatePath, certificatePassword } = certificate as Record<string, unknown>;
+  const { certificate: pem, certificatePath, certificatePassword } = certificate;
   if (certificatePassword !== undefined && typeof certificatePassword !== 'string') {
     invalidOption('certificate.certificatePassword', 'expected a string', certificatePassword, true);
   }
-  const password = certificatePassword === undefined ? {} : { certificatePassword: certificatePassword as string };
+  const password = certificatePassword === undefined ? {} : { certificatePassword: certificatePassword };
   if (pem !== undefined && certificatePath !== undefined) {
     throw new TypeError('Invalid option "certificate": give "certificate" or "certificatePath", not both');
   }

@@ -30,9 +30,9 @@ export interface DefaultAzureCredentialsProviderOptions extends CommonCredential
  * Throws a TypeError naming the option when an option is invalid.
  */
 export function createDefaultAzureCredentialsProvider(options: DefaultAzureCredentialsProviderOptions = {}): EntraCredentialsProvider {
-  if (!isPlainObject(options as unknown)) invalidOptions(options);
+  if (!isPlainObject(options)) invalidOptions(options);
   const { credentialOptions, ...common } = options;
-  if (credentialOptions !== undefined && !isPlainObject(credentialOptions as unknown)) invalidOption('credentialOptions', 'expected an object', credentialOptions);
+  if (credentialOptions !== undefined && !isPlainObject(credentialOptions)) invalidOption('credentialOptions', 'expected an object', credentialOptions);
   const credential = new DefaultAzureCredential(libraryCredentialOptions(credentialOptions));
   return createCredentialsProvider({ ...common, credential });
 }

@@ -91,7 +91,7 @@ function fraction(name: string, value: unknown, fallback: number, rule: string, 
 function plainObject(name: string, value: unknown): Record<string, unknown> {
   if (value === undefined) return {};
   if (!isPlainObject(value)) invalidOption(name, 'expected an object', value);
-  return value as Record<string, unknown>;
+  return value;
 }
 
 /**

@@ -280,7 +280,9 @@ export class TokenManager {
 
   #isRetryable(error: unknown): boolean {
     try {
-      return this.options.retryOptions.isRetryable(error) === true;
+      // Compared with true: the predicate is the application's and may return anything at run time.
+      const verdict: unknown = this.options.retryOptions.isRetryable(error);
+      return verdict === true;
     } catch {
       return false;
     }

@@ -647,7 +647,7 @@ export class AmrEmulator extends EventEmitter {
     if (!result.ok || typeof result.claims !== 'object' || result.claims === null) return { ok: false };
     const { oid, exp } = result.claims;
     if (typeof oid !== 'string' || oid.length === 0 || user.toString() !== oid) return { ok: false };
-    if (this.#refuse?.(result.claims as Record<string, unknown>) === true) return { ok: false };
+    if (this.#refuse?.(result.claims) === true) return { ok: false };
     return { ok: true, oid, expiresAt: (exp as number) * 1000 };
   }
 

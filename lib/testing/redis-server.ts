@@ -140,7 +140,7 @@ export async function waitUntil<T>(condition: () => T | Promise<T>, options: Wai
   for (;;) {
     try {
       const value = await condition();
-      if (value) return value as NonNullable<T>;
+      if (value) return value;
     } catch (error) {
       lastError = error;
     }
@@ -536,11 +536,11 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
           'cluster-announce-ip 127.0.0.1',
         ];
       });
-      return Object.assign(server, { busPort, slots: range as readonly [number, number] });
+      return Object.assign(server, { busPort, slots: range });
     }));
     for (const result of started) if (result.status === 'fulfilled') nodes.push(result.value);
     const failed = started.find((result) => result.status === 'rejected');
-    if (failed) throw (failed as PromiseRejectedResult).reason;
+    if (failed) throw (failed).reason;
     for (const [i, node] of nodes.entries()) {
       const [first, last] = node.slots;
       await node.command('CLUSTER', 'SET-CONFIG-EPOCH', i + 1);

@@ -242,7 +242,7 @@ describe(`adversarial: a blocking command past the re-AUTH deadline, with the ap
   ] as const) {
     it(`${label}: BLPOP 0 held across a rotation returns the pushed element`, NOT_YET_FIXED, async () => {
       const provider = world.provider();
-      const redis = client(provider, options as RedisOptions);
+      const redis = client(provider, options);
       const pusher = client(provider);
       await redis.ping();
       const key = `adv:blpop:${label}`;

@@ -182,7 +182,7 @@ describe(`RESP2 subscriber handover (ioredis ${major})`, () => {
       assert.deepEqual(missing, [], `${channel}: lost ${missing.length} of ${count - from}`);
     }
     assert.deepEqual(markers, [], 'no marker reached the application');
-    await assertNothingLeft(redis, name, { subscribe: ['base', ...Object.keys(streams)].sort() as string[] });
+    await assertNothingLeft(redis, name, { subscribe: ['base', ...Object.keys(streams)].sort() });
     await assertLeavesSubscribeMode(redis);
   });
 

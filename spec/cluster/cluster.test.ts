@@ -112,7 +112,7 @@ describe('createEntraCluster: sharded pub/sub', () => {
     const provider = world.provider();
     const subscriber = world.track(createEntraCluster(world.amr.startupNodes(), {
       ...world.clusterOptions(), credentialsProvider: provider, shardedSubscribers: true,
-    } as Parameters<typeof createEntraCluster>[1]));
+    }));
     const publisher = world.track(createEntraCluster(world.amr.startupNodes(), { ...world.clusterOptions(), credentialsProvider: provider }));
     const received: number[] = [];
     subscriber.on('smessage', (channel: string, message: string) => {

@@ -102,7 +102,7 @@ describe('EntraEmulator', () => {
       assert.equal(claims.oid, system.oid);
       assert.equal(claims.tid, emulator.tenantId);
       assert.equal(claims.exp, Number(reply.body.expires_on));
-      assert.equal((claims.exp as number) - (claims.iat as number), 120);
+      assert.equal(claims.exp - (claims.iat as number), 120);
       assert.equal(claims.nbf, claims.iat);
       assert.equal(typeof claims.uti, 'string');
       assert.equal(typeof claims.jti, 'string');

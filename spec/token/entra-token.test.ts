@@ -39,14 +39,14 @@ describe('EntraToken', () => {
   it('never shows the raw token in JSON, inspect or string conversion', () => {
     const access = makeAccessToken(60_000);
     const token = EntraToken.fromAccessToken(access);
-    for (const shown of [JSON.stringify(token), inspect(token), `${String(token)}`, inspect({ nested: token }, { depth: 5 })]) {
+    for (const shown of [JSON.stringify(token), inspect(token), String(token), inspect({ nested: token }, { depth: 5 })]) {
       assert.ok(!shown.includes(access.token), shown);
     }
   });
 
   it('refuses a token that is not a JWT', () => {
     rejects({ token: 'opaque-token-value', expiresOnTimestamp: Date.now() + 60_000 }, /not a JWT/);
-    rejects({ token: `a.${'!!!'}.c`, expiresOnTimestamp: Date.now() + 60_000 }, /not base64url-encoded JSON/);
+    rejects({ token: `a.!!!.c`, expiresOnTimestamp: Date.now() + 60_000 }, /not base64url-encoded JSON/);
     rejects({ token: `a.${segment([1, 2])}.c`, expiresOnTimestamp: Date.now() + 60_000 }, /not a JSON object/);
     rejects({ token: '', expiresOnTimestamp: Date.now() + 60_000 }, /no access token/);
   });

@@ -119,11 +119,11 @@ export class SequenceRun {
     await this.#side.server.command('FLUSHALL');
     const protocol = major === '6' ? { protocol: this.#sequence.protocol } : {};
     for (const name of ['a', 'b'] as const) {
-      const client = this.#side.client({ connectionName: name, ...protocol } as RedisOptions);
+      const client = this.#side.client({ connectionName: name, ...protocol });
       this.#clients[name] = client;
       this.#listen(name, client);
     }
-    this.#publisher = this.#side.client({ connectionName: 'publisher', ...protocol } as RedisOptions);
+    this.#publisher = this.#side.client({ connectionName: 'publisher', ...protocol });
     this.#publisher.on('error', (error: Error) => this.#outcome.errorEvents.publisher!.push(error.message));
     const all = [this.#clients.a, this.#clients.b, this.#publisher];
     try {
