@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import { createEntraRedis } from '../lib/index.js';
 import type { BenchWorld } from './support/bench-world.js';
 import { closeClients, ErrorTally, whenReady } from './support/clients.js';
-import { iqr, num, range, table, verdict, type TargetRow } from './support/markdown.js';
+import { iqr, num, table, verdict, type TargetRow } from './support/markdown.js';
 import { median, NumberList, summarize, type Summary } from './support/stats.js';
 
 const DURATION_MS: Record<'sequential' | 'pipelined', number> = { sequential: 8_000, pipelined: 14_000 };

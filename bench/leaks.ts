@@ -77,12 +77,11 @@ export class TimerTracker {
       this.created++;
       const holder = {} as { stack: string };
       Error.captureStackTrace(holder);
-      let timer: ReturnType<typeof setTimeout>;
       const run = (...runArgs: unknown[]) => {
         if (kind === 'timeout') live.delete(timer);
         callback(...runArgs);
       };
-      timer = (kind === 'timeout' ? o.setTimeout : o.setInterval)(run, ms, ...args);
+      const timer: ReturnType<typeof setTimeout> = (kind === 'timeout' ? o.setTimeout : o.setInterval)(run, ms, ...args);
       const entry: TrackedTimer = { get stack() { return holder.stack; }, unref: false, kind };
       live.set(timer, entry);
       const unref = timer.unref.bind(timer);

@@ -423,7 +423,7 @@ export function renderPeer(result: PeerResult): string {
     ...(ours && peer ? [peerNotes(ours, peer), ''] : []),
     '### Re-authentication time',
     '',
-    `Tokens of ${ROTATION_TOKEN_LIFETIME_S} s; ms from the new token to the last plain connection\'s AUTH reply, median `
+    `Tokens of ${ROTATION_TOKEN_LIFETIME_S} s; ms from the new token to the last plain connection's AUTH reply, median `
     + '(min–max) over rotations. In the first row (the setup above) ioredis-entraid also moves its subscribers (two '
     + 'short-lived connections each) and blocked connections to the new token at that moment, and node-redis does not; '
     + 'the other rows have plain connections only.',

@@ -212,7 +212,7 @@ async function persist(action: () => Promise<void>, what: string): Promise<void>
       if (attempt > 1) process.stderr.write(`soak: ${what} after ${attempt} attempts\n`);
       return;
     } catch (error) {
-      if (Date.now() > deadline) throw new Error(`soak: gave up waiting for ${what}: ${describeError(error)}`);
+      if (Date.now() > deadline) throw new Error(`soak: gave up waiting for ${what}: ${describeError(error)}`, { cause: error });
       await sleep(500);
     }
   }

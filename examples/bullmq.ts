@@ -22,8 +22,8 @@ connection.on('error', (error: Error) => console.error('redis:', error.message))
 
 const queue = new Queue('emails', { connection });
 const events = new QueueEvents('emails', { connection });
-const worker = new Worker('emails', async (job) => {
-  console.log(`sending ${job.name} to ${String(job.data.to)}`);
+const worker = new Worker<{ to: string }>('emails', async (job) => {
+  console.log(`sending ${job.name} to ${job.data.to}`);
   return { delivered: true };
 }, { connection, concurrency: 5 });
 worker.on('failed', (job, error) => console.error(`job ${job?.id} failed:`, error.message));

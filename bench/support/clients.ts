@@ -65,7 +65,7 @@ export async function openClients(count: number, make: (index: number) => Redis,
 /** Disconnects every client and waits until each has ended. */
 export async function closeClients(clients: readonly Redis[]): Promise<void> {
   await Promise.all(clients.map((client) => new Promise<void>((resolve) => {
-    if (client.status === 'end') return resolve();
+    if (client.status === 'end') { resolve(); return; }
     const timer = setTimeout(resolve, 5_000);
     client.once('end', () => {
       clearTimeout(timer);
