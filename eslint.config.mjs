@@ -33,7 +33,12 @@ export default tseslint.config(
   {
     files: ['spec/**/*.ts', 'bench/**/*.ts', 'examples/**/*.ts', 'scripts/**/*.ts'],
     extends: [js.configs.recommended, ...tseslint.configs.recommendedTypeChecked],
-    rules: shared,
+    rules: {
+      ...shared,
+      // Stand-ins for asynchronous APIs (credentials, token sources, job processors, traced calls) are written `async`
+      // on purpose: like the real ones they return a promise and turn a throw into a rejection.
+      '@typescript-eslint/require-await': 'off',
+    },
   },
   {
     files: ['**/*.mjs', 'bin/**'],

@@ -20,7 +20,7 @@ const subscriber = createEntraRedis({ ...world.endpoint, credentialsProvider: pr
 await subscriber.subscribe('probe');
 const probe = new Redis(world.redis.adminClientOptions());
 const windows: number[] = [];
-let intervals: number[] = [];
+const intervals: number[] = [];
 let doubleStart = Number.NaN;
 let doubleEnd = Number.NaN;
 /** Time covered by replies that counted 2, in the current rotation. */
@@ -43,7 +43,6 @@ while (handovers < rotations) {
   }
 }
 const resolution = intervals.sort((a, b) => a - b)[Math.floor(intervals.length / 2)] ?? 0;
-intervals = [];
 const sorted = windows.sort((a, b) => a - b);
 const at = (q: number) => (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0) + resolution;
 const line = `| ${label} | ${handovers} | ${sorted.length} | ${at(0.5).toFixed(2)} | ${at(0.95).toFixed(2)} | ${((sorted.at(-1) ?? 0) + resolution).toFixed(2)} | ${resolution.toFixed(3)} |`;

@@ -175,7 +175,8 @@ export class MintingCredential implements TokenCredential {
 
 /** `gc()` from --expose-gc, or one obtained at run time when the flag was not given. */
 export function garbageCollector(): () => void {
-  if (typeof globalThis.gc === 'function') return globalThis.gc;
+  const given = globalThis.gc;
+  if (typeof given === 'function') return () => { given(); };
   setFlagsFromString('--expose-gc');
   return runInNewContext('gc') as () => void;
 }
@@ -265,7 +266,7 @@ export async function runLeaks(input: LeakOptions): Promise<LeakReport> {
   const processListenersBefore = listenerCounts(process);
   const phases: PhaseReport[] = [];
   const providers: EntraCredentialsProvider[] = [];
-  let processListenerDiffs: string[] = [];
+  let processListenerDiffs: string[];
   try {
     // ----- rotations: straight to redis-server, as a user that takes any password
     const rotationPhase = async (name: string, rotations: number, connections: number, blocked: number) => {

@@ -148,7 +148,7 @@ async function ours(bench: BenchWorld, errors: ErrorTally, setup: Setup): Promis
  * RESP2 too: the same connections on both sides, RESP2 subscribers included.
  */
 const NODE_REDIS_RESP = 2;
-type NodeRedisClient = ReturnType<typeof createClient<{}, {}, {}, typeof NODE_REDIS_RESP>>;
+type NodeRedisClient = ReturnType<typeof createClient<Record<never, never>, Record<never, never>, Record<never, never>, typeof NODE_REDIS_RESP>>;
 type ReAuthenticate = (credentials: { username?: string; password?: string }) => Promise<void>;
 
 async function nodeRedis(bench: BenchWorld, errors: ErrorTally, setup: Setup): Promise<Contestant> {

@@ -22,7 +22,8 @@ const redis = createEntraRedis({ host, port, tls: { servername: host }, credenti
 redis.on('error', (error: Error) => console.error('redis:', error.message));
 
 const token = await credentialsProvider.getToken();
-console.log(`AUTH as oid ${token.oid} (${String(token.claims.upn ?? token.claims.unique_name ?? 'user')})`);
+const user = token.claims.upn ?? token.claims.unique_name;
+console.log(`AUTH as oid ${token.oid} (${typeof user === 'string' ? user : 'user'})`);
 console.log(await redis.dbsize(), 'keys');
 
 await redis.quit();

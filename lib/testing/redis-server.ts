@@ -346,7 +346,7 @@ function randomAdmin(): AdminCredentials {
 /** Starts a standalone redis-server (default user off, admin user) on an ephemeral loopback port; awaits readiness. */
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServerHandle> {
   return await startServerWithRetry(randomAdmin(), options.extraConfig ?? [],
-    options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS, async () => []);
+    options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS, () => Promise.resolve([]));
 }
 
 /**
