@@ -28,7 +28,19 @@ export default tseslint.config(
   {
     files: ['lib/**/*.ts'],
     extends: [js.configs.recommended, ...tseslint.configs.strictTypeChecked],
-    rules: shared,
+    rules: {
+      ...shared,
+      // A rejection passes on what was caught, or an abort signal's reason, unchanged (as only-throw-error allows).
+      '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingAny: true, allowThrowingUnknown: true }],
+      // createEntraRedis's overloads mirror ioredis's constructor (port, path, url), one documented signature each.
+      '@typescript-eslint/unified-signatures': ['error', { ignoreDifferentlyNamedParameters: true }],
+    },
+  },
+  {
+    // ioredis's methods are taken off their objects here to be wrapped and later restored, and are always called
+    // back with their own `this`.
+    files: ['lib/binding/ioredis-internals.ts'],
+    rules: { '@typescript-eslint/unbound-method': 'off' },
   },
   {
     files: ['spec/**/*.ts', 'bench/**/*.ts', 'examples/**/*.ts', 'scripts/**/*.ts'],

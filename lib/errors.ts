@@ -11,6 +11,7 @@ export class InvalidTokenError extends Error {
 /** No valid token could be had in time: the token service failed or did not answer. `cause` holds the last failure. */
 export class TokenUnavailableError extends Error {
   override name = 'TokenUnavailableError';
+  // eslint-disable-next-line @typescript-eslint/no-useless-constructor -- narrows Error's: the message is required
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
   }

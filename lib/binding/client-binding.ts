@@ -229,7 +229,7 @@ export class ClientBinding implements TokenSubscriber {
     const jitter = this.#reauthJitter > 0 ? Math.random() * this.#reauthJitter : 0;
     if (jitter > 0 && reauthMethod(this.redis) === 'auth') {
       pending.timer = setTimeout(() => this.#advance(pending), jitter);
-      pending.timer.unref?.();
+      (pending.timer as { unref?: () => void }).unref?.(); // a timer from a fake-timer library may lack unref
     } else {
       this.#advance(pending);
     }
@@ -320,7 +320,7 @@ export class ClientBinding implements TokenSubscriber {
     pending.retryDelay = Math.min(REAUTH_RETRY_MAX_MS, delay * 2);
     if (willRetry) {
       pending.timer = setTimeout(() => this.#advance(pending), delay);
-      pending.timer.unref?.();
+      (pending.timer as { unref?: () => void }).unref?.(); // a timer from a fake-timer library may lack unref
     }
     this.provider.emit('reauthenticationFailed', {
       connection: this.connectionDescription, error, willRetry, refused: false, authenticatedUntil: this.#authenticatedWith?.expiresOn,

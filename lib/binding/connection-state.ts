@@ -45,8 +45,8 @@ const METHODS: Readonly<Record<ConnectionState, ReauthMethod>> = {
  */
 export function connectionState(redis: Redis): ConnectionState {
   // ioredis has no stream until its first connect, whatever its typings say.
-  const stream: Redis['stream'] | undefined = redis.stream;
-  const up = redis.status === 'ready' || (redis.status === 'connect' && stream?.writable === true);
+  const stream = redis.stream as Redis['stream'] | undefined;
+  const up = redis.status === 'ready' || (redis.status === 'connect' && stream !== undefined && stream.writable);
   if (!up) return 'down';
   if (isResp2Subscriber(redis)) return 'resp2-subscriber';
   if (isTransactionOpen(redis)) return 'transaction';

@@ -28,7 +28,7 @@ export function addDeadline(at: number, run: () => void): Deadline {
   if (!group || group.firing) {
     group = { at, timer: undefined, due: new Set(), firing: false };
     group.timer = setTimeout(fire, Math.max(0, at - Date.now()), group);
-    group.timer.unref?.();
+    (group.timer as { unref?: () => void }).unref?.(); // a timer from a fake-timer library may lack unref
     groups.set(at, group);
   }
   const deadline: Deadline = { at, run, group };

@@ -253,7 +253,8 @@ export function watchClusterConnections(cluster: import('ioredis').Cluster, onCo
   if (group instanceof Map) {
     const set = group.set.bind(group);
     group.set = (key: string, value: { instance?: Redis }) => {
-      if (value?.instance) onConnection(value.instance);
+      const given = value as { instance?: Redis } | undefined; // ioredis's own value; not trusted to be set
+      if (given?.instance) onConnection(given.instance);
       return set(key, value);
     };
     for (const value of group.values()) if (value.instance) onConnection(value.instance);

@@ -52,7 +52,7 @@ function watchStateRestore(client: RedisInternals & { sendCommand: SendCommand }
   const previous = client.sendCommand;
   const report = (error: unknown) => client.silentEmit('error', error);
   const watching: SendCommand = function sendWatchingRestore(this: unknown, command, ...rest) {
-    if (STATE_RESTORE_COMMANDS.has(String(command?.name)) && command.promise instanceof Promise) command.promise.catch(report);
+    if (STATE_RESTORE_COMMANDS.has(String((command as typeof command | undefined)?.name)) && command.promise instanceof Promise) command.promise.catch(report);
     return previous.call(this, command, ...rest);
   };
   client.sendCommand = watching;

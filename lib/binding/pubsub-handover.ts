@@ -582,7 +582,7 @@ export class SubscriberHandover {
       onTimeout();
       this.#finish();
     }, this.#joinMs);
-    this.#timer.unref?.();
+    (this.#timer as { unref?: () => void }).unref?.(); // a timer from a fake-timer library may lack unref
   }
 
   #finish(): void {
@@ -606,7 +606,7 @@ export class SubscriberHandover {
     if (phase !== 'done' && phase !== 'fallback') {
       const bound = phase === 'reconnecting' || phase === 'joining' ? this.#joinMs : this.#stepMs;
       this.#timer = setTimeout(() => { this.#timer = undefined; this.#on({ type: 'timeout' }); }, bound);
-      this.#timer.unref?.();
+      (this.#timer as { unref?: () => void }).unref?.(); // a timer from a fake-timer library may lack unref
     }
     publishHandoverPhase(() => ({
       connection: this.#description(),

@@ -158,7 +158,7 @@ export async function requestToken(chosen: ChosenCredential, scope: string, time
     if (typeof chain.getTokenInternal === 'function') {
       const { token, successfulCredential } = await Promise.race([
         chain.getTokenInternal([scope], { abortSignal: abort.signal }), timedOut]);
-      const member = successfulCredential?.constructor?.name;
+      const member = (successfulCredential as object | undefined)?.constructor.name;
       return { accessToken: token, credentialName: member ? `${chosen.name} > ${member}` : chosen.name };
     }
     const token = await Promise.race([chosen.credential.getToken([scope], { abortSignal: abort.signal }), timedOut]);
@@ -177,7 +177,7 @@ export function describeCredentialError(error: unknown): string[] {
   const lines: string[] = [];
   const visit = (err: unknown, depth: number) => {
     if (depth > 4) return;
-    const e = err as { name?: unknown; message?: unknown; errors?: unknown; cause?: unknown };
+    const e = err as { name?: unknown; message?: unknown; errors?: unknown; cause?: unknown } | null | undefined;
     const name = typeof e?.name === 'string' ? e.name : 'Error';
     const message = typeof e?.message === 'string' ? e.message : String(err);
     lines.push(`${'  '.repeat(depth)}${name}: ${redactTokens(message).split('\n').map((l) => l.trim()).filter(Boolean).join(' ')}`);

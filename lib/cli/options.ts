@@ -94,7 +94,7 @@ export function parseEndpoint(value: string): { host: string; port: number | und
   const trimmed = value.trim().replace(/^rediss?:\/\//, '').replace(/\/.*$/, '');
   if (trimmed.length === 0) return undefined;
   const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(trimmed);
-  if (bracketed) return { host: bracketed[1]!, port: bracketed[2] === undefined ? undefined : Number(bracketed[2]) };
+  if (bracketed) return { host: bracketed[1] ?? '', port: bracketed[2] === undefined ? undefined : Number(bracketed[2]) };
   const colons = trimmed.split(':').length - 1;
   if (colons === 1) {
     const [host, port] = trimmed.split(':') as [string, string];
@@ -201,7 +201,7 @@ const STRING_OPTIONS = new Set(['--host', '--port', '--ca', '--servername', '--c
 /** Index of the first word that is neither an option nor an option's value, or -1. */
 function firstPositionalIndex(argv: readonly string[]): number {
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
+    const arg = argv[i] ?? '';
     if (arg === '--') return i + 1 < argv.length ? i + 1 : -1;
     if (STRING_OPTIONS.has(arg)) {
       i++;

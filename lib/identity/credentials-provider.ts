@@ -74,11 +74,13 @@ export class EntraCredentialsProvider extends EventEmitter<CredentialsProviderEv
 
   constructor(options: CredentialsProviderOptions) {
     super();
-    if (typeof options !== 'object' || options === null) {
+    const given: unknown = options; // checked: callers from JavaScript may pass anything
+    if (typeof given !== 'object' || given === null) {
       throw new TypeError('Invalid options: expected an object with a "credential"');
     }
     const { credential } = options;
-    if (typeof credential !== 'object' || credential === null || typeof credential.getToken !== 'function') {
+    const candidate: unknown = credential;
+    if (typeof candidate !== 'object' || candidate === null || typeof (candidate as { getToken?: unknown }).getToken !== 'function') {
       throw new TypeError('Invalid option "credential": expected a TokenCredential (an object with a getToken method)');
     }
     this.scopes = Object.freeze(normalizeScopes(options.scopes));

@@ -42,7 +42,8 @@ const ID_OPTIONS = ['clientId', 'objectId', 'resourceId'] as const;
 export function createManagedIdentityCredentialsProvider(
   options: ManagedIdentityCredentialsProviderOptions = {},
 ): EntraCredentialsProvider {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+  const raw: unknown = options; // checked: callers from JavaScript may pass anything
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     invalidOptions(options);
   }
   const { managedIdentityType, clientId, objectId, resourceId, credentialOptions, ...common } = options;
@@ -54,7 +55,7 @@ export function createManagedIdentityCredentialsProvider(
   if (resourceId !== undefined && !/^\/subscriptions\/[^/]+\/resourcegroups\/[^/]+\/providers\//i.test(resourceId)) {
     invalidOption('resourceId', 'expected an ARM resource id like "/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>"', resourceId);
   }
-  const type = managedIdentityType ?? (given.length > 0 ? 'user-assigned' : 'system-assigned');
+  const type: string = managedIdentityType ?? (given.length > 0 ? 'user-assigned' : 'system-assigned');
   if (type === 'system-assigned') {
     if (given.length > 0) {
       throw new TypeError(`Invalid option "managedIdentityType": "system-assigned" takes no ${quoteList(given)}; use "user-assigned" to select that identity`);
@@ -66,7 +67,8 @@ export function createManagedIdentityCredentialsProvider(
   } else {
     invalidOption('managedIdentityType', 'expected "system-assigned" or "user-assigned"', managedIdentityType);
   }
-  if (credentialOptions !== undefined && (typeof credentialOptions !== 'object' || credentialOptions === null || Array.isArray(credentialOptions))) {
+  const rawCredentialOptions: unknown = credentialOptions;
+  if (rawCredentialOptions !== undefined && (typeof rawCredentialOptions !== 'object' || rawCredentialOptions === null || Array.isArray(rawCredentialOptions))) {
     invalidOption('credentialOptions', 'expected an object', credentialOptions);
   }
   const selector = clientId !== undefined ? { clientId } : objectId !== undefined ? { objectId } : resourceId !== undefined ? { resourceId } : {};

@@ -133,7 +133,7 @@ function classifyMessage(message: string): Verdict {
   const oauth = OAUTH_PREFIX.exec(message)?.[1];
   if (oauth && TRANSIENT_OAUTH_ERRORS.has(oauth)) return 'retry';
   if (oauth && FATAL_OAUTH_ERRORS.has(oauth)) return 'fatal';
-  const codes = [...message.matchAll(AADSTS_CODE)].map((m) => m[1]!);
+  const codes = [...message.matchAll(AADSTS_CODE)].map((m) => m[1] ?? '');
   if (codes.length === 0) {
     const replayed = THROTTLED_REPLAY_PREFIX.exec(message)?.[1];
     if (replayed) codes.push(...replayed.split(' '));
@@ -193,6 +193,7 @@ function fromHeaders(headers: unknown, now: number): number | undefined {
     if (typeof h.get === 'function') {
       const value = (h.get as (n: string) => unknown).call(headers, name);
       if (typeof value === 'string') return value;
+      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a header value of another type, as String() shows it
       if (value !== undefined && value !== null) return String(value);
     }
     for (const [key, value] of Object.entries(h)) {

@@ -208,6 +208,7 @@ export class TokenManager {
 
   #causeSuffix(error: unknown = this.#lastError): string {
     if (error === undefined) return '';
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a thrown non-Error, as String() shows it
     const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     return `; last error: ${message}`;
   }
@@ -295,7 +296,7 @@ export class TokenManager {
     const onCycleAbort = () => request.abort(cycleSignal.reason);
     cycleSignal.addEventListener('abort', onCycleAbort, { once: true });
     const timer = setTimeout(() => request.abort(new TokenRequestTimeoutError(timeoutMs)), timeoutMs);
-    timer.unref?.();
+    (timer as { unref?: () => void }).unref?.(); // a timer from a fake-timer library may lack unref
     try {
       // The signal is also made current for the credential's HTTP client, which can follow it where the
       // credential does not (see request-signal.ts).
@@ -362,7 +363,7 @@ export class TokenManager {
       this.#timer = undefined;
       if (this.#running && !this.#cycle) this.#startCycleInBackground();
     }, delay);
-    this.#timer.unref?.();
+    (this.#timer as { unref?: () => void }).unref?.(); // a timer from a fake-timer library may lack unref
   }
 
   #clearTimer(): void {
@@ -392,7 +393,7 @@ function rejectOnAbort(signal: AbortSignal): Promise<never> {
 /** Waits `ms` (timer unref'd) or rejects as soon as `signal` aborts. */
 function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
+    if (signal.aborted) { reject(signal.reason); return; }
     const onAbort = () => {
       clearTimeout(timer);
       reject(signal.reason);
@@ -401,7 +402,7 @@ function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
       signal.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
-    timer.unref?.();
+    (timer as { unref?: () => void }).unref?.(); // a timer from a fake-timer library may lack unref
     signal.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -277,7 +277,7 @@ class ProxiedConnection {
       while (this.#backlog.length > 0 && !this.closed) {
         let item = this.#backlog.shift() as Buffer | Promise<Buffer>;
         if (!Buffer.isBuffer(item)) item = await item;
-        if (this.closed) return;
+        if (this.closed as boolean) return; // it may have closed during the await
         if (!this.backend.write(item) && !this.#paused) {
           // Backpressure: stop reading from the client until the backend has taken what we wrote.
           this.#paused = true;
@@ -644,7 +644,9 @@ export class AmrEmulator extends EventEmitter {
     } catch {
       return { ok: false }; // e.g. a payload that is JSON but not an object
     }
-    if (!result.ok || typeof result.claims !== 'object' || result.claims === null) return { ok: false };
+    if (!result.ok) return { ok: false };
+    const claims: unknown = result.claims; // a verified payload may still be any JSON value
+    if (typeof claims !== 'object' || claims === null) return { ok: false };
     const { oid, exp } = result.claims;
     if (typeof oid !== 'string' || oid.length === 0 || user.toString() !== oid) return { ok: false };
     if (this.#refuse?.(result.claims) === true) return { ok: false };

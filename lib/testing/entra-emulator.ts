@@ -147,12 +147,12 @@ export function applyEnv(vars: Record<string, string | undefined>): () => void {
   const saved = new Map<string, string | undefined>();
   for (const [name, value] of Object.entries(vars)) {
     saved.set(name, process.env[name]);
-    if (value === undefined) delete process.env[name];
+    if (value === undefined) Reflect.deleteProperty(process.env, name);
     else process.env[name] = value;
   }
   return () => {
     for (const [name, value] of saved) {
-      if (value === undefined) delete process.env[name];
+      if (value === undefined) Reflect.deleteProperty(process.env, name);
       else process.env[name] = value;
     }
   };
@@ -194,8 +194,8 @@ export class EntraEmulator {
     this.#authority = authority;
     this.authorityHost = `https://127.0.0.1:${authority.port}`;
     this.managedIdentityEndpoint = `http://127.0.0.1:${mi.port}${MI_PATH}`;
-    mi.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.#onRequest('managed-identity', req, res));
-    authority.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.#onRequest('authority', req, res));
+    mi.server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.#onRequest('managed-identity', req, res));
+    authority.server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.#onRequest('authority', req, res));
   }
 
   /** Starts both servers on ephemeral loopback ports. */
@@ -314,7 +314,7 @@ export class EntraEmulator {
   mint(overrides: JwtClaims = {}): string {
     const claims = this.#claims({ oid: randomUUID(), tid: this.tenantId, aud: 'https://redis.azure.com', appid: randomUUID() });
     for (const [name, value] of Object.entries(overrides)) {
-      if (value === undefined) delete claims[name];
+      if (value === undefined) Reflect.deleteProperty(claims, name);
       else claims[name] = value;
     }
     return signJwt(claims, this.#signingKey);
@@ -455,7 +455,7 @@ export class EntraEmulator {
     }
     const token = /^\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(url.pathname);
     if (!token) return undefined;
-    const tenant = decodeURIComponent(token[1]!);
+    const tenant = decodeURIComponent(token[1] ?? '');
     const clientId = new URLSearchParams(body).get('client_id') ?? '';
     const multiTenant = MULTI_TENANT_ALIASES.has(tenant.toLowerCase());
     return this.#servicePrincipals.find((p) => sameId(p.clientId, clientId) && (multiTenant || sameId(p.tenantId, tenant)))?.oid;
@@ -557,7 +557,7 @@ export class EntraEmulator {
   #authorityRequest(url: URL, body: string, req: IncomingMessage, res: ServerResponse): void {
     const discovery = /^\/([^/]+)\/v2\.0\/\.well-known\/openid-configuration$/.exec(url.pathname);
     if (discovery && req.method === 'GET') {
-      const tenant = decodeURIComponent(discovery[1]!);
+      const tenant = decodeURIComponent(discovery[1] ?? '');
       if (!this.#knownTenant(tenant)) {
         send(res, 400, this.#entraError('invalid_tenant', 90002, `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`, req));
         return;
@@ -572,7 +572,7 @@ export class EntraEmulator {
     }
     const token = /^\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(url.pathname);
     if (token && req.method === 'POST') {
-      this.#tokenRequest(decodeURIComponent(token[1]!), new URLSearchParams(body), req, res);
+      this.#tokenRequest(decodeURIComponent(token[1] ?? ''), new URLSearchParams(body), req, res);
       return;
     }
     send(res, 404, { error: 'not_found', error_description: `The emulator does not serve ${req.method} ${url.pathname}` });
@@ -659,7 +659,7 @@ export class EntraEmulator {
       fail(400, 'invalid_scope', 1002012, `The provided value for scope ${scopeParam} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`);
       return;
     }
-    const audience = defaults[0]!.slice(0, -'/.default'.length);
+    const audience = (defaults[0] ?? '').slice(0, -'/.default'.length);
     const claims = this.#claims({ aud: audience, oid: sp.oid, sub: sp.oid, tid: sp.tenantId, appid: sp.clientId, azp: sp.clientId });
     const token = signJwt(claims, this.#signingKey);
     this.#tokensIssued += 1;
@@ -670,12 +670,15 @@ export class EntraEmulator {
   #verifyClientAssertion(sp: ServicePrincipalRecord, assertion: string, tokenEndpoint: string): { status: number; code: number; description: string } | undefined {
     const malformed = (why: string) => ({ status: 400, code: 50027, description: `JWT token is invalid or malformed. ${why}` });
     const parts = assertion.split('.');
-    if (parts.length !== 3) return malformed('The assertion is not a JWT.');
+    const [encodedHeader, encodedPayload, encodedSignature] = parts;
+    if (parts.length !== 3 || encodedHeader === undefined || encodedPayload === undefined || encodedSignature === undefined) {
+      return malformed('The assertion is not a JWT.');
+    }
     let header: Record<string, unknown>;
     let payload: Record<string, unknown>;
     try {
-      header = JSON.parse(Buffer.from(parts[0]!, 'base64url').toString('utf8'));
-      payload = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8'));
+      header = JSON.parse(Buffer.from(encodedHeader, 'base64url').toString('utf8')) as Record<string, unknown>;
+      payload = JSON.parse(Buffer.from(encodedPayload, 'base64url').toString('utf8')) as Record<string, unknown>;
     } catch {
       return malformed('The assertion is not decodable.');
     }
@@ -688,8 +691,8 @@ export class EntraEmulator {
       return { status: 401, code: 700027, description: `Client assertion failed signature validation. [Reason - The key was not found., Thumbprint of key used by client: '${presented}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '${sp.clientId}'.]` };
     }
     const data = Buffer.from(`${parts[0]}.${parts[1]}`);
-    const signature = Buffer.from(parts[2]!, 'base64url');
-    let valid = false;
+    const signature = Buffer.from(encodedSignature, 'base64url');
+    let valid: boolean;
     if (header.alg === 'RS256') {
       valid = createVerify('RSA-SHA256').update(data).verify(cert.publicKey, signature);
     } else if (header.alg === 'PS256') {
@@ -797,7 +800,7 @@ async function readBody(req: IncomingMessage): Promise<string> {
 function firstCertificateDer(pem: string): Buffer {
   const match = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/.exec(pem);
   if (!match) throw new Error('The certificate is not a PEM certificate');
-  return Buffer.from(match[1]!.replace(/\s+/g, ''), 'base64');
+  return Buffer.from((match[1] ?? '').replace(/\s+/g, ''), 'base64');
 }
 
 async function listen(server: http.Server): Promise<Listener> {

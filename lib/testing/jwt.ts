@@ -39,8 +39,8 @@ export function verifyJwt(token: string, publicKey: KeyObject, audience: string,
   let parsedHeader: { alg?: string };
   let claims: JwtClaims;
   try {
-    parsedHeader = JSON.parse(Buffer.from(header, 'base64url').toString('utf8'));
-    claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+    parsedHeader = JSON.parse(Buffer.from(header, 'base64url').toString('utf8')) as { alg?: string };
+    claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as JwtClaims;
   } catch {
     return { ok: false, reason: 'undecodable' };
   }

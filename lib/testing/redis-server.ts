@@ -106,7 +106,7 @@ function startWatchdog(pid: number): ChildProcess | undefined {
       stdio: ['pipe', 'ignore', 'ignore'],
     });
     watchdog.on('error', () => undefined);
-    watchdog.stdin?.on('error', () => undefined);
+    watchdog.stdin.on('error', () => undefined);
     watchdog.unref();
     (watchdog.stdin as unknown as { unref?: () => void } | null)?.unref?.();
     liveChildren.add(watchdog);
@@ -183,7 +183,8 @@ async function answersPing(host: string, port: number, admin: AdminCredentials):
   const client = adminConnection(host, port, admin, true);
   try {
     await client.connect();
-    return (await client.ping()) === 'PONG';
+    const reply: unknown = await client.ping(); // checked: the server's answer, whatever the typings promise
+        return reply === 'PONG';
   } catch {
     return false;
   } finally {
@@ -301,7 +302,7 @@ class RedisServer implements RedisServerHandle {
     } catch (error) {
       await this.kill();
       const log = this.log();
-      throw new Error(`${(error as Error).message}${log && !(error as Error).message.includes(log) ? `\n${log}` : ''}`);
+      throw new Error(`${(error as Error).message}${log && !(error as Error).message.includes(log) ? `\n${log}` : ''}`, { cause: error });
     }
   }
 

@@ -45,7 +45,7 @@ export class EntraToken {
     onExpiryMismatch?: (mismatch: ExpiryMismatch) => void;
   } = {}): EntraToken {
     const now = options.now ?? Date.now();
-    if (!accessToken || typeof accessToken.token !== 'string' || accessToken.token.length === 0) {
+    if (!(accessToken as AccessToken | null | undefined) || typeof accessToken.token !== 'string' || accessToken.token.length === 0) {
       throw new InvalidTokenError('The credential returned no access token');
     }
     const claims = decodeJwtClaims(accessToken.token);
