@@ -9,8 +9,10 @@ const shared = {
   // Messages state durations and counts (`${ms} ms`), so numbers may be interpolated; anything else must be turned
   // into a string on purpose.
   '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
-  // One-line arrows such as `() => client.disconnect()` are the house style for callbacks whose value is unused.
-  '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
+  // A rejection passes on what was caught, or an abort signal's reason, unchanged (as only-throw-error allows).
+  '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingAny: true, allowThrowingUnknown: true }],
+  // A leading underscore names what a signature or a destructuring must mention but does not use.
+  '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true }],
   // node:test's describe/it/test return promises that the runner itself awaits.
   '@typescript-eslint/no-floating-promises': ['error', {
     allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite'] }],
@@ -30,8 +32,8 @@ export default tseslint.config(
     extends: [js.configs.recommended, ...tseslint.configs.strictTypeChecked],
     rules: {
       ...shared,
-      // A rejection passes on what was caught, or an abort signal's reason, unchanged (as only-throw-error allows).
-      '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingAny: true, allowThrowingUnknown: true }],
+      // One-line arrows such as `() => client.disconnect()` are the house style for callbacks whose value is unused.
+      '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
       // createEntraRedis's overloads mirror ioredis's constructor (port, path, url), one documented signature each.
       '@typescript-eslint/unified-signatures': ['error', { ignoreDifferentlyNamedParameters: true }],
     },

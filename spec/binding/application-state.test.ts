@@ -81,7 +81,7 @@ describe('a new token meets an open transaction', () => {
       await nextEvent(provider, 'tokenRefreshed');
       const reauthenticated = nextEvent(provider, 'reauthenticated');
       const reply = await form.close(redis, key);
-      const normalised = Array.isArray(reply) ? reply.map((r) => (r instanceof Error ? r.message : r)) : reply;
+      const normalised = Array.isArray(reply) ? (reply as unknown[]).map((r) => (r instanceof Error ? r.message : r)) : reply;
       assert.deepEqual(normalised, form.expected);
       const [event] = await reauthenticated;
       assert.equal(event.method, 'auth');

@@ -68,7 +68,6 @@ describe('shared deadlines', () => {
     const ran: string[] = [];
     let finished!: () => void;
     const done = new Promise<void>((resolve) => { finished = resolve; });
-    let second: ReturnType<typeof addDeadline> | undefined;
     addDeadline(at, () => {
       ran.push('first');
       if (second) cancelDeadline(second);
@@ -77,7 +76,7 @@ describe('shared deadlines', () => {
         finished();
       });
     });
-    second = addDeadline(at, () => ran.push('second'));
+    const second = addDeadline(at, () => ran.push('second'));
     await done;
     release();
     assert.deepEqual(ran, ['first', 'added while firing']);

@@ -8,8 +8,8 @@ it(`runs against ioredis ${process.env.IOREDIS_MAJOR ?? '5'}`, async () => {
   const expected = process.env.IOREDIS_MAJOR ?? '5';
   const require = createRequire(import.meta.url);
   const name = expected === '6' ? 'ioredis6' : 'ioredis';
-  const loaded = await import(name);
+  const loaded = (await import(name)) as { Redis: unknown };
   assert.equal(Redis, loaded.Redis);
-  const version: string = require(`${name}/package.json`).version;
+  const { version } = require(`${name}/package.json`) as { version: string };
   assert.equal(version.split('.')[0], expected);
 });

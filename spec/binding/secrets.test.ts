@@ -198,6 +198,7 @@ function registerTests(): void {
     restore.push(() => { delete (providerPrototype as { emit?: unknown }).emit; });
     // Console and standard streams (passed through).
     for (const method of ['log', 'info', 'warn', 'error', 'debug', 'trace', 'dir'] as const) {
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- captured to be called with console and restored
       const original = console[method] as (...args: unknown[]) => void;
       console[method] = (...args: unknown[]) => {
         capture.add(`console.${method}`, format(...args));
@@ -206,6 +207,7 @@ function registerTests(): void {
       restore.push(() => { console[method] = original as never; });
     }
     for (const [name, stream] of [['stdout', process.stdout], ['stderr', process.stderr]] as const) {
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- captured to be called with the stream and restored
       const write = stream.write;
       stream.write = function capturedWrite(this: typeof stream, chunk: unknown, ...rest: unknown[]) {
         capture.add(`process.${name}`, Buffer.isBuffer(chunk) ? chunk.toString() : String(chunk));
@@ -249,6 +251,8 @@ function registerTests(): void {
       capture.add('inspect(EntraToken)', inspect(token));
       capture.add('inspect(EntraToken, no custom inspect)', inspect(token, { customInspect: false, showHidden: true, depth: Infinity }));
       capture.add('JSON.stringify(EntraToken)', JSON.stringify(token));
+      // Stringifying the token the default way is the point: it must not show the token.
+      // eslint-disable-next-line @typescript-eslint/no-base-to-string, @typescript-eslint/restrict-template-expressions
       capture.add('String(EntraToken)', `${String(token)} ${token}`);
       capture.add('Object.entries(EntraToken)', Object.entries(token));
       capture.add('structuredClone(EntraToken)', structuredClone(token));

@@ -36,7 +36,7 @@ describe('createEntraCluster', () => {
         try {
           await cluster.set(`load:${i % 300}`, String(i));
           if (i % 200 === 0) {
-            await (cluster as unknown as { refreshSlotsCache(cb?: (e?: Error) => void): void }).refreshSlotsCache();
+            (cluster as unknown as { refreshSlotsCache(cb?: (e?: Error) => void): void }).refreshSlotsCache();
             refreshes++;
           }
         } catch (error) {
@@ -178,7 +178,8 @@ describe('createEntraCluster: duplicates, blocking commands, transactions, BullM
     const load = (async () => {
       while (running) {
         const result = await cluster.multi().incr('{tx}counter').get('{tx}counter').exec().catch((e: unknown) => e);
-        if (!Array.isArray(result) || result[0]![0] || String(result[0]![1]) !== result[1]![1]) failures.push(result);
+        const rows = Array.isArray(result) ? result as [Error | null, unknown][] : undefined;
+        if (!rows || rows[0]![0] || String(rows[0]![1]) !== rows[1]![1]) failures.push(result);
         else committed++;
       }
     })();

@@ -12,7 +12,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import { createCredentialsProvider, createEntraRedis, createManagedIdentityCredentialsProvider } from '../../lib/index.js';
 
 const [source, shutdown, port, options] = process.argv.slice(2);
-const tokenManagerOptions = JSON.parse(options ?? '{}');
+const tokenManagerOptions = JSON.parse(options ?? '{}') as Parameters<typeof createCredentialsProvider>[0]['tokenManagerOptions'];
 let asked = false;
 const deaf: TokenCredential = {
   getToken: () => {

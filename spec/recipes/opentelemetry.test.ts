@@ -5,7 +5,7 @@
 // not show at all (the client and its provider are made outside any span, as at startup).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { context, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { SpanStatusCode, type Span } from '@opentelemetry/api';
 import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';

@@ -301,8 +301,8 @@ describe('AMR emulator', { concurrency: true, timeout: 120_000 }, () => {
         await assert.rejects(plain.get('anything'), { message: /^NOAUTH Authentication required/ });
         // With default options the handshake itself is refused.
         const defaults = client(t, flavor, { host: emu.host, port: emu.port });
-        const [error] = await once(defaults, 'error');
-        assert.match((error as Error).message, /^NOAUTH/);
+        const [error] = (await once(defaults, 'error')) as [Error];
+        assert.match(error.message, /^NOAUTH/);
         assert.equal(emu.counters.authOk, 0);
       });
 
@@ -344,8 +344,8 @@ describe('AMR emulator', { concurrency: true, timeout: 120_000 }, () => {
         assert.equal(emu.counters.authOk, 1);
         // A client that does not trust the certificate does not get in.
         const untrusting = authenticated(t, flavor, emu, oid, 30, { tls: {} });
-        const [error] = await once(untrusting, 'error');
-        assert.match((error as Error).message, /self.signed|certificate/i);
+        const [error] = (await once(untrusting, 'error')) as [Error];
+        assert.match(error.message, /self.signed|certificate/i);
       });
 
       it('closes a connection blocked in BLPOP 0 when its token expires, on both sides of the proxy', async (t) => {

@@ -39,6 +39,7 @@ describe('EntraToken', () => {
   it('never shows the raw token in JSON, inspect or string conversion', () => {
     const access = makeAccessToken(60_000);
     const token = EntraToken.fromAccessToken(access);
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- the default stringification must not show the token
     for (const shown of [JSON.stringify(token), inspect(token), String(token), inspect({ nested: token }, { depth: 5 })]) {
       assert.ok(!shown.includes(access.token), shown);
     }
