@@ -196,7 +196,7 @@ describe('traceReauthentication', () => {
 
   it('removes the token from a failed AUTH (ioredis puts it in command.args) before subscribers see it', async () => {
     const recorder = recording<ReauthTraceContext>(REAUTH_CHANNEL);
-    const failure = Object.assign(new ReplyError('WRONGPASS invalid username-password pair or user is disabled.') as Error, {
+    const failure = Object.assign(new (ReplyError as new (message: string) => Error)('WRONGPASS invalid username-password pair or user is disabled.'), {
       command: { name: 'auth', args: [OID, RAW] },
     });
     await assert.rejects(
