@@ -56,11 +56,11 @@ export default tseslint.config(
   },
   {
     // These specs assert on the shapes of untyped values: errors built by @azure/identity and MSAL (causes, codes,
-    // statuses several levels deep) and JSON printed by the CLI or served by the emulator. They read them as `any`.
+    // statuses several levels deep). They read them as `any`.
     files: [
-      'spec/cli/cli.test.ts', 'spec/identity/chained-credential.test.ts', 'spec/identity/confidential.test.ts',
+      'spec/identity/chained-credential.test.ts', 'spec/identity/confidential.test.ts',
       'spec/identity/default-azure.test.ts', 'spec/identity/managed-identity.test.ts',
-      'spec/manager/retryable-real-errors.test.ts', 'spec/support/provider-failure.ts', 'spec/testing/entra-emulator.test.ts',
+      'spec/manager/retryable-real-errors.test.ts', 'spec/support/provider-failure.ts',
     ],
     rules: {
       '@typescript-eslint/no-explicit-any': 'off',

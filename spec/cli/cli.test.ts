@@ -91,6 +91,17 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
+/** What these tests read of the report `--json` prints. */
+interface JsonReport {
+  ok: boolean;
+  command: string;
+  credential: { kind: string; name: string; error: string[] };
+  token: { oid: string; audience: string; audienceOk: boolean; expiresInSeconds: number; accessToken?: unknown };
+  auth: { ok: boolean; username?: string; reply: string; ms: number };
+  endpoint: { host: string; port: number; tls: boolean };
+  hints: string[];
+}
+
 describe('ioredis-entraid check', () => {
   it('reports the managed identity, its oid, the audience and expiry, and AUTH OK over TLS', async () => {
     const run = await cli(['check', '--credential', 'managed-identity', '--client-id', user.clientId, ...tlsArgs()]);
@@ -109,7 +120,7 @@ describe('ioredis-entraid check', () => {
   it('is the default command, and tells which member of DefaultAzureCredential answered (--json)', async () => {
     const run = await cli(['--json', ...plainArgs()]);
     assert.equal(run.code, 0, run.stdout + run.stderr);
-    const report = JSON.parse(run.stdout);
+    const report = JSON.parse(run.stdout) as JsonReport;
     assert.equal(report.ok, true);
     assert.equal(report.command, 'check');
     assert.equal(report.credential.kind, 'default');
@@ -144,7 +155,7 @@ describe('ioredis-entraid check', () => {
   it('flags a token for another audience, which the server refuses', async () => {
     const run = await cli(['--credential', 'managed-identity', '--scope', 'https://storage.azure.com/.default', '--json', ...plainArgs()]);
     assert.equal(run.code, 1, run.stdout + run.stderr);
-    const report = JSON.parse(run.stdout);
+    const report = JSON.parse(run.stdout) as JsonReport;
     assert.equal(report.token.audience, 'https://storage.azure.com');
     assert.equal(report.token.audienceOk, false);
     assert.match(report.auth.reply, /^WRONGPASS/);
@@ -172,7 +183,7 @@ describe('ioredis-entraid check', () => {
     env.IDENTITY_ENDPOINT = env.IMDS_ENDPOINT; // Azure Arc source, pointing at a closed port: fails fast
     const run = await cli(['--json', '--timeout', '20000', ...plainArgs()], env);
     assert.equal(run.code, 3, run.stdout + run.stderr);
-    const report = JSON.parse(run.stdout);
+    const report = JSON.parse(run.stdout) as JsonReport;
     const text = report.credential.error.join('\n');
     assert.match(text, /EnvironmentCredential/);
     assert.match(text, /ManagedIdentityCredential/);
@@ -271,7 +282,7 @@ describe('ioredis-entraid --show-token', () => {
     assert.equal(run.code, 0, run.stdout + run.stderr);
     const line = /^token\s+(eyJ\S+)$/m.exec(run.stdout);
     assert.ok(line, run.stdout);
-    const claims = JSON.parse(Buffer.from(line[1]!.split('.')[1]!, 'base64url').toString('utf8'));
+    const claims = JSON.parse(Buffer.from(line[1]!.split('.')[1]!, 'base64url').toString('utf8')) as { oid?: unknown };
     assert.equal(claims.oid, system.oid);
     assert.match(run.stderr, /^WARNING: the access token printed on stdout is a live credential/m);
   });

@@ -8,10 +8,32 @@ import { selfSignedCertificate } from '../../lib/testing/certs.js';
 import { EntraEmulator, applyEnv } from '../../lib/testing/entra-emulator.js';
 import { verifyJwt } from '../../lib/testing/jwt.js';
 
+/** The fields of the emulator's JSON replies that these tests read (token, error, discovery and keys documents). */
+interface ReplyBody {
+  access_token: string;
+  client_id: string;
+  expires_on: string;
+  expires_in: number;
+  resource: string;
+  token_type: string;
+  error: string;
+  error_description: string;
+  error_codes: number[];
+  statusCode: number;
+  message: string;
+  correlationId: string;
+  issuer: string;
+  token_endpoint: string;
+  jwks_uri: string;
+  keys: { kid: string }[];
+  [field: string]: unknown;
+}
+
 interface Reply {
   status: number;
   headers: http.IncomingHttpHeaders;
-  body: any;
+  /** The parsed JSON body, or the text when it is not JSON. */
+  body: ReplyBody;
 }
 
 /** One request on a fresh connection (no keep-alive), trusting the emulator's certificate for https. */
@@ -32,7 +54,7 @@ function call(emulator: EntraEmulator, url: string, options: { method?: string; 
         const text = Buffer.concat(chunks).toString('utf8');
         let parsed: unknown = text;
         try { parsed = JSON.parse(text); } catch { /* not JSON */ }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed });
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed as ReplyBody });
       });
       res.on('error', reject);
     });
@@ -41,8 +63,8 @@ function call(emulator: EntraEmulator, url: string, options: { method?: string; 
   });
 }
 
-function claimsOf(token: string): Record<string, any> {
-  return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8'));
+function claimsOf(token: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
 }
 
 function miUrl(emulator: EntraEmulator, params: Record<string, string> = {}): string {
@@ -170,7 +192,7 @@ describe('EntraEmulator', () => {
       assert.equal(reply.body.issuer, `${emulator.authorityHost}/${tenantId}/v2.0`);
       for (const field of ['authorization_endpoint', 'jwks_uri']) assert.equal(typeof reply.body[field], 'string');
       const keys = await call(emulator, reply.body.jwks_uri);
-      assert.equal(keys.body.keys[0].kid, emulator.keyId);
+      assert.equal(keys.body.keys[0]?.kid, emulator.keyId);
     });
 
     it('issues a token for client_credentials with the client secret, aud derived from the scope', async () => {
@@ -266,7 +288,7 @@ describe('EntraEmulator', () => {
       try {
         const reply = await call(emulator, miUrl(emulator), { headers: miHeaders(emulator) });
         const claims = claimsOf(reply.body.access_token);
-        assert.equal(claims.exp - claims.iat, 5);
+        assert.equal((claims.exp as number) - (claims.iat as number), 5);
       } finally {
         emulator.tokenLifetimeSeconds = 120;
       }
