@@ -55,23 +55,6 @@ export default tseslint.config(
     },
   },
   {
-    // These specs assert on the shapes of untyped values: errors built by @azure/identity and MSAL (causes, codes,
-    // statuses several levels deep). They read them as `any`.
-    files: [
-      'spec/identity/chained-credential.test.ts', 'spec/identity/confidential.test.ts',
-      'spec/identity/default-azure.test.ts', 'spec/identity/managed-identity.test.ts',
-      'spec/manager/retryable-real-errors.test.ts', 'spec/support/provider-failure.ts',
-    ],
-    rules: {
-      '@typescript-eslint/no-explicit-any': 'off',
-      '@typescript-eslint/no-unsafe-argument': 'off',
-      '@typescript-eslint/no-unsafe-assignment': 'off',
-      '@typescript-eslint/no-unsafe-call': 'off',
-      '@typescript-eslint/no-unsafe-member-access': 'off',
-      '@typescript-eslint/no-unsafe-return': 'off',
-    },
-  },
-  {
     files: ['**/*.mjs', 'bin/ioredis-entraid'],
     extends: [js.configs.recommended],
     languageOptions: {

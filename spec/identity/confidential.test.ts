@@ -135,7 +135,7 @@ describe('createConfidentialCredentialsProvider', () => {
       }));
       assert.equal(report.attempts, 1);
       assert.equal(emulator.requests.tokenEndpoint, 1);
-      assert.match(error.cause.message, /^invalid_client: .*AADSTS7000215/);
+      assert.match(error.cause?.message ?? '', /^invalid_client: .*AADSTS7000215/);
       assert.equal(inspect(error, { depth: 10 }).includes('a-wrong-secret'), false);
       assert.equal(defaultIsRetryable(error), false);
     });
@@ -143,7 +143,7 @@ describe('createConfidentialCredentialsProvider', () => {
     it('an unknown client is not retried', async () => {
       const { error, report } = await failureOf(provider({ clientId: randomUUID(), tenantId, clientSecret: SECRET, ...reach() }));
       assert.equal(report.attempts, 1);
-      assert.match(error.cause.message, /^unauthorized_client: .*AADSTS700016/);
+      assert.match(error.cause?.message ?? '', /^unauthorized_client: .*AADSTS700016/);
     });
 
     const faults: EntraFault[] = [
@@ -157,7 +157,7 @@ describe('createConfidentialCredentialsProvider', () => {
         const { error, report } = await failureOf(p);
         assert.equal(report.attempts, 2);
         // MSAL could not fetch the authority's metadata: the same error for every fault.
-        assert.match(error.cause.message, /^endpoints_resolution_error: /);
+        assert.match(error.cause?.message ?? '', /^endpoints_resolution_error: /);
         assert.equal(defaultIsRetryable(error), true);
         await emulator.clearFault();
         assert.equal((await p.getToken()).oid, secretApp.oid);
@@ -205,7 +205,7 @@ describe('createConfidentialCredentialsProvider', () => {
       const p = provider({ clientId: secretApp.clientId, tenantId, clientSecret: SECRET, ...reach(), tokenManagerOptions: { tokenRequestTimeout: 100, retryOptions: { maxAttempts: 1 } } });
       await emulator.setFault({ kind: 'hang' });
       const { error } = await failureOf(p);
-      assert.equal(error.cause.name, 'TokenRequestTimeoutError');
+      assert.equal(error.cause?.name, 'TokenRequestTimeoutError');
       assert.equal(defaultIsRetryable(error), true);
     });
   });

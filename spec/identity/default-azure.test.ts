@@ -79,9 +79,9 @@ describe('createDefaultAzureCredentialsProvider', () => {
       const { error, report } = await failureOf(provider());
       assert.equal(report.attempts, 2);
       assert.equal(emulator.requests.managedIdentity, 2, 'one request per attempt: no internal retries');
-      assert.equal(error.cause.name, 'AggregateAuthenticationError');
-      const mi = error.cause.errors.find((e: Error) => /ManagedIdentityCredential/.test(e.message));
-      assert.equal(mi.cause.status, 500);
+      assert.equal(error.cause?.name, 'AggregateAuthenticationError');
+      const mi = error.cause?.errors?.find((e: Error) => /ManagedIdentityCredential/.test(e.message));
+      assert.equal(mi?.cause?.status, 500);
       assert.equal(defaultIsRetryable(error), true);
     });
 
@@ -89,7 +89,7 @@ describe('createDefaultAzureCredentialsProvider', () => {
       emulator.resetCounters();
       const { error, report } = await failureOf(provider({ credentialOptions: { managedIdentityClientId: randomUUID() } }));
       assert.equal(report.attempts, 1);
-      assert.equal(error.cause.name, 'AggregateAuthenticationError');
+      assert.equal(error.cause?.name, 'AggregateAuthenticationError');
       assert.equal(defaultIsRetryable(error), false);
     });
   });

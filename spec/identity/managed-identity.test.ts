@@ -94,8 +94,8 @@ describe('createManagedIdentityCredentialsProvider', () => {
       }));
       assert.equal(report.attempts, 1);
       assert.equal(emulator.requests.managedIdentity, 1);
-      assert.equal(error.cause.name, 'CredentialUnavailableError');
-      assert.equal(error.cause.cause.status, 400);
+      assert.equal(error.cause?.name, 'CredentialUnavailableError');
+      assert.equal(error.cause?.cause?.status, 400);
       assert.equal(defaultIsRetryable(error), false);
     });
 
@@ -127,7 +127,7 @@ describe('createManagedIdentityCredentialsProvider', () => {
       await emulator.setFault({ kind: 'hang' });
       const { error, report } = await failureOf(p);
       assert.equal(report.attempts, 1);
-      assert.equal(error.cause.name, 'TokenRequestTimeoutError');
+      assert.equal(error.cause?.name, 'TokenRequestTimeoutError');
       assert.equal(defaultIsRetryable(error), true);
       assert.equal(emulator.requests.managedIdentity >= 1, true);
     });

@@ -2,7 +2,7 @@
 // lane of scripts/test-lanes.mjs) throw against the Entra emulator under each fault, and how
 // defaultIsRetryable / retryAfterMs classify it. These tests pin the shapes lib/manager/retryable.ts relies on: if an
 // @azure/identity or MSAL upgrade changes them, they fail here first.
-import { JWT } from '../support/provider-failure.js';
+import { JWT, type SdkError } from '../support/provider-failure.js';
 import { describe, it, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -40,17 +40,17 @@ describe('errors of real @azure/identity credentials', () => {
   }
 
   /** The error `credential.getToken` rejects with; asserts that no token leaks into it. */
-  async function failureOf(credential: TokenCredential): Promise<any> {
+  async function failureOf(credential: TokenCredential): Promise<SdkError> {
     const error = await credential.getToken(SCOPE).then(
       () => assert.fail('expected getToken to fail'),
       (e: unknown) => e,
     );
     assert.doesNotMatch(inspect(error, { depth: 10 }), JWT, 'no token in the error, its stack or its causes');
-    return error;
+    return error as SdkError;
   }
 
   /** A credential that already fetched a token (so MSAL has the authority metadata), then `fault`. */
-  async function warmFailure(kind: Kind, fault: EntraFault): Promise<{ error: any; requests: number }> {
+  async function warmFailure(kind: Kind, fault: EntraFault): Promise<{ error: SdkError; requests: number }> {
     const credential = make(kind);
     await credential.getToken(SCOPE);
     await emulator.setFault(fault);
@@ -92,13 +92,13 @@ describe('errors of real @azure/identity credentials', () => {
           if (kind === 'ManagedIdentityCredential') {
             assert.equal(error.name, 'CredentialUnavailableError');
             assert.match(error.message, /^ManagedIdentityCredential: Network unreachable\. Message: network_error:/);
-            assert.equal(error.cause.name, 'ClientAuthError');
-            assert.equal(error.cause.errorCode, 'network_error');
+            assert.equal(error.cause?.name, 'ClientAuthError');
+            assert.equal(error.cause?.errorCode, 'network_error');
           } else {
             assert.equal(error.name, 'AuthenticationRequiredError');
             assert.match(error.message, /^network_error: /);
             // @azure/identity up to 4.13 keeps no cause; 4.14 on keeps MSAL's ClientAuthError.
-            if (error.cause !== undefined) assert.equal(error.cause.errorCode, 'network_error');
+            if (error.cause !== undefined) assert.equal(error.cause?.errorCode, 'network_error');
           }
           assert.equal(defaultIsRetryable(error), true);
           assert.equal(retryAfterMs(error), undefined);
@@ -123,14 +123,14 @@ describe('errors of real @azure/identity credentials', () => {
           if (kind === 'ManagedIdentityCredential') {
             assert.equal(error.name, 'CredentialUnavailableError');
             assert.match(error.message, /^ManagedIdentityCredential: Authentication failed\./);
-            assert.equal(error.cause.name, 'ServerError');
-            assert.equal(error.cause.status, fault.kind === 'status' ? fault.status : undefined);
+            assert.equal(error.cause?.name, 'ServerError');
+            assert.equal(error.cause?.status, fault.kind === 'status' ? fault.status : undefined);
           } else {
             // MSAL keeps only error, codes and description: no status, no headers. @azure/identity up to 4.13 keeps
             // no cause; 4.14 on keeps MSAL's ServerError, which has the status but not the headers either.
             assert.equal(error.name, 'AuthenticationRequiredError');
             assert.match(error.message, /^(server_error|temporarily_unavailable): Error\(s\): \d+ - .*AADSTS\d+/);
-            if (error.cause !== undefined) assert.equal(error.cause.status, fault.kind === 'status' ? fault.status : undefined);
+            if (error.cause !== undefined) assert.equal(error.cause?.status, fault.kind === 'status' ? fault.status : undefined);
             assert.equal('statusCode' in error, false);
           }
           assert.equal(defaultIsRetryable(error), true);
@@ -145,14 +145,14 @@ describe('errors of real @azure/identity credentials', () => {
       const error = await failureOf(new ManagedIdentityCredential({ clientId: randomUUID(), ...NO_RETRIES }));
       assert.equal(error.name, 'CredentialUnavailableError');
       assert.match(error.message, /Unable to load the proper Managed Identity\./);
-      assert.equal(error.cause.name, 'ServerError');
-      assert.equal(error.cause.status, 400);
+      assert.equal(error.cause?.name, 'ServerError');
+      assert.equal(error.cause?.status, 400);
       assert.equal(defaultIsRetryable(error), false);
     });
 
     it('ManagedIdentityCredential answered 403: ServerError 403', async () => {
       const { error } = await warmFailure('ManagedIdentityCredential', { kind: 'status', status: 403 });
-      assert.equal(error.cause.status, 403);
+      assert.equal(error.cause?.status, 403);
       assert.equal(defaultIsRetryable(error), false);
     });
 
