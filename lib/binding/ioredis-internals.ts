@@ -521,7 +521,12 @@ export function forgetSubscription(redis: Redis, type: 'subscribe' | 'ssubscribe
 }
 
 const PRIVATE_CHANNEL_GUARD = Symbol('ioredis-entraid.privateChannelGuard');
-interface PrivateChannelGuard { isPrivate: (channel: string) => boolean; sendingOwn: boolean }
+interface PrivateChannelGuard {
+  isPrivate: (channel: string) => boolean;
+  sendingOwn: boolean;
+  /** Set while an own command is sent: called with it before ioredis takes it. */
+  onOwn?: (command: CommandInternals & { resolve?: (value: unknown) => void }) => void;
+}
 type GuardedClient = { sendCommand: SendCommand; [PRIVATE_CHANNEL_GUARD]?: PrivateChannelGuard };
 
 /**
@@ -540,7 +545,8 @@ export function guardPrivateChannels(redis: Redis, isPrivate: (channel: string) 
   client[PRIVATE_CHANNEL_GUARD] = guard;
   const previous = client.sendCommand;
   client.sendCommand = function sendWithoutPrivateChannels(this: unknown, command: CommandInternals & { args?: unknown[]; resolve?: (value: unknown) => void }, ...rest: unknown[]) {
-    if (!guard.sendingOwn && SUBSCRIPTION_COMMANDS.has(command.name?.toLowerCase() ?? '') && Array.isArray(command.args)) {
+    if (guard.sendingOwn) guard.onOwn?.(command);
+    else if (SUBSCRIPTION_COMMANDS.has(command.name?.toLowerCase() ?? '') && Array.isArray(command.args)) {
       const args = command.args.flat(Infinity as 1);
       const kept = args.filter((arg) => !isPrivate(Buffer.isBuffer(arg) ? arg.toString() : String(arg)));
       if (kept.length !== args.length) {
@@ -563,26 +569,65 @@ export function guardPrivateChannels(redis: Redis, isPrivate: (channel: string) 
  * resent or restored by ioredis afterwards (see {@link guardPrivateChannels}, installed here if it was not): a
  * resend resolves the promise with undefined instead of a reply.
  */
-export function sendPrivateSubscriptionCommand<T>(redis: Redis, isPrivate: (channel: string) => boolean, send: () => Promise<T>): Promise<T> {
+export function sendPrivateSubscriptionCommand<T>(
+  redis: Redis, isPrivate: (channel: string) => boolean, send: () => Promise<T>, options: PrivateCommandOptions = {},
+): Promise<T> {
   guardPrivateChannels(redis, isPrivate);
   const guard = (redis as unknown as GuardedClient)[PRIVATE_CHANNEL_GUARD] as PrivateChannelGuard;
+  const client = redis as unknown as { condition?: { subscriber?: SubscriptionSetInternals | false } };
   guard.sendingOwn = true;
+  guard.onOwn = (command) => {
+    const resolve = command.resolve;
+    if (typeof resolve !== 'function') return;
+    const condition = client.condition;
+    const set = condition?.subscriber;
+    // ioredis resolves a pub/sub command synchronously while it reads the command's last reply: what runs here runs
+    // before anything later on the connection is read. A resend the guard drops resolves with undefined.
+    command.resolve = (value: unknown) => {
+      if (value !== undefined) {
+        if (options.keepSubscriberMode && set && client.condition === condition && condition.subscriber === false && !set.isEmpty()) {
+          condition.subscriber = set;
+        }
+        options.onAnswer?.(value);
+      }
+      resolve.call(command, value);
+    };
+  };
   try {
     return send();
   } finally {
     guard.sendingOwn = false;
+    guard.onOwn = undefined;
   }
+}
+
+interface SubscriptionSetInternals { isEmpty(): boolean }
+
+/** What {@link sendPrivateSubscriptionCommand} does when the server answers (a resend dropped by the guard: nothing). */
+export interface PrivateCommandOptions {
+  /** Called with the reply, synchronously as ioredis reads it, before anything later on the connection is read. */
+  onAnswer?: (reply: unknown) => void;
+  /**
+   * For an unsubscribe: keep the client in subscriber mode if the reply takes it out while the client still holds
+   * subscriptions. ioredis leaves subscriber mode on any unsubscribe reply that counts 0, but Redis counts sharded
+   * channels apart from channels and patterns: the last channel of one kind leaves the connection in subscribe mode
+   * as long as it holds one of the other.
+   */
+  keepSubscriberMode?: boolean;
 }
 
 /**
  * Calls `observe` with every pub/sub command the client sends from now on (and the promise of its reply), before
- * ioredis handles it. `observe`
+ * ioredis handles it. `onReply(transform)` changes what the command resolves with (the reply's subscription count);
+ * the transform runs as the command's last reply is read, before anything later on the connection. `observe`
  * returns a function to postpone the send (ioredis sends the command when that function is called: queued offline if
  * the connection is down by then), or undefined to send it now. Returns `stop()`, after which nothing is observed.
  */
 export function observeSubscriptionCommands(
   redis: Redis,
-  observe: (command: SubscriptionCommand, answered: Promise<unknown>) => ((send: () => void) => void) | undefined,
+  observe: (
+    command: SubscriptionCommand, answered: Promise<unknown>, onReply: (transform: (reply: unknown) => unknown) => void,
+  ) => ((send: () => void) => void) | undefined,
 ): () => void {
   const client = redis as unknown as { sendCommand: SendCommand };
   const hadOwn = Object.prototype.hasOwnProperty.call(client, 'sendCommand');
@@ -590,7 +635,12 @@ export function observeSubscriptionCommands(
   let active = true;
   const observing: SendCommand = function sendObserved(this: unknown, command, ...rest) {
     const parsed = active ? toSubscriptionCommand(command) : undefined;
-    const postpone = parsed && command.promise instanceof Promise ? observe(parsed, command.promise) : undefined;
+    const onReply = (transform: (reply: unknown) => unknown) => {
+      const target = command as { resolve?: (value: unknown) => void };
+      const resolve = target.resolve;
+      if (typeof resolve === 'function') target.resolve = (value: unknown) => resolve.call(command, transform(value));
+    };
+    const postpone = parsed && command.promise instanceof Promise ? observe(parsed, command.promise, onReply) : undefined;
     if (!postpone) return previous.call(this, command, ...rest);
     postpone(() => { previous.call(this, command, ...rest); });
     return command.promise;

@@ -129,8 +129,13 @@ export class SubscriberHandover {
   readonly #token: EntraToken;
   readonly #deliver: (event: string, ...args: unknown[]) => boolean;
   #marker = `${MARKER_PREFIX}${randomUUID()}`;
-  /** Marker by SSUBSCRIBE/SPUBLISH, for a connection with sharded subscriptions only. */
+  /** Marker by SSUBSCRIBE/SPUBLISH (see #chooseMarker). */
   #sharded = false;
+  /**
+   * The client's socket on which the server holds the marker, followed in reply order (a closed connection's
+   * subscriptions are gone): the replies of the marker's kind on it count the marker.
+   */
+  #markerHeldOn: unknown;
   #phase: Phase | 'idle' = 'idle';
   #failure: HandoverFailedError | undefined;
   #settle: ((error?: HandoverFailedError) => void) | undefined;
@@ -239,9 +244,10 @@ export class SubscriberHandover {
   #start(): void {
     const subscribed = subscriptions(this.#redis);
     const [firstShardChannel] = subscribed.ssubscribe;
-    if (subscribed.subscribe.length === 0 && subscribed.psubscribe.length === 0 && firstShardChannel !== undefined) {
-      // Only sharded subscriptions: a plain UNSUBSCRIBE of the marker would report 0 channels left and make ioredis
-      // leave subscribe mode. A sharded marker in the same slot avoids that, and SPUBLISH stays on this node.
+    const shardedOnly = subscribed.subscribe.length === 0 && subscribed.psubscribe.length === 0 && firstShardChannel !== undefined;
+    if (shardedOnly) {
+      // Only sharded subscriptions: a sharded marker in the same slot, so that SPUBLISH stays on this node (a cluster
+      // node owns that slot, since it holds the application's channel).
       this.#sharded = true;
       this.#marker = `{${hashTagOf(firstShardChannel)}}${this.#marker}`;
     }
@@ -252,7 +258,7 @@ export class SubscriberHandover {
       }
     }
     this.#mirrorBacklog.push(...subscriptionCommandsInFlight(this.#redis));
-    this.#cleanups.push(observeSubscriptionCommands(this.#redis, (command, answered) => this.#onClientCommand(command, answered)));
+    this.#cleanups.push(observeSubscriptionCommands(this.#redis, (command, answered, onReply) => this.#onClientCommand(command, answered, onReply)));
     const onClose = () => this.#on({ type: 'lost', who: 'client' });
     const onReady = () => this.#on({ type: 'clientReady' });
     const onEnd = () => this.#on({ type: 'ended' });
@@ -269,10 +275,33 @@ export class SubscriberHandover {
     this.#watch(shadow, 'shadow');
     this.#watch(publisher, 'publisher');
     for (const event of MESSAGE_EVENTS) shadow.on(event, (...args: unknown[]) => this.#onShadowMessage(event, args));
-    Promise.all([this.#markerCommand(shadow, 'subscribe'), this.#markerCommand(this.#redis, 'subscribe'), publisher.ping()]).then(
-      // undefined: the client's was not sent on this connection (it closed: that is the failure)
-      ([, client]) => (client === undefined ? this.#fail('the client connection closed') : this.#on({ type: 'prepared' })),
-      (error: unknown) => this.#onCommandFailure(error),
+    (shardedOnly ? publisher.ping() : this.#chooseMarker(publisher))
+      .then(() => {
+        // Nothing of ours goes on the client once the handover has ended (it failed while the marker was chosen).
+        if (this.#phase !== 'preparing') return undefined;
+        return Promise.all([this.#markerCommand(shadow, 'subscribe'), this.#markerCommand(this.#redis, 'subscribe')]).then(
+          // undefined: the client's was not sent on this connection (it closed: that is the failure)
+          ([, client]) => (client === undefined ? this.#fail('the client connection closed') : this.#on({ type: 'prepared' })),
+        );
+      })
+      .catch((error: unknown) => this.#onCommandFailure(error));
+  }
+
+  /**
+   * A sharded marker wherever the server takes one for this name (Redis 7 or later, standalone, or the cluster node
+   * that owns the name's slot), else a plain one (Redis 6: unknown command; another node's slot: MOVED). Sharded, the
+   * marker is out of sight: pattern subscribers never receive SPUBLISH messages, and the counts that SUBSCRIBE and
+   * PSUBSCRIBE reply with leave sharded channels out. Order holds across kinds: a connection reads the messages of
+   * both kinds in the order they were published. The probe is an SPUBLISH of the marker before anyone subscribes to
+   * it: delivered to nobody. Not with a `keyPrefix`: ioredis would prefix the client's SSUBSCRIBE of the marker.
+   */
+  #chooseMarker(publisher: Redis): Promise<void> {
+    if (this.#redis.options.keyPrefix) return publisher.ping().then(() => undefined);
+    return publisher.spublish(this.#marker, 'probe').then(
+      () => { this.#sharded = true; },
+      (error: unknown) => {
+        if (!(error instanceof Error && error.name === 'ReplyError')) throw error;
+      },
     );
   }
 
@@ -350,9 +379,13 @@ export class SubscriberHandover {
     return send.call(shadow, ...args);
   }
 
-  /** Every pub/sub command the client sends while the handover runs (see the module comment for the order argument). */
-  /** Whether, once `command` (an unsubscribe) is done, the client would hold nothing but the marker. */
-  #leavesOnlyTheMarker(command: SubscriptionCommand): boolean {
+  /**
+   * Whether, once `command` (an unsubscribe) is done, the application holds no subscription of that command's kind
+   * (channels and patterns, or sharded channels, which Redis counts apart; its reply counts 0 on a plain client and
+   * ioredis leaves subscriber mode), and whether it holds none at all. The marker must be gone by then: of the same
+   * kind it would keep the count above 0, and it must not keep a connection the application left in subscribe mode.
+   */
+  #leavesItsKind(command: SubscriptionCommand): { kind: boolean; all: boolean } {
     const held = subscriptions(this.#redis);
     const sets = { subscribe: new Set(held.subscribe), psubscribe: new Set(held.psubscribe), ssubscribe: new Set(held.ssubscribe) };
     for (const queued of [...subscriptionCommandsInFlight(this.#redis), command]) {
@@ -361,24 +394,36 @@ export class SubscriberHandover {
       else if (queued.args.length === 0) set.clear();
       else for (const name of queued.args) set.delete(name);
     }
-    const markerKind = this.#sharded ? 'ssubscribe' : 'subscribe';
-    sets[markerKind].delete(this.#marker);
-    // Redis counts channels and patterns together, sharded channels apart (ioredis leaves subscribe mode on a 0).
-    return this.#sharded ? sets.ssubscribe.size === 0 : sets.subscribe.size + sets.psubscribe.size === 0;
+    sets.subscribe.delete(this.#marker);
+    sets.ssubscribe.delete(this.#marker);
+    const channelsAndPatterns = sets.subscribe.size + sets.psubscribe.size;
+    const kind = kindOf(command.name) === 'ssubscribe' ? sets.ssubscribe.size === 0 : channelsAndPatterns === 0;
+    return { kind, all: channelsAndPatterns + sets.ssubscribe.size === 0 };
   }
 
-  #onClientCommand(command: SubscriptionCommand, answered: Promise<unknown>): ((send: () => void) => void) | undefined {
+  /** Every pub/sub command the client sends while the handover runs (see the module comment for the order argument). */
+  #onClientCommand(
+    command: SubscriptionCommand, answered: Promise<unknown>, onReply: (transform: (reply: unknown) => unknown) => void,
+  ): ((send: () => void) => void) | undefined {
     if (command.args.includes(this.#marker)) return undefined; // ours, or ioredis restoring ours
-    const phase = this.#phase;
-    if (phase === 'done' || phase === 'fallback' || phase === 'idle') return undefined;
     const kind = kindOf(command.name);
     const subscribing = command.name === kind;
+    // The count the application's command resolves with is the server's, less the marker when the server counts it
+    // among this kind as it answers.
+    onReply((count) => {
+      const counted = this.#markerHeldOn !== undefined && this.#markerHeldOn === this.#redis.stream && (kind === 'ssubscribe') === this.#sharded;
+      return typeof count === 'number' && counted ? count - 1 : count;
+    });
+    const phase = this.#phase;
+    if (phase === 'done' || phase === 'fallback' || phase === 'idle') return undefined;
     const keys = command.args.map((name) => `${kind}:${name}`);
-    if (!subscribing && this.#leavesOnlyTheMarker(command)) {
-      // The application leaves its last subscription: the marker must not keep the client in subscribe mode. The
-      // fallback's UNSUBSCRIBE of the marker is written before the application's command, so the latter's reply
-      // counts 0 and ioredis leaves subscribe mode exactly as on a plain client. The client then takes AUTH.
-      this.#appLeft = true;
+    const leaves = subscribing ? undefined : this.#leavesItsKind(command);
+    if (leaves?.kind) {
+      // The application leaves its last subscription of a kind: the marker must be gone before. The fallback's
+      // unsubscribe of the marker is written before the application's command, so the latter's reply counts 0 and
+      // ioredis leaves subscriber mode exactly as on a plain client (the marker's own reply does not take it out).
+      // Left with nothing, the client is not reconnected: it takes AUTH.
+      this.#appLeft = leaves.all;
       this.#fail('the application left subscribe mode');
       return undefined;
     }
@@ -650,7 +695,11 @@ export class SubscriberHandover {
       if (this.#sharded) return action === 'subscribe' ? client.ssubscribe(this.#marker) : client.sunsubscribe(this.#marker);
       return action === 'subscribe' ? client.subscribe(this.#marker) : client.unsubscribe(this.#marker);
     };
-    return client === this.#redis ? sendPrivateSubscriptionCommand(client, isMarker, send) : send();
+    if (client !== this.#redis) return send();
+    return sendPrivateSubscriptionCommand(client, isMarker, send, {
+      onAnswer: () => { this.#markerHeldOn = action === 'subscribe' ? client.stream : undefined; },
+      keepSubscriberMode: action === 'unsubscribe',
+    });
   }
 
   #description(): string {
