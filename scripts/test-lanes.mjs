@@ -12,12 +12,12 @@
 //   node scripts/test-lanes.mjs                 both lanes
 //   node scripts/test-lanes.mjs lowest          one of them
 // Prints a closing line "N passed, N failed" and exits non-zero when anything failed. Needs the npm registry only.
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { lowestSupportedNode, nodeBinary } from './node-binary.mjs';
+import { runNodeTests } from './node-tests.mjs';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
@@ -91,23 +91,7 @@ function install(name, specs, binary) {
 }
 
 function run(binary, label, files, env, buffered) {
-  const tapDir = mkdtempSync(join(tmpdir(), 'entraid-lane-tap-'));
-  const tapFile = join(tapDir, 'out.tap');
-  const args = ['--import', 'tsx', '--import', './scripts/lanes/register.mjs', '--test', '--test-concurrency=2',
-    '--test-reporter=spec', '--test-reporter-destination=stdout',
-    '--test-reporter=tap', `--test-reporter-destination=${tapFile}`, ...files];
-  if (!buffered) console.log(`\n=== ${label} ===`);
-  return new Promise((resolveRun) => {
-    const child = spawn(binary, args, { cwd: root, stdio: buffered ? ['ignore', 'pipe', 'pipe'] : 'inherit', env: { ...process.env, ...env } });
-    let output = '';
-    if (buffered) for (const stream of [child.stdout, child.stderr]) stream.on('data', (chunk) => { output += chunk; });
-    child.on('exit', (code) => {
-      const tap = existsSync(tapFile) ? readFileSync(tapFile, 'utf8') : '';
-      rmSync(tapDir, { recursive: true, force: true });
-      const count = (name) => Number((tap.match(new RegExp(`^# ${name} (\\d+)$`, 'm')) ?? [])[1] ?? 0);
-      resolveRun({ label, code, output, passed: count('pass'), failed: count('fail') + (code !== 0 && count('fail') === 0 ? 1 : 0) });
-    });
-  });
+  return runNodeTests({ binary, imports: ['tsx', './scripts/lanes/register.mjs'], files, label, env: { ...process.env, ...env }, cwd: root, buffered });
 }
 
 const chosen = process.argv.slice(2);

@@ -8,11 +8,11 @@
 //   node scripts/test.mjs --soak              also the 2-minute chaos soak (spec/soak.test.ts), in parallel with the
 //                                             rest (it mostly waits: about a quarter of a core), its output printed
 //                                             once the rest is done
-import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { nodeBinary } from './node-binary.mjs';
+import { runNodeTests } from './node-tests.mjs';
 
 const args = process.argv.slice(2);
 const withSoak = args.includes('--soak');
@@ -42,25 +42,8 @@ function findSpecs(dir) {
 }
 
 function run(binary, major, specFiles, label, { buffered = false } = {}) {
-  const tapDir = mkdtempSync(join(tmpdir(), 'entraid-tap-'));
-  const tapFile = join(tapDir, 'out.tap');
-  const nodeArgs = ['--import', 'tsx'];
-  if (major === '6') nodeArgs.push('--import', './spec/support/use-ioredis6.mjs');
-  nodeArgs.push('--test', '--test-concurrency=2',
-    '--test-reporter=spec', '--test-reporter-destination=stdout',
-    '--test-reporter=tap', `--test-reporter-destination=${tapFile}`, ...specFiles);
-  if (!buffered) console.log(`\n=== ${label} ===`);
-  return new Promise((resolve) => {
-    const child = spawn(binary, nodeArgs, { stdio: buffered ? ['ignore', 'pipe', 'pipe'] : 'inherit', env: { ...process.env, IOREDIS_MAJOR: major } });
-    let output = '';
-    if (buffered) for (const stream of [child.stdout, child.stderr]) stream.on('data', (chunk) => { output += chunk; });
-    child.on('exit', (code) => {
-      const tap = existsSync(tapFile) ? readFileSync(tapFile, 'utf8') : '';
-      rmSync(tapDir, { recursive: true, force: true });
-      const count = (name) => Number((tap.match(new RegExp(`^# ${name} (\\d+)$`, 'm')) ?? [])[1] ?? 0);
-      resolve({ label, code, output, passed: count('pass'), failed: count('fail') + (code !== 0 && count('fail') === 0 ? 1 : 0) });
-    });
-  });
+  const imports = ['tsx', ...(major === '6' ? ['./spec/support/use-ioredis6.mjs'] : [])];
+  return runNodeTests({ binary, imports, files: specFiles, label, env: { ...process.env, IOREDIS_MAJOR: major }, buffered });
 }
 
 const results = [];
