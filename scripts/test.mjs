@@ -1,5 +1,5 @@
-// Runs the test suite: every spec file on each requested Node.js line, and the files that drive ioredis once per
-// ioredis major (5 and 6). Prints a closing line "N passed, N failed" and exits non-zero when anything failed.
+// Runs the test suite: every spec file on each requested Node.js line, and each file that drives ioredis once per
+// ioredis major its "// ioredis majors:" line names (scripts/spec-files.mjs). Prints a closing line "N passed, N failed" and exits non-zero when anything failed.
 //
 //   node scripts/test.mjs                     current Node (or Node 22 when it is older than engines), ioredis 5 and 6
 //   node scripts/test.mjs --node 22,24        the CI matrix (a line other than the current one comes from npm:
@@ -9,10 +9,9 @@
 //                                             rest (it mostly waits: about a quarter of a core), its output printed
 //                                             once the rest is done
 import { execFileSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
 import { nodeBinary } from './node-binary.mjs';
 import { runNodeTests } from './node-tests.mjs';
+import { findSpecs, ioredisMajorsOf } from './spec-files.mjs';
 
 const args = process.argv.slice(2);
 const withSoak = args.includes('--soak');
@@ -29,17 +28,8 @@ const majors = (option('--ioredis') ?? '5,6').split(',').filter(Boolean);
 const onlyOnce = (file) => file === 'spec/soak.test.ts';
 const files = args.length > 0 ? args : findSpecs('spec').filter((f) => withSoak || !onlyOnce(f));
 
-/** Spec files that create ioredis clients run once per ioredis major (side by side); the rest once per Node line. */
-const perIoredis = (file) => file.startsWith('spec/binding/') || file.startsWith('spec/cluster/') || file.startsWith('spec/recipes/');
-
-
-function findSpecs(dir) {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) return findSpecs(path);
-    return name.endsWith('.test.ts') ? [relative('.', path)] : [];
-  }).sort();
-}
+/** The ioredis majors each file runs on (`undefined`: once, on the default ioredis 5); throws for an untagged client file. */
+const majorsOf = new Map(files.map((file) => [file, ioredisMajorsOf(file)]));
 
 function run(binary, major, specFiles, label, { buffered = false } = {}) {
   const imports = ['tsx', ...(major === '6' ? ['./spec/support/use-ioredis6.mjs'] : [])];
@@ -62,14 +52,16 @@ const longRun = longFiles.length > 0
 for (const line of lines) {
   const binary = nodeBinary(line);
   const version = execFileSync(binary, ['--version']).toString().trim();
-  const shared = files.filter((f) => !perIoredis(f) && !onlyOnce(f));
-  const clientFiles = files.filter(perIoredis);
+  const shared = files.filter((f) => majorsOf.get(f) === undefined && !onlyOnce(f));
+  const perMajor = majors
+    .map((major) => ({ major, specFiles: files.filter((f) => !onlyOnce(f) && (majorsOf.get(f) ?? []).includes(major)) }))
+    .filter(({ specFiles }) => specFiles.length > 0);
   if (shared.length > 0) results.push(await run(binary, '5', shared, `Node ${version}: ${shared.length} files`));
-  if (clientFiles.length > 0) {
+  if (perMajor.length > 0) {
     // The ioredis majors run side by side (the tests mostly wait on token lifetimes; every server is on its own
     // ephemeral port): the first prints as it goes, the others once done.
-    const runs = majors.map((major, index) => run(binary, major, clientFiles, `Node ${version}, ioredis ${major}: ${clientFiles.length} files`,
-      { buffered: index > 0 }));
+    const runs = perMajor.map(({ major, specFiles }, index) => run(binary, major, specFiles,
+      `Node ${version}, ioredis ${major}: ${specFiles.length} files`, { buffered: index > 0 }));
     for (const result of await Promise.all(runs)) {
       if (result.output) console.log(`\n=== ${result.label} ===\n${result.output}`);
       results.push(result);

@@ -1,3 +1,4 @@
+// ioredis majors: 5 (what this file tests does not depend on the ioredis major; the client files run on both)
 /**
  * Fast leak regression (bench/leaks.ts at a small scale): 500 rotations over 50 connections, 100 rotations with a
  * connection blocked in BLPOP 0, 200 reconnect rounds, 200 create/quit cycles. Asserts that nothing accumulates:

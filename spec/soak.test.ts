@@ -1,3 +1,4 @@
+// ioredis majors: 5 (what this file tests does not depend on the ioredis major; the client files run on both)
 /**
  * The short chaos soak (about 2 minutes of bench/soak.ts): all client shapes writing through token rotations of 2-6 s,
  * token-service faults of every kind (an outage longer than a token's life included), redis-server restarts and kills,

@@ -1,3 +1,4 @@
+// ioredis majors: 5 (what this file tests does not depend on the ioredis major; the client files run on both)
 import assert from 'node:assert/strict';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { afterEach, describe, it } from 'node:test';

@@ -1,3 +1,4 @@
+// ioredis majors: 5, 6
 /**
  * Inputs where an application could tell a client of createEntraRedis() from a plain ioredis client on a server whose
  * tokens never expire. Each test states what the plain client observes and asserts that.

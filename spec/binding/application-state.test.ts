@@ -1,3 +1,4 @@
+// ioredis majors: 5, 6
 /**
  * A rotation meets the application's own connection state: an open transaction, a blocking command, listeners that
  * throw, a token the server refuses. In each, the application must see what a plain ioredis client would see.

@@ -1,3 +1,4 @@
+// ioredis majors: 5, 6
 /**
  * Differential property-based test of the library's promise: for any sequence of operations an application performs
  * on a client made by createEntraRedis(), the replies, messages and errors it observes are those a plain ioredis client

@@ -1,3 +1,4 @@
+// ioredis majors: 5, 6
 /**
  * The ioredis internals the library relies on (lib/binding/ioredis-contract.ts lists them; lib/binding/ioredis-
  * internals.ts uses them), checked on the ioredis major this run loads. A release that changes one fails here, naming

@@ -1,3 +1,4 @@
+// ioredis majors: 5, 6
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { it } from 'node:test';

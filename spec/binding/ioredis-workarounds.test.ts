@@ -1,3 +1,4 @@
+// ioredis majors: 5, 6
 /**
  * Each test reproduces, on a plain ioredis client, a bug that lib/binding/ioredis-workarounds.ts works around. When an
  * ioredis release fixes one, its test here fails and says which workaround can go.

@@ -1,3 +1,4 @@
+// ioredis majors: 5, 6
 /**
  * The RESP2 subscriber handover: subscriptions changed while it runs, its connections failing in each phase, and what
  * it leaves behind. ioredis 5, and ioredis 6 with `protocol: 2`.

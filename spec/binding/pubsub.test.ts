@@ -1,3 +1,4 @@
+// ioredis majors: 5, 6
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Redis, RedisOptions } from 'ioredis';

@@ -1,3 +1,4 @@
+// ioredis majors: 5, 6
 import assert from 'node:assert/strict';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { after, before, describe, it } from 'node:test';

@@ -1,3 +1,4 @@
+// ioredis majors: 5, 6
 /**
  * No token ever leaves the library through what it emits, throws, rejects with or logs, on every failure path:
  * WRONGPASS at connect and at re-AUTH (a RESP2 subscriber's handover included), token-service failures of every kind,

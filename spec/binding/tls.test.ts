@@ -1,3 +1,4 @@
+// ioredis majors: 5, 6
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';

@@ -1,3 +1,4 @@
+// ioredis majors: 5, 6
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { createEntraCluster } from '../../lib/create-entra-cluster.js';

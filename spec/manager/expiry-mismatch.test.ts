@@ -1,3 +1,4 @@
+// ioredis majors: 5 (what this file tests does not depend on the ioredis major; the client files run on both)
 // A credential that reports its expiry in the wrong unit (a bug other SDKs have shipped): the JWT's exp decides, the
 // mismatch is reported once per provider, and a client works through token rotations. Real tokens from the Entra
 // emulator, a real redis-server behind the AMR emulator (which closes a connection when its token expires).

@@ -1,3 +1,4 @@
+// ioredis majors: 5 (what this file tests does not depend on the ioredis major; the client files run on both)
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';

@@ -1,3 +1,4 @@
+// ioredis majors: 5, 6
 // express-session with connect-redis 8 (the last major that takes an ioredis client) over an Entra ID client, across
 // token rotations: a real Express app, real HTTP requests with cookies. Every read gives back what was last written
 // (GET/SET EX), unmodified sessions are touched (EXPIRE), logouts destroy (DEL), and the store lists them (SCAN/MGET).

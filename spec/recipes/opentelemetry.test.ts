@@ -1,3 +1,4 @@
+// ioredis majors: 5, 6
 // @opentelemetry/instrumentation-ioredis over Entra ID clients, across token rotations: the application's commands
 // get spans (children of the application's own spans), and no span holds a token or any part of one: names,
 // attributes, events, status and links are searched for every token issued. With the default configuration the

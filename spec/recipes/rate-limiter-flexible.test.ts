@@ -1,3 +1,4 @@
+// ioredis majors: 5, 6
 // rate-limiter-flexible's RateLimiterRedis over an Entra ID client, across token rotations. It counts with a Lua
 // script (a limiter with a duration) or with MULTI/INCRBY/PTTL/EXEC (duration 0), and reads with MULTI/GET/PTTL/EXEC:
 // an AUTH landing inside a transaction would shift EXEC's replies, and a connection closed at token expiry would

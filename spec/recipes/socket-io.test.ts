@@ -1,3 +1,4 @@
+// ioredis majors: 5, 6
 // @socket.io/redis-adapter over Entra ID clients, across token rotations: two socket.io servers share one adapter
 // channel set through the AMR emulator; every broadcast (to all, and to a room) must reach every client exactly once,
 // and fetchSockets() must answer with every socket. On RESP2 (ioredis 5, or ioredis 6 with `protocol: 2`) the

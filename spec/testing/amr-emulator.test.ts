@@ -1,3 +1,4 @@
+// ioredis majors: 5 (what this file tests does not depend on the ioredis major; the client files run on both)
 /**
  * The AMR emulator is real: plain ioredis clients (5 and 6, no library code) against redis-server behind the emulator
  * see what they would see on Azure Managed Redis with Entra ID tokens.
