@@ -138,7 +138,7 @@ async function ours(bench: BenchWorld, errors: ErrorTally, setup: Setup): Promis
     },
     reauthErrors: () => reauthErrors,
     voluntaryReconnects: () => voluntary,
-    refreshing: () => provider.refreshing,
+    refreshing: () => provider.scheduleRunning,
   };
   return contestant;
 }

@@ -99,7 +99,7 @@ export class ClientBinding implements TokenSubscriber {
     this.#reauthJitter = options.reauthJitter ?? 0;
     interceptEmit(redis, (event, args) => {
       if (event === 'error') args[0] = redactError(args[0]);
-      else if (this.#handover && isMessageEvent(event)) return this.#handover.filter(event, args);
+      else if (this.#handover && isMessageEvent(event)) return this.#handover.onClientMessage(event, args);
       return true;
     });
     this.#deliver = (event, ...args) => emitIsolated(redis, event, args);

@@ -120,8 +120,8 @@ export class HandoverFailedError extends Error {
 }
 
 /**
- * One handover of `redis` to `token`. While it runs, `filter(event, args)` decides which of the client's own message
- * events reach the application; `deliver` emits other events to the application directly. Each `deliver` call is
+ * One handover of `redis` to `token`. While it runs, `onClientMessage(event, args)` takes each of the client's own
+ * message events (recording the handover's marker when it arrives) and says whether it reaches the application; `deliver` emits other events to the application directly. Each `deliver` call is
  * isolated here: an exception is rethrown on process.nextTick and the rest of a batch is delivered all the same.
  */
 export class SubscriberHandover {
@@ -194,8 +194,11 @@ export class SubscriberHandover {
     return this.#phase;
   }
 
-  /** Whether the client's own message event goes to the application now. */
-  filter(event: string, args: unknown[]): boolean {
+  /**
+   * Takes one of the client's own message events: records the handover's marker when this is it, and returns whether
+   * the event goes to the application now.
+   */
+  onClientMessage(event: string, args: unknown[]): boolean {
     if (channelOf(event, args) === this.#marker) {
       if (event === 'messageBuffer' || event === 'smessageBuffer') this.#on({ type: 'marker', source: 'client', payload: payloadOf(event, args) });
       return false;

@@ -140,9 +140,17 @@ export class EntraCredentialsProvider extends EventEmitter<CredentialsProviderEv
     return this.#subscribers.size;
   }
 
-  /** True while the refresh schedule runs (some client is attached). */
-  get refreshing(): boolean {
+  /** True while the refresh schedule runs: some client is attached, and tokens are fetched ahead of expiry. */
+  get scheduleRunning(): boolean {
     return this.#manager.running;
+  }
+
+  /**
+   * @deprecated Use {@link scheduleRunning}: this says whether the refresh schedule runs, not whether a token request
+   * is in flight. Kept because earlier releases documented it.
+   */
+  get refreshing(): boolean {
+    return this.scheduleRunning;
   }
 
   /** True once {@link dispose} ran. */

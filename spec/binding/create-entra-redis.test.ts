@@ -77,7 +77,7 @@ describe('createEntraRedis: drop-in for new Redis()', () => {
     copy.disconnect();
     await waitUntil(() => copy.status === 'end', { description: 'duplicate to end' });
     assert.equal(provider.subscriberCount, 0);
-    assert.equal(provider.refreshing, false);
+    assert.equal(provider.scheduleRunning, false);
   });
 
   it('a client disconnected while it waits for a token stays disconnected', async () => {
@@ -117,7 +117,7 @@ describe('createEntraRedis: drop-in for new Redis()', () => {
     assert.equal(redis.status, 'end');
     assert.match(String(await queued), /Connection is closed/, 'the offline queue is flushed');
     assert.equal(provider.subscriberCount, 0);
-    assert.equal(provider.refreshing, false);
+    assert.equal(provider.scheduleRunning, false);
   });
 
   it('a subscriber closed right after a reconnect, before its subscriptions are restored, leaves no unhandled rejection', async () => {

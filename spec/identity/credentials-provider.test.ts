@@ -51,12 +51,13 @@ describe('credentials provider lifecycle', () => {
     const leaveA = provider.subscribe({ onToken: () => {} });
     const leaveB = provider.subscribe({ onToken: () => {} });
     await provider.getToken();
-    assert.equal(provider.refreshing, true);
+    assert.equal(provider.scheduleRunning, true);
     leaveA();
-    assert.equal(provider.refreshing, true);
+    assert.equal(provider.scheduleRunning, true);
     leaveB();
     leaveB();
-    assert.equal(provider.refreshing, false);
+    assert.equal(provider.scheduleRunning, false);
+    assert.equal(provider.refreshing, false, 'the earlier name says the same');
     assert.equal(provider.subscriberCount, 0);
     await new Promise<void>((resolve) => setImmediate(resolve));
     assert.equal(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length, timersBefore);
