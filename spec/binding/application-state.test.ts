@@ -8,23 +8,13 @@ import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import type { EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
+import { connectionOf, localPortOf } from '../support/amr-connections.js';
 import { countEvents, nextEvent, waitUntil, World } from '../support/world.js';
 
 // One world per file: MSAL remembers the managed-identity endpoint for the life of the process.
 let world: World;
 before(async () => { world = await World.start({ tokenLifetimeSeconds: 3 }); });
 after(async () => { await world.stop(); });
-
-/** The local port of a client's current connection: it changes when the client reconnects. */
-function localPortOf(redis: Redis): number | undefined {
-  return (redis.stream as { localPort?: number } | undefined)?.localPort;
-}
-
-/** The emulator's view of a client's connection, found by the client's local port. */
-function connectionOf(redis: Redis) {
-  const port = localPortOf(redis);
-  return world.amr.connections().find((c) => c.remotePort === port);
-}
 
 async function connectedClient(provider: EntraCredentialsProvider): Promise<Redis> {
   const redis = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider }));
@@ -209,7 +199,7 @@ describe('a new token the server refuses', () => {
       await reconnected;
       assert.notEqual(localPortOf(redis), port);
       assert.equal(await redis.set('refused:k', 'v'), 'OK');
-      assert.equal(connectionOf(redis)?.expiresAt, held.expiresOn, 'presented the token it held');
+      assert.equal(connectionOf(world.amr, redis)?.expiresAt, held.expiresOn, 'presented the token it held');
       // The server takes new tokens again: the next one is applied in place.
       const newPort = localPortOf(redis);
       world.amr.refuseTokens(undefined);
@@ -236,10 +226,10 @@ describe('a new token meets a blocking command', () => {
     const port = localPortOf(redis);
     const reply = redis.blpop('blocked:in-place', 0);
     await nextEvent(provider, 'tokenRefreshed');
-    const authCount = connectionOf(redis)?.authCount ?? 0;
+    const authCount = connectionOf(world.amr, redis)?.authCount ?? 0;
     await pusher.rpush('blocked:in-place', 'x');
     assert.deepEqual(await reply, ['blocked:in-place', 'x']);
-    await waitUntil(() => (connectionOf(redis)?.authCount ?? 0) > authCount, { description: 'the blocked connection re-authenticated' });
+    await waitUntil(() => (connectionOf(world.amr, redis)?.authCount ?? 0) > authCount, { description: 'the blocked connection re-authenticated' });
     assert.equal(localPortOf(redis), port, 'the same connection');
     redis.disconnect();
     pusher.disconnect();
@@ -252,7 +242,7 @@ describe('a new token meets a blocking command', () => {
     await redis.call('CLIENT', 'SETNAME', 'app-named');
     const reply = redis.blpop('blocked:named', 0);
     await nextEvent(provider, 'reauthenticated', (e) => e.method === 'reconnect');
-    await waitUntil(() => connectionOf(redis)?.name === 'app-named', { description: 'the name set again' });
+    await waitUntil(() => connectionOf(world.amr, redis)?.name === 'app-named', { description: 'the name set again' });
     await pusher.rpush('blocked:named', 'y');
     assert.deepEqual(await reply, ['blocked:named', 'y']);
     assert.equal(await redis.call('CLIENT', 'GETNAME'), 'app-named');

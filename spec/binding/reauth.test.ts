@@ -9,6 +9,7 @@ import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import { createCredentialsProvider } from '../../lib/identity/credentials-provider.js';
 import { setFanOutBatchSize } from '../../lib/identity/token-fan-out.js';
 import { REAUTH_CHANNEL, REAUTH_RECONNECT_CHANNEL, type ReauthReconnectMessage, type ReauthTraceContext } from '../../lib/tracing.js';
+import { connectionOf, localPortOf } from '../support/amr-connections.js';
 import { countEvents, nextEvent, waitUntil, World } from '../support/world.js';
 
 // One world per file: MSAL remembers the managed-identity endpoint for the life of the process.
@@ -18,17 +19,6 @@ after(async () => { await world.stop(); });
 
 /** Published when an AUTH of the library has been written (the synchronous end of its trace). */
 const AUTH_WRITTEN_CHANNEL = `tracing:${REAUTH_CHANNEL}:end`;
-
-/** The local port of a client's current connection: it changes when the client reconnects. */
-function localPortOf(redis: object): number | undefined {
-  return (redis as { stream?: { localPort?: number } }).stream?.localPort;
-}
-
-/** The emulator's view of a client's connection, found by the client's local port. */
-function connectionOf(redis: object) {
-  const port = localPortOf(redis);
-  return world.amr.connections().find((c) => c.remotePort === port);
-}
 
 describe('re-authentication of live connections', () => {
   it('a connection blocked in BLPOP 0 is reconnected with the fresh token before expiry; the command is resent', async () => {
@@ -127,9 +117,9 @@ describe('re-authentication of live connections', () => {
       await waitUntil(() => calls >= 2, { description: 'a refresh that gets the same token' });
       assert.equal(refreshed.count, 0, 'unchanged token not announced');
       assert.equal(reauths.count, 0, 'no AUTH for an unchanged token');
-      assert.equal(connectionOf(redis)?.authCount, 1);
+      assert.equal(connectionOf(world.amr, redis)?.authCount, 1);
       await nextEvent(provider, 'reauthenticated');
-      assert.equal(connectionOf(redis)?.authCount, 2);
+      assert.equal(connectionOf(world.amr, redis)?.authCount, 2);
       await redis.quit();
       provider.dispose();
     } finally {

@@ -202,20 +202,13 @@ export class SequenceRun {
       case 'transaction':
         await this.#transaction(at, operation);
         return;
-      case 'subscribe': {
-        const client = this.#clients[operation.client];
-        const names = operation.names;
-        const reply = operation.kind === 'subscribe' ? client.subscribe(...names)
-          : operation.kind === 'psubscribe' ? client.psubscribe(...names) : client.ssubscribe(...names);
-        await this.#observe(`${at} ${operation.client} ${operation.kind} ${names.join(' ')}`, reply);
-        return;
-      }
+      case 'subscribe':
       case 'unsubscribe': {
+        // The operation's kind is the client method's name: subscribe, psubscribe, ssubscribe and their unsubscribes.
         const client = this.#clients[operation.client];
         const names = operation.names;
-        const reply = operation.kind === 'unsubscribe' ? client.unsubscribe(...names)
-          : operation.kind === 'punsubscribe' ? client.punsubscribe(...names) : client.sunsubscribe(...names);
-        await this.#observe(`${at} ${operation.client} ${operation.kind} ${names.join(' ')}`, reply);
+        const methods = (client as unknown as Record<typeof operation.kind, (this: void, ...channels: string[]) => Promise<unknown>>);
+        await this.#observe(`${at} ${operation.client} ${operation.kind} ${names.join(' ')}`, methods[operation.kind](...names));
         return;
       }
       case 'publish':
