@@ -1,5 +1,6 @@
-// Lint configuration. The shipped code (lib/) gets typescript-eslint's strict type-checked rules; specs, benchmarks
-// and examples get the recommended type-checked rules; the plain JavaScript scripts get ESLint's recommended rules.
+// Lint configuration. The shipped code (lib/) gets typescript-eslint's strict type-checked rules; specs, benchmarks,
+// the harness they share and examples get the recommended type-checked rules; the plain JavaScript scripts get ESLint's
+// recommended rules.
 // Type-aware rules check against tsconfig.json.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
@@ -45,7 +46,7 @@ export default tseslint.config(
     rules: { '@typescript-eslint/unbound-method': 'off' },
   },
   {
-    files: ['spec/**/*.ts', 'bench/**/*.ts', 'examples/**/*.ts', 'scripts/**/*.ts'],
+    files: ['spec/**/*.ts', 'bench/**/*.ts', 'harness/**/*.ts', 'examples/**/*.ts', 'scripts/**/*.ts'],
     extends: [js.configs.recommended, ...tseslint.configs.recommendedTypeChecked],
     rules: {
       ...shared,

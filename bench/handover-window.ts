@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Redis, type RedisOptions } from 'ioredis';
 import { createEntraRedis } from '../lib/create-entra-redis.js';
-import { World } from '../spec/support/world.js';
+import { World } from '../harness/world.js';
 
 const rotations = Number(process.argv[2] ?? 20);
 const label = process.argv[3] ?? 'this version';

@@ -1,15 +1,15 @@
 // ioredis majors: 5 (what this file tests does not depend on the ioredis major; the client files run on both)
 /**
- * Fast leak regression (bench/leaks.ts at a small scale): 500 rotations over 50 connections, 100 rotations with a
- * connection blocked in BLPOP 0, 200 reconnect rounds, 200 create/quit cycles. Asserts that nothing accumulates:
- * listener counts equal a fresh client's, the provider's subscriberCount equals the clients alive, ioredis's queues
- * hold no more than a fresh client's, no timer of the library is left once everything is closed (unref'd ones
- * included), no ref'd timer either, no `process` listener added. Heap figures are printed, not asserted: they belong to
- * `npm run bench:leaks` (docs/leaks.md).
+ * Fast leak regression (harness/leaks/ at a small scale; bench/leaks.ts runs it in full): 500 rotations over 50
+ * connections, 100 rotations with a connection blocked in BLPOP 0, 200 reconnect rounds, 200 create/quit cycles.
+ * Asserts that nothing accumulates: listener counts equal a fresh client's, the provider's subscriberCount equals the
+ * clients alive, ioredis's queues hold no more than a fresh client's, no timer of the library is left once everything
+ * is closed (unref'd ones included), no ref'd timer either, no `process` listener added. Heap figures are printed, not
+ * asserted: they belong to `npm run bench:leaks` (docs/leaks.md).
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { renderLeaks, runLeaks, type LeakReport, type PhaseReport } from '../bench/leaks.js';
+import { renderLeaks, runLeaks, type LeakReport, type PhaseReport } from '../harness/leaks/index.js';
 
 describe('leaks: rotations, reconnects and create/quit cycles', { timeout: 10 * 60_000 }, () => {
   let report: LeakReport;

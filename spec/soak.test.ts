@@ -1,15 +1,16 @@
 // ioredis majors: 5 (what this file tests does not depend on the ioredis major; the client files run on both)
 /**
- * The short chaos soak (about 2 minutes of bench/soak.ts): all client shapes writing through token rotations of 2-6 s,
- * token-service faults of every kind (an outage longer than a token's life included), redis-server restarts and kills,
- * and a cluster node kill. Asserts the figures that must be 0; timings and the other figures are printed, not asserted
- * (`npm run soak -- --minutes 30` writes them to docs/soak.md). An expiry close counts against the library when the
- * newer token came before the old one's re-AUTH deadline (min(5 s, 20 % of its life) before expiry): what the library
- * guarantees; after that deadline, with 2-6 s tokens, a busy scheduler decides (the long soak keeps its strict 250 ms).
+ * The short chaos soak (about 2 minutes of harness/soak/, which bench/soak.ts runs for longer): all client shapes
+ * writing through token rotations of 2-6 s, token-service faults of every kind (an outage longer than a token's life
+ * included), redis-server restarts and kills, and a cluster node kill. Asserts the figures that must be 0; timings and
+ * the other figures are printed, not asserted (`npm run soak -- --minutes 30` writes them to docs/soak.md). An expiry
+ * close counts against the library when the newer token came before the old one's re-AUTH deadline (min(5 s, 20 % of
+ * its life) before expiry): what the library guarantees; after that deadline, with 2-6 s tokens, a busy scheduler
+ * decides (the long soak keeps its strict 250 ms).
  */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { mustBeZero, renderSoak, runSoak } from '../bench/soak.js';
+import { mustBeZero, renderSoak, runSoak } from '../harness/soak/index.js';
 
 it('chaos soak, 2 minutes: no acknowledged write lost, no avoidable expiry disconnect, nothing unhandled', { timeout: 8 * 60_000 }, async (t) => {
   const report = await runSoak({ minutes: 2, lateTokenRule: 'deadline', log: (line) => t.diagnostic(line) });

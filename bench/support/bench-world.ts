@@ -1,7 +1,7 @@
 /**
  * The one set of servers every scenario of a run shares: a redis-server, the Entra ID emulator (serving managed
  * identities to real ManagedIdentityCredentials) and the AMR emulator in front of the redis-server, all from
- * spec/support. One per process: MSAL remembers the managed-identity endpoint for the life of the process.
+ * harness/world.ts. One per process: MSAL remembers the managed-identity endpoint for the life of the process.
  *
  * Two paths to the data:
  * - `direct`: straight to redis-server, as an ACL user named after the identity's oid that takes any password (the
@@ -13,7 +13,7 @@ import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-
 import { ManagedIdentityCredential } from '@azure/identity';
 import { createCredentialsProvider, type EntraCredentialsProvider, type TokenManagerOptions } from '../../lib/index.js';
 import type { EmulatedManagedIdentity } from '../../lib/testing/entra-emulator.js';
-import { World } from '../../spec/support/world.js';
+import { World } from '../../harness/world.js';
 
 /**
  * Wraps a credential and notes when each token arrived (performance.now()). That instant is when a library holds a

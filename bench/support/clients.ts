@@ -1,9 +1,10 @@
 /** Opening and closing many ioredis clients, and small waiting helpers. */
-import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 
 export { sleep };
+/** Shared with the scenarios in harness/. */
+export { waitFor } from '../../harness/wait.js';
 
 /** Counts `error` events of the clients it watches (an unhandled `error` event would crash the run). */
 export class ErrorTally {
@@ -73,13 +74,4 @@ export async function closeClients(clients: readonly Redis[]): Promise<void> {
     });
     client.disconnect();
   })));
-}
-
-/** Polls `condition` every `intervalMs` until it holds; rejects after `timeoutMs` with `description`. */
-export async function waitFor(condition: () => boolean, description: string, timeoutMs = 30_000, intervalMs = 5): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}`);
-    await sleep(intervalMs);
-  }
 }

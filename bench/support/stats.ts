@@ -1,5 +1,8 @@
 /** Order statistics for benchmark figures: medians, quantiles and spreads of small and large samples. */
 
+/** Shared with the leak scenario in harness/. */
+export { slope } from '../../harness/slope.js';
+
 /** A sample summarised: median with its spread. */
 export interface Summary {
   /** Number of values. */
@@ -43,22 +46,6 @@ export function summarize(values: ArrayLike<number>): Summary {
     q1: sortedQuantile(sorted, 0.25),
     q3: sortedQuantile(sorted, 0.75),
   };
-}
-
-/** Least-squares slope of `ys` over `xs` (same length, at least two points). */
-export function slope(xs: readonly number[], ys: readonly number[]): number {
-  const n = Math.min(xs.length, ys.length);
-  if (n < 2) return Number.NaN;
-  const meanX = xs.slice(0, n).reduce((sum, x) => sum + x, 0) / n;
-  const meanY = ys.slice(0, n).reduce((sum, y) => sum + y, 0) / n;
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < n; i++) {
-    const dx = (xs[i] as number) - meanX;
-    num += dx * ((ys[i] as number) - meanY);
-    den += dx * dx;
-  }
-  return den === 0 ? Number.NaN : num / den;
 }
 
 /** Theil–Sen slope: the median of the slopes between every pair of points. One outlier cannot move it far. */

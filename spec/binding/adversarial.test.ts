@@ -10,7 +10,7 @@ import type { Redis, RedisOptions } from 'ioredis';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import type { EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
 import { HANDOVER_CHANNEL, type HandoverPhaseMessage } from '../../lib/tracing.js';
-import { nextEvent, waitUntil, World } from '../support/world.js';
+import { nextEvent, waitUntil, World } from '../../harness/world.js';
 
 let world: World;
 before(async () => { world = await World.start({ tokenLifetimeSeconds: 3 }); });

@@ -8,8 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import type { EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
+import { countEvents, nextEvent, waitUntil, World } from '../../harness/world.js';
 import { connectionOf, localPortOf } from '../support/amr-connections.js';
-import { countEvents, nextEvent, waitUntil, World } from '../support/world.js';
 
 // One world per file: MSAL remembers the managed-identity endpoint for the life of the process.
 let world: World;

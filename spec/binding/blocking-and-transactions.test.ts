@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';
-import { countEvents, nextEvent, waitUntil, World } from '../support/world.js';
+import { countEvents, nextEvent, waitUntil, World } from '../../harness/world.js';
 
 // One world per file: MSAL remembers the managed-identity endpoint for the life of the process.
 let world: World;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';
-import { countEvents, waitUntil, World } from '../support/world.js';
+import { countEvents, waitUntil, World } from '../../harness/world.js';
 
 let world: World;
 before(async () => { world = await World.start({ tokenLifetimeSeconds: 3 }); });

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import { TokenUnavailableError } from '../../lib/errors.js';
-import { countEvents, waitUntil, World } from '../support/world.js';
+import { countEvents, waitUntil, World } from '../../harness/world.js';
 
 // One world per file: MSAL remembers the managed-identity endpoint for the life of the process.
 let world: World;

@@ -12,7 +12,7 @@ import { IoredisContractError } from '../../lib/errors.js';
 import {
   assertIoredisContract, CLIENT_RELIANCES, CLUSTER_RELIANCES, installedIoredisVersion, missingReliances,
 } from '../../lib/binding/ioredis-contract.js';
-import { World } from '../support/world.js';
+import { World } from '../../harness/world.js';
 
 let world: World;
 before(async () => { world = await World.start({ tokenLifetimeSeconds: 30 }); });

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';
-import { nextEvent, waitUntil, World } from '../support/world.js';
+import { nextEvent, waitUntil, World } from '../../harness/world.js';
 
 // A restarted redis-server that takes several token lifetimes to load its dataset: each key costs 2 ms to load, and
 // the server answers its clients every 1 KiB loaded (as a large dataset does on a real server).

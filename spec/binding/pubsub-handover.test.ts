@@ -11,7 +11,7 @@ import { subscriptions } from '../../lib/binding/ioredis-internals.js';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import type { EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
 import { HANDOVER_CHANNEL, type HandoverPhaseMessage } from '../../lib/tracing.js';
-import { nextEvent, waitUntil, World } from '../support/world.js';
+import { nextEvent, waitUntil, World } from '../../harness/world.js';
 
 let world: World;
 before(async () => { world = await World.start({ tokenLifetimeSeconds: 3 }); });

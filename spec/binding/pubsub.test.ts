@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Redis, RedisOptions } from 'ioredis';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import type { ReauthenticatedEvent } from '../../lib/identity/events.js';
-import { countEvents, waitUntil, World } from '../support/world.js';
+import { countEvents, waitUntil, World } from '../../harness/world.js';
 
 // One world per file: MSAL remembers the managed-identity endpoint for the life of the process.
 let world: World;

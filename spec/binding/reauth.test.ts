@@ -9,8 +9,8 @@ import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import { createCredentialsProvider } from '../../lib/identity/credentials-provider.js';
 import { setFanOutBatchSize } from '../../lib/identity/token-fan-out.js';
 import { REAUTH_CHANNEL, REAUTH_RECONNECT_CHANNEL, type ReauthReconnectMessage, type ReauthTraceContext } from '../../lib/tracing.js';
+import { countEvents, nextEvent, waitUntil, World } from '../../harness/world.js';
 import { connectionOf, localPortOf } from '../support/amr-connections.js';
-import { countEvents, nextEvent, waitUntil, World } from '../support/world.js';
 
 // One world per file: MSAL remembers the managed-identity endpoint for the life of the process.
 let world: World;

@@ -31,7 +31,7 @@ import { createCredentialsProvider, EntraCredentialsProvider } from '../../lib/i
 import type { UsernameResolver } from '../../lib/token/entra-token.js';
 import type { TokenManagerOptions } from '../../lib/manager/options.js';
 import type { EntraFault } from '../../lib/testing/entra-emulator.js';
-import { nextEvent, waitUntil, World } from '../support/world.js';
+import { nextEvent, waitUntil, World } from '../../harness/world.js';
 
 const major = process.env.IOREDIS_MAJOR ?? '5';
 const THIS_FILE = fileURLToPath(import.meta.url);

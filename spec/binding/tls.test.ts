@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';
-import { countEvents, waitUntil, World } from '../support/world.js';
+import { countEvents, waitUntil, World } from '../../harness/world.js';
 
 let world: World;
 before(async () => { world = await World.start({ tls: true, tokenLifetimeSeconds: 3 }); });

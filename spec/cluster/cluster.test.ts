@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Cluster } from 'ioredis';
 import { createEntraCluster } from '../../lib/create-entra-cluster.js';
-import { ClusterWorld, countEvents, nextEvent, waitUntil } from '../support/world.js';
+import { ClusterWorld, countEvents, nextEvent, waitUntil } from '../../harness/world.js';
 
 // One world per file: MSAL remembers the managed-identity endpoint for the life of the process.
 let world: ClusterWorld;

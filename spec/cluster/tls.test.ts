@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { createEntraCluster } from '../../lib/create-entra-cluster.js';
-import { ClusterWorld, countEvents, waitUntil } from '../support/world.js';
+import { ClusterWorld, countEvents, waitUntil } from '../../harness/world.js';
 
 let world: ClusterWorld;
 before(async () => { world = await ClusterWorld.start({ tls: true, tokenLifetimeSeconds: 3 }); });

@@ -9,7 +9,7 @@ import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import { createCredentialsProvider, type EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
 import type { ExpiryMismatchEvent } from '../../lib/identity/events.js';
-import { countEvents, waitUntil, World } from '../support/world.js';
+import { countEvents, waitUntil, World } from '../../harness/world.js';
 
 let world: World;
 before(async () => { world = await World.start({ tokenLifetimeSeconds: 3 }); });

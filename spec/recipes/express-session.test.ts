@@ -10,7 +10,7 @@ import { RedisStore } from 'connect-redis';
 import express from 'express';
 import session from 'express-session';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';
-import { countEvents, waitUntil, World } from '../support/world.js';
+import { countEvents, waitUntil, World } from '../../harness/world.js';
 
 declare module 'express-session' {
   interface SessionData { visits: number; last: string }

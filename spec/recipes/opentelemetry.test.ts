@@ -13,7 +13,7 @@ import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import * as ioredis from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';
-import { countEvents, waitUntil, World } from '../support/world.js';
+import { countEvents, waitUntil, World } from '../../harness/world.js';
 
 const major = process.env.IOREDIS_MAJOR ?? '5';
 const protocols: Array<2 | 3> = major === '6' ? [2, 3] : [2];

@@ -14,7 +14,7 @@ import type { Redis, RedisOptions } from 'ioredis';
 import { Server } from 'socket.io';
 import { io as connectClient, type Socket as ClientSocket } from 'socket.io-client';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';
-import { countEvents, waitUntil, World } from '../support/world.js';
+import { countEvents, waitUntil, World } from '../../harness/world.js';
 
 let world: World;
 // 6 s tokens refreshed at 30 % of their life: a rotation every 1.8 s, each with 3 s before the old token's re-AUTH

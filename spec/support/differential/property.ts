@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { createEntraRedis } from '../../../lib/create-entra-redis.js';
 import type { EntraCredentialsProvider } from '../../../lib/identity/credentials-provider.js';
 import { startRedisServer, type RedisServerHandle } from '../../../lib/testing/redis-server.js';
-import { nextEvent, World } from '../world.js';
+import { nextEvent, World } from '../../../harness/world.js';
 import { differences, plainLostTrack } from './compare.js';
 import { sequenceArbitrary, type Protocol, type Sequence } from './operations.js';
 import { runOnBoth, type Outcome, type Side } from './run-sequence.js';

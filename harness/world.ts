@@ -1,14 +1,14 @@
 import { ManagedIdentityCredential } from '@azure/identity';
 import { Redis, type RedisOptions } from 'ioredis';
-import { createCredentialsProvider, type EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
-import type { CredentialsProviderEvents } from '../../lib/identity/events.js';
-import type { TokenManagerOptions } from '../../lib/manager/options.js';
-import { AmrEmulator, startAmrCluster, type AmrCluster } from '../../lib/testing/amr-emulator.js';
-import { selfSignedCertificate } from '../../lib/testing/certs.js';
-import { EntraEmulator, type EmulatedManagedIdentity } from '../../lib/testing/entra-emulator.js';
-import { startRedisCluster, startRedisServer, type RedisClusterHandle, type RedisServerHandle } from '../../lib/testing/redis-server.js';
+import { createCredentialsProvider, type EntraCredentialsProvider } from '../lib/identity/credentials-provider.js';
+import type { CredentialsProviderEvents } from '../lib/identity/events.js';
+import type { TokenManagerOptions } from '../lib/manager/options.js';
+import { AmrEmulator, startAmrCluster, type AmrCluster } from '../lib/testing/amr-emulator.js';
+import { selfSignedCertificate } from '../lib/testing/certs.js';
+import { EntraEmulator, type EmulatedManagedIdentity } from '../lib/testing/entra-emulator.js';
+import { startRedisCluster, startRedisServer, type RedisClusterHandle, type RedisServerHandle } from '../lib/testing/redis-server.js';
 
-export { waitUntil } from '../../lib/testing/redis-server.js';
+export { waitUntil } from '../lib/testing/redis-server.js';
 
 export interface WorldOptions {
   /** Lifetime of issued tokens, seconds. Default 3. */
