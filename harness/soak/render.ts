@@ -27,7 +27,7 @@ function method(): string[] {
   return [
     '## Method',
     '',
-    '- **Servers** (spec/support, all on loopback in one process except redis-server): a standalone redis-server and a '
+    '- **Servers** (lib/testing, all on loopback in one process except redis-server): a standalone redis-server and a '
     + '3-master Redis Cluster, each behind the AMR emulator (verifies every token, answers WRONGPASS, closes a connection '
     + 'when the token it last authenticated with expires), and the Entra ID emulator serving a user-assigned managed '
     + 'identity to real `ManagedIdentityCredential`s. Two providers: one shared by the standalone clients, one by the cluster.',
