@@ -10,7 +10,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
-import { FAN_OUT_BATCH_SIZE, setFanOutBatchSize } from '../lib/identity/token-fan-out.js';
+import { FAN_OUT_BATCH_SIZE, setFanOutBatchSize, setFanOutTurnBudget } from '../lib/identity/token-fan-out.js';
 import { createEntraRedis } from '../lib/index.js';
 import type { BenchWorld } from './support/bench-world.js';
 import { closeClients, ErrorTally, openClients, sleep } from './support/clients.js';
@@ -25,6 +25,8 @@ interface Case {
   reauthJitter: number;
   /** Connections the provider hands a new token to per event-loop turn. */
   batchSize: number;
+  /** Wall time a turn of the fan-out may use before it yields, ms; undefined: only the batch size bounds it. */
+  turnBudgetMs?: number;
 }
 
 /**
@@ -36,8 +38,11 @@ const CASES: readonly Case[] = [
   { clients: 100, reauthJitter: 0, batchSize: FAN_OUT_BATCH_SIZE },
   { clients: 1_000, reauthJitter: 0, batchSize: FAN_OUT_BATCH_SIZE },
   ...[20, 100, 250, 1_000].filter((size) => size !== FAN_OUT_BATCH_SIZE).map((batchSize) => ({ clients: 1_000, reauthJitter: 0, batchSize })),
+  ...[1, 2, 4].map((turnBudgetMs) => ({ clients: 1_000, reauthJitter: 0, batchSize: 1_000, turnBudgetMs })),
   { clients: 1_000, reauthJitter: 100, batchSize: FAN_OUT_BATCH_SIZE },
 ];
+/** `REAUTH_CLIENTS=1000` runs only the cases of that many clients. */
+const ONLY_CLIENTS = process.env.REAUTH_CLIENTS ? Number(process.env.REAUTH_CLIENTS) : undefined;
 const ROTATIONS = 6;
 /** Tokens live 4 to 5 s (whole-second `exp`), refreshed at 70 %: a rotation every 2.8 to 3.5 s. */
 const TOKEN_LIFETIME_S = 5;
@@ -60,6 +65,7 @@ export interface ReauthSize {
   /** `reauthJitter` of the clients, ms. */
   reauthJitter: number;
   batchSize: number;
+  turnBudgetMs: number | undefined;
   rotations: number;
   /** New token to the last `reauthenticated`, ms. */
   reauthMs: Summary;
@@ -134,15 +140,17 @@ async function floorBurst(clients: Redis[], username: string, password: string):
   return { startAt: start, total, write: written - start, writeCpu: (used.user + used.system) / 1000 };
 }
 
-async function runCase(bench: BenchWorld, { clients: size, reauthJitter, batchSize }: Case, log: (line: string) => void): Promise<ReauthSize> {
+async function runCase(bench: BenchWorld, { clients: size, reauthJitter, batchSize, turnBudgetMs }: Case, log: (line: string) => void): Promise<ReauthSize> {
   const identity = await bench.directIdentity();
   const errors = new ErrorTally();
   const previousBatchSize = setFanOutBatchSize(batchSize);
+  const previousBudget = setFanOutTurnBudget(turnBudgetMs);
   let made: ReturnType<BenchWorld['provider']>;
   try {
     made = bench.provider(identity, { expirationRefreshRatio: 0.7, refreshJitter: 0 });
   } finally {
     setFanOutBatchSize(previousBatchSize);
+    setFanOutTurnBudget(previousBudget);
   }
   const { provider, credential } = made;
   const clients = await openClients(size, () => errors.watch(createEntraRedis({
@@ -198,6 +206,7 @@ async function runCase(bench: BenchWorld, { clients: size, reauthJitter, batchSi
       clients: size,
       reauthJitter,
       batchSize,
+      turnBudgetMs,
       rotations: rotations.length,
       reauthMs: summarize(rotations.map((r) => r.doneAt - r.tokenAt)),
       writeMs: summarize(rotations.map((r) => r.writtenAt - r.tokenAt)),
@@ -243,7 +252,7 @@ export async function runReauth(bench: BenchWorld, log: (line: string) => void):
   bench.entra.tokenLifetimeSeconds = TOKEN_LIFETIME_S;
   try {
     const sizes: ReauthSize[] = [];
-    for (const c of CASES) sizes.push(await runCase(bench, c, log));
+    for (const c of CASES) if (ONLY_CLIENTS === undefined || c.clients === ONLY_CLIENTS) sizes.push(await runCase(bench, c, log));
     return { sizes };
   } finally {
     bench.entra.tokenLifetimeSeconds = lifetime;
@@ -253,7 +262,8 @@ export async function runReauth(bench: BenchWorld, log: (line: string) => void):
 /** The row label of a case. */
 function label(s: ReauthSize): string {
   const extras = [
-    ...(s.batchSize !== FAN_OUT_BATCH_SIZE ? [`batches of ${num(s.batchSize)}`] : []),
+    ...(s.turnBudgetMs !== undefined ? [`turns of ${num(s.turnBudgetMs)} ms`]
+      : s.batchSize !== FAN_OUT_BATCH_SIZE ? [`batches of ${num(s.batchSize)}`] : []),
     ...(s.reauthJitter > 0 ? [`reauthJitter ${s.reauthJitter} ms`] : []),
   ];
   return [num(s.clients), ...extras].join(', ');
@@ -261,7 +271,7 @@ function label(s: ReauthSize): string {
 
 /** The cases with the library's defaults, by N. */
 function defaultCase(result: ReauthResult, clients: number): ReauthSize | undefined {
-  return result.sizes.find((s) => s.clients === clients && s.reauthJitter === 0 && s.batchSize === FAN_OUT_BATCH_SIZE);
+  return result.sizes.find((s) => s.clients === clients && s.reauthJitter === 0 && s.batchSize === FAN_OUT_BATCH_SIZE && s.turnBudgetMs === undefined);
 }
 
 export function renderReauth(result: ReauthResult): string {
@@ -286,12 +296,19 @@ export function renderReauth(result: ReauthResult): string {
       + ` p99 during the rotation no worse than during the plain burst: ${verdict(s.pooledP99VsFloor <= TARGET_P99_RATIO,
         `${num(s.pooledP99VsFloor, 2)}× (${num(s.rotation.p99, 2)} ms against ${num(s.floor.p99, 2)} ms).`)}`);
   }
-  const batches = result.sizes.filter((s) => s.clients === 1_000 && s.reauthJitter === 0)
+  const batches = result.sizes.filter((s) => s.clients === 1_000 && s.reauthJitter === 0 && s.turnBudgetMs === undefined)
     .sort((a, b) => a.batchSize - b.batchSize);
   if (batches.length > 1) {
     notes.push(`- Fan-out batch size at 1,000 connections (${FAN_OUT_BATCH_SIZE} is the default): `
       + batches.map((s) => `${num(s.batchSize)}: time ratio ${num(s.timeRatio.median, 2)}, p99 vs plain ${num(s.pooledP99VsFloor, 2)}×, `
         + `slowest in-flight command ${num(s.strict.max, 1)} ms`).join('; ') + '.');
+  }
+  const budgets = result.sizes.filter((s) => s.clients === 1_000 && s.turnBudgetMs !== undefined);
+  if (budgets.length > 0) {
+    notes.push('- A time budget per turn instead of a batch size at 1,000 connections (each turn hands out until that much '
+      + 'wall time is used, then yields): '
+      + budgets.map((s) => `${num(s.turnBudgetMs ?? Number.NaN)} ms: time ratio ${num(s.timeRatio.median, 2)}, p99 vs plain `
+        + `${num(s.pooledP99VsFloor, 2)}×, slowest in-flight command ${num(s.strict.max, 1)} ms`).join('; ') + '.');
   }
   const jittered = result.sizes.find((s) => s.clients === 1_000 && s.reauthJitter > 0);
   if (jittered) {

@@ -5,7 +5,7 @@ import { redactError } from '../token/redact-error.js';
 import { EntraToken, type UsernameResolver } from '../token/entra-token.js';
 import type { ExpiryMismatch } from '../token/expiry.js';
 import { traceTokenRequest } from '../tracing.js';
-import { runWithRequestSignal } from './request-signal.js';
+import { runWithRequestSignal, type RequestScope } from './request-signal.js';
 import { resolveTokenManagerOptions, type ResolvedTokenManagerOptions, type TokenManagerOptions } from './options.js';
 import { defaultIsRetryable, retryAfterMs } from './retryable.js';
 import { failedCycleDelay, isUsable, refreshDelay, retryDelay, unchangedRecheckDelay } from './schedule.js';
@@ -297,10 +297,12 @@ export class TokenManager {
     cycleSignal.addEventListener('abort', onCycleAbort, { once: true });
     const timer = setTimeout(() => request.abort(new TokenRequestTimeoutError(timeoutMs)), timeoutMs);
     (timer as { unref?: () => void }).unref?.(); // a timer from a fake-timer library may lack unref
+    let scope: RequestScope<Promise<AccessToken | null>> | undefined;
     try {
       // The signal is also made current for the credential's HTTP client, which can follow it where the
       // credential does not (see request-signal.ts).
-      const pending = runWithRequestSignal(request.signal, () => Promise.resolve().then(() => this.#source(request.signal)));
+      scope = runWithRequestSignal(request.signal, () => Promise.resolve().then(() => this.#source(request.signal)));
+      const pending = scope.value;
       pending.catch(() => {
         // a late failure of an abandoned request has nobody to report to
       });
@@ -311,6 +313,7 @@ export class TokenManager {
         onExpiryMismatch: (mismatch) => { if (!this.#expiryMismatchReported) this.#expiryMismatch ??= mismatch; },
       });
     } finally {
+      scope?.end(); // settled or abandoned: the request is over
       clearTimeout(timer);
       cycleSignal.removeEventListener('abort', onCycleAbort);
     }
