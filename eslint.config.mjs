@@ -1,5 +1,5 @@
-// Lint configuration. The shipped code (lib/) gets typescript-eslint's strict type-checked rules; specs, benchmarks
-// and examples get the recommended type-checked rules; the plain JavaScript scripts get ESLint's recommended rules.
+// Lint configuration. Every TypeScript file (the shipped code in lib/, and the specs, benchmarks and examples) gets
+// typescript-eslint's strict type-checked rules; the plain JavaScript scripts get ESLint's recommended rules.
 // Type-aware rules check against tsconfig.json.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
@@ -17,7 +17,15 @@ const shared = {
   '@typescript-eslint/no-floating-promises': ['error', {
     allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite'] }],
   }],
+  // One-line arrows such as `() => client.disconnect()` are the house style for callbacks whose value is unused.
+  '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
 };
+
+// TEMPORARY: files being moved; they keep the recommended type-checked rules until the move lands (see below).
+const pendingMove = [
+  'spec/support/world.ts', 'spec/soak.test.ts', 'spec/leaks.test.ts',
+  'bench/soak.ts', 'bench/leaks.ts', 'bench/handover-window.ts', 'bench/support/bench-world.ts',
+];
 
 export default tseslint.config(
   { ignores: ['dist/**', 'docs/**', 'node_modules/**', 'coverage/**', '.cache/**'] },
@@ -32,8 +40,6 @@ export default tseslint.config(
     extends: [js.configs.recommended, ...tseslint.configs.strictTypeChecked],
     rules: {
       ...shared,
-      // One-line arrows such as `() => client.disconnect()` are the house style for callbacks whose value is unused.
-      '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
       // createEntraRedis's overloads mirror ioredis's constructor (port, path, url), one documented signature each.
       '@typescript-eslint/unified-signatures': ['error', { ignoreDifferentlyNamedParameters: true }],
     },
@@ -46,6 +52,20 @@ export default tseslint.config(
   },
   {
     files: ['spec/**/*.ts', 'bench/**/*.ts', 'examples/**/*.ts', 'scripts/**/*.ts'],
+    // TEMPORARY: these files are being moved; they stay on the recommended rules (next block) until the move lands.
+    ignores: pendingMove,
+    extends: [js.configs.recommended, ...tseslint.configs.strictTypeChecked],
+    rules: {
+      ...shared,
+      // Stand-ins for asynchronous APIs (credentials, token sources, job processors, traced calls) are written `async`
+      // on purpose: like the real ones they return a promise and turn a throw into a rejection.
+      '@typescript-eslint/require-await': 'off',
+    },
+  },
+  {
+    // TEMPORARY: the files being moved keep the recommended type-checked rules until the move lands; then this block
+    // and `pendingMove` go and they join the block above.
+    files: pendingMove,
     extends: [js.configs.recommended, ...tseslint.configs.recommendedTypeChecked],
     rules: {
       ...shared,
