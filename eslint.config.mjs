@@ -60,6 +60,8 @@ export default tseslint.config(
       // Stand-ins for asynchronous APIs (credentials, token sources, job processors, traced calls) are written `async`
       // on purpose: like the real ones they return a promise and turn a throw into a rejection.
       '@typescript-eslint/require-await': 'off',
+      // A NestJS module is an empty class that its @Module decorator describes.
+      '@typescript-eslint/no-extraneous-class': ['error', { allowWithDecorator: true }],
     },
   },
   {
