@@ -28,7 +28,7 @@ export interface Outcome {
   /** Payloads per listener and channel, in order: key `<client> <event> [<pattern>] <channel>`. */
   messages: Record<string, string[]>;
   /** Messages of the 'error' events of each client. */
-  errorEvents: Record<string, string[]>;
+  errorEvents: Record<AppClient | 'publisher', string[]>;
   /** Names of the connections still open on the server after every client was disconnected. */
   leftovers: string[];
 }
@@ -124,7 +124,7 @@ export class SequenceRun {
       this.#listen(name, client);
     }
     this.#publisher = this.#side.client({ connectionName: 'publisher', ...protocol });
-    this.#publisher.on('error', (error: Error) => this.#outcome.errorEvents.publisher!.push(error.message));
+    this.#publisher.on('error', (error: Error) => this.#outcome.errorEvents.publisher.push(error.message));
     const all = [this.#clients.a, this.#clients.b, this.#publisher];
     try {
       await Promise.all(all.map((client) => client.ping()));
@@ -166,7 +166,7 @@ export class SequenceRun {
     client.on('message', (channel: string, message: string) => record(`${name} message ${channel}`, message));
     client.on('pmessage', (pattern: string, channel: string, message: string) => record(`${name} pmessage ${pattern} ${channel}`, message));
     client.on('smessage', (channel: string, message: string) => record(`${name} smessage ${channel}`, message));
-    client.on('error', (error: Error) => this.#outcome.errorEvents[name]!.push(error.message));
+    client.on('error', (error: Error) => this.#outcome.errorEvents[name].push(error.message));
   }
 
   async #observe(at: string, promise: Promise<unknown>, timeoutMs = REPLY_TIMEOUT_MS): Promise<unknown> {
@@ -301,7 +301,7 @@ export class SequenceRun {
     if (pause.pause === 'rotation') await this.#side.rotation();
     else if (pause.pause === 'delay') await sleep(pause.ms);
     else {
-      const outcome = await this.#drop(name, options.blocked ?? false).then(() => 'reconnected', (error: Error) => error.message);
+      const outcome = await this.#drop(name, options.blocked ?? false).then(() => 'reconnected', (error: unknown) => (error instanceof Error ? error.message : String(error)));
       // Recorded so that a client that does not come back shows as a difference, not as a hang.
       this.#outcome.replies.push({ at: `${at} drop`, value: outcome });
     }
