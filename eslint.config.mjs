@@ -1,5 +1,5 @@
-// Lint configuration. The shipped code (lib/) gets typescript-eslint's strict type-checked rules; specs, benchmarks,
-// the harness they share and examples get the recommended type-checked rules; the plain JavaScript scripts get ESLint's
+// Lint configuration. Every TypeScript file (the shipped code in lib/, and the specs, benchmarks, the harness they
+// share and examples) gets typescript-eslint's strict type-checked rules; the plain JavaScript scripts get ESLint's
 // recommended rules.
 // Type-aware rules check against tsconfig.json.
 import js from '@eslint/js';
@@ -18,6 +18,8 @@ const shared = {
   '@typescript-eslint/no-floating-promises': ['error', {
     allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite'] }],
   }],
+  // One-line arrows such as `() => client.disconnect()` are the house style for callbacks whose value is unused.
+  '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
 };
 
 export default tseslint.config(
@@ -33,8 +35,6 @@ export default tseslint.config(
     extends: [js.configs.recommended, ...tseslint.configs.strictTypeChecked],
     rules: {
       ...shared,
-      // One-line arrows such as `() => client.disconnect()` are the house style for callbacks whose value is unused.
-      '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
       // createEntraRedis's overloads mirror ioredis's constructor (port, path, url), one documented signature each.
       '@typescript-eslint/unified-signatures': ['error', { ignoreDifferentlyNamedParameters: true }],
     },
@@ -47,12 +47,14 @@ export default tseslint.config(
   },
   {
     files: ['spec/**/*.ts', 'bench/**/*.ts', 'harness/**/*.ts', 'examples/**/*.ts', 'scripts/**/*.ts'],
-    extends: [js.configs.recommended, ...tseslint.configs.recommendedTypeChecked],
+    extends: [js.configs.recommended, ...tseslint.configs.strictTypeChecked],
     rules: {
       ...shared,
       // Stand-ins for asynchronous APIs (credentials, token sources, job processors, traced calls) are written `async`
       // on purpose: like the real ones they return a promise and turn a throw into a rejection.
       '@typescript-eslint/require-await': 'off',
+      // A NestJS module is an empty class that its @Module decorator describes.
+      '@typescript-eslint/no-extraneous-class': ['error', { allowWithDecorator: true }],
     },
   },
   {

@@ -29,7 +29,7 @@ let handovers = 0;
 provider.on('reauthenticated', (event) => { if (event.method === 'handover') handovers++; });
 let last = performance.now();
 while (handovers < rotations) {
-  const count = Number(await probe.publish('probe', 'x'));
+  const count = await probe.publish('probe', 'x');
   const now = performance.now();
   intervals.push(now - last);
   last = now;

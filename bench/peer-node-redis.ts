@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import type { AccessToken } from '@azure/core-auth';
 import { DEFAULT_TOKEN_MANAGER_CONFIG, EntraIdCredentialsProviderFactory, REDIS_SCOPE_DEFAULT } from '@redis/entraid';
 import type { Redis } from 'ioredis';
-import { createClient } from 'redis';
+import { createClient, type RedisClientOptions } from 'redis';
 import { createEntraRedis } from '../lib/index.js';
 import type { AmrConnectionInfo } from '../lib/testing/amr-emulator.js';
 import type { BenchWorld, TimedCredential } from './support/bench-world.js';
@@ -148,7 +148,11 @@ async function ours(bench: BenchWorld, errors: ErrorTally, setup: Setup): Promis
  * RESP2 too: the same connections on both sides, RESP2 subscribers included.
  */
 const NODE_REDIS_RESP = 2;
-type NodeRedisClient = ReturnType<typeof createClient<Record<never, never>, Record<never, never>, Record<never, never>, typeof NODE_REDIS_RESP>>;
+/** A node-redis client without modules, functions or scripts, held to RESP2; its type is the one createClient infers. */
+function createResp2Client(options: Pick<RedisClientOptions, 'socket' | 'credentialsProvider'>) {
+  return createClient({ ...options, RESP: NODE_REDIS_RESP });
+}
+type NodeRedisClient = ReturnType<typeof createResp2Client>;
 type ReAuthenticate = (credentials: { username?: string; password?: string }) => Promise<void>;
 
 async function nodeRedis(bench: BenchWorld, errors: ErrorTally, setup: Setup): Promise<Contestant> {
@@ -177,7 +181,7 @@ async function nodeRedis(bench: BenchWorld, errors: ErrorTally, setup: Setup): P
     // (about 70 ms of CPU per client, measured with redis 5.12.1). The name is set after each connect instead; a
     // RESP2 subscriber cannot do that after a reconnect (it is back in subscribe mode by \`ready\`), so a connection
     // of this library's identity without a name is a subscriber.
-    const client = createClient({ RESP: NODE_REDIS_RESP, socket: { ...endpoint }, credentialsProvider: provider });
+    const client = createResp2Client({ socket: { ...endpoint }, credentialsProvider: provider });
     errors.watch(client);
     client.on('ready', () => { client.sendCommand(['CLIENT', 'SETNAME', nameOf(library, kind, index)]).catch(() => {}); });
     if (kind === 'normal') {

@@ -134,9 +134,9 @@ async function floorBurst(clients: Redis[], username: string, password: string):
   const pending = clients.map((client) => client.auth(username, password));
   const written = performance.now();
   const used = process.cpuUsage(cpu);
-  const replies = await Promise.all(pending);
+  // AUTH resolves 'OK' or rejects, so every reply was OK once they all resolved.
+  await Promise.all(pending);
   const total = performance.now() - start;
-  if (replies.some((reply) => reply !== 'OK')) throw new Error('a plain AUTH was not answered OK');
   return { startAt: start, total, write: written - start, writeCpu: (used.user + used.system) / 1000 };
 }
 
@@ -167,7 +167,8 @@ async function runCase(bench: BenchWorld, { clients: size, reauthJitter, batchSi
     await clients[0]?.set('bench:reauth', 'value');
     tracker = new RotationTracker(provider, credential, () => size);
     const loadStart = performance.now();
-    load = new ClosedLoopLoad((sequence) => (clients[sequence % size] as Redis).get('bench:reauth'), LOAD_CONCURRENCY);
+    const running = new ClosedLoopLoad((sequence) => (clients[sequence % size] as Redis).get('bench:reauth'), LOAD_CONCURRENCY);
+    load = running;
     await tracker.nextCompleted(); // warm-up rotation, not counted
     const rotations: Rotation[] = [];
     const floors: FloorBurst[] = [];
@@ -182,7 +183,7 @@ async function runCase(bench: BenchWorld, { clients: size, reauthJitter, batchSi
       floors.push(await floorBurst(plainClients, token.username, token.password));
     }
     await sleep(ROTATION_WINDOW_MS);
-    await load.stop();
+    await running.stop();
     const loadEnd = performance.now();
 
     const during: Float64Array[] = [];
@@ -194,12 +195,12 @@ async function runCase(bench: BenchWorld, { clients: size, reauthJitter, batchSi
       const previous = i === 0 ? undefined : floors[i - 1];
       const steadyFrom = Math.max(rotation.tokenAt - STEADY_FROM_MS, previous ? previous.startAt + ROTATION_WINDOW_MS : loadStart);
       const burst = floors[i] as FloorBurst;
-      const d = load!.startedIn(rotation.tokenAt, rotation.tokenAt + ROTATION_WINDOW_MS);
-      const f = load!.startedIn(burst.startAt, burst.startAt + ROTATION_WINDOW_MS);
-      steady.push(load!.startedIn(steadyFrom, rotation.tokenAt - STEADY_TO_MS));
+      const d = running.startedIn(rotation.tokenAt, rotation.tokenAt + ROTATION_WINDOW_MS);
+      const f = running.startedIn(burst.startAt, burst.startAt + ROTATION_WINDOW_MS);
+      steady.push(running.startedIn(steadyFrom, rotation.tokenAt - STEADY_TO_MS));
       during.push(d);
       floorWindows.push(f);
-      strict.push(load!.overlapping(rotation.tokenAt, rotation.doneAt));
+      strict.push(running.overlapping(rotation.tokenAt, rotation.doneAt));
       p99VsFloor.push(latencyFigures(d).p99 / latencyFigures(f).p99);
     });
     const result: ReauthSize = {
@@ -226,7 +227,7 @@ async function runCase(bench: BenchWorld, { clients: size, reauthJitter, batchSi
       tokenRequestsPerRotation: ((requests.at(-1) ?? 0) - (requests[0] ?? 0)) / Math.max(1, requests.length - 1),
       byReconnect: rotations.reduce((sum, r) => sum + r.byReconnect, 0),
       reauthenticationFailures: tracker.reauthenticationFailures,
-      loadErrors: load.errors,
+      loadErrors: running.errors,
       loadOpsPerSecond: (load.completed * 1000) / (loadEnd - loadStart),
       clientErrors: errors.count,
       clientErrorMessages: errors.top(),

@@ -72,6 +72,11 @@ const SCENARIOS: Scenario[] = [
 
 const OUTPUT = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
 /** Progress on stderr, each line with the seconds since the process started. */
+/** What went wrong, for the log: the stack of an Error, anything else as a string. */
+function stackOf(error: unknown): string {
+  return (error instanceof Error ? error.stack : undefined) ?? String(error);
+}
+
 function log(line: string): void {
   process.stderr.write(`[${(performance.now() / 1000).toFixed(1).padStart(5)} s] ${line}\n`);
 }
@@ -143,8 +148,8 @@ async function main(): Promise<number> {
         }
       } catch (error) {
         failures.push(scenario.name);
-        log(`${scenario.name} FAILED: ${(error as Error)?.stack ?? String(error)}`);
-        sections.push(`## ${scenario.name}\n\n**This scenario failed**: ${(error as Error)?.message ?? String(error)}`);
+        log(`${scenario.name} FAILED: ${stackOf(error)}`);
+        sections.push(`## ${scenario.name}\n\n**This scenario failed**: ${error instanceof Error ? error.message : String(error)}`);
       }
       log(`${scenario.name} done in ${num((performance.now() - scenarioStart) / 1000, 1)} s`);
     }
@@ -163,7 +168,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => { process.exitCode = code; },
   (error: unknown) => {
-    log(`bench failed: ${(error as Error)?.stack ?? String(error)}`);
+    log(`bench failed: ${stackOf(error)}`);
     process.exitCode = 1;
   },
 );

@@ -38,7 +38,7 @@ if (!(seconds > 0) || !(tokenLifetime >= 3)) {
   process.exit(2);
 }
 
-const tty = process.stdout.isTTY === true; // undefined when not a terminal, despite its type
+const tty = (process.stdout.isTTY as boolean | undefined) === true; // undefined when not a terminal, despite its type
 const started = Date.now();
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s`;
 const shortId = (id: string) => `${id.slice(0, 8)}…`;
@@ -213,7 +213,8 @@ const appLoop = (async () => {
 const ticker = setInterval(() => {
   if (tty) {
     // One terminal line, rewritten in place: cut to the terminal's width so that it never wraps.
-    const width = Math.max(20, (process.stdout.columns ?? 120) - 1);
+    // Undefined when the terminal's size could not be read, despite its type.
+    const width = Math.max(20, ((process.stdout.columns as number | undefined) ?? 120) - 1);
     process.stdout.write(`\r\x1b[2K${progress(amr).slice(0, width)}`);
     progressShown = true;
   }

@@ -159,7 +159,7 @@ export function nextEvent<E extends keyof CredentialsProviderEvents>(
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       provider.off(event, listener as never);
-      reject(new Error(`no ${String(event)} event within ${timeoutMs} ms`));
+      reject(new Error(`no ${event} event within ${timeoutMs} ms`));
     }, timeoutMs);
     const listener = (...args: CredentialsProviderEvents[E]) => {
       if (!predicate(...args)) return;

@@ -15,6 +15,7 @@ import {
   type ReauthTraceContext,
   type TokenRequestTraceContext,
 } from '../lib/tracing.js';
+import { must } from './support/must.js';
 
 /** An unsigned JWT (the library never verifies): enough for EntraToken. */
 function jwt(claims: Record<string, unknown>): string {
@@ -24,6 +25,7 @@ function jwt(claims: Record<string, unknown>): string {
 
 const OID = '11111111-2222-3333-4444-555555555555';
 const RAW = jwt({ oid: OID, aud: 'https://redis.azure.com', exp: Math.floor(Date.now() / 1000) + 3600 });
+const RAW_PAYLOAD = must(RAW.split('.')[1], 'the payload of the raw token');
 const token = EntraToken.fromAccessToken({ token: RAW, expiresOnTimestamp: Date.now() + 3_600_000 });
 
 type Phase = 'start' | 'end' | 'asyncStart' | 'asyncEnd' | 'error';
@@ -44,7 +46,7 @@ function record<C extends object>(name: string): { events: [Phase, C][]; context
 
 /** True when `value` (walked deeply, errors included) holds the raw token anywhere. */
 function holdsToken(value: unknown, seen = new Set<unknown>()): boolean {
-  if (typeof value === 'string') return value.includes(RAW) || value.includes(RAW.split('.')[1]!);
+  if (typeof value === 'string') return value.includes(RAW) || value.includes(RAW_PAYLOAD);
   if (typeof value !== 'object' || value === null || seen.has(value)) return false;
   seen.add(value);
   if (value instanceof EntraToken) return true;
@@ -100,10 +102,10 @@ describe('traceTokenRequest', () => {
     assert.equal(result, token, 'the caller still gets the token');
     assert.deepEqual(recorder.events.map(([phase]) => phase), ['start', 'end', 'asyncStart', 'asyncEnd']);
     assert.equal(recorder.contexts.length, 1, 'one context object travels through all phases');
-    const [context] = recorder.contexts;
+    const context = must(recorder.contexts[0], 'the traced context');
     assert.deepEqual({ ...context, result: undefined }, { attempt: 2, maxAttempts: 3, timeoutMs: 1_000, result: undefined });
-    assert.deepEqual(context!.result, { username: OID, oid: OID, expiresOn: token.expiresOn, receivedAt: token.receivedAt });
-    assert.ok(!(context!.result instanceof EntraToken));
+    assert.deepEqual(context.result, { username: OID, oid: OID, expiresOn: token.expiresOn, receivedAt: token.receivedAt });
+    assert.ok(!(context.result instanceof EntraToken));
     assert.equal(holdsToken(recorder.events), false, 'no payload holds the token');
   });
 
@@ -115,8 +117,9 @@ describe('traceTokenRequest', () => {
       (error: unknown) => error === failure,
     );
     assert.deepEqual(recorder.events.map(([phase]) => phase), ['start', 'end', 'error', 'asyncStart', 'asyncEnd']);
-    assert.equal(recorder.contexts[0]!.error, failure);
-    assert.equal(recorder.contexts[0]!.result, undefined);
+    const context = must(recorder.contexts[0], 'the traced context');
+    assert.equal(context.error, failure);
+    assert.equal(context.result, undefined);
     assert.match(failure.message, /<redacted>/);
     assert.equal(holdsToken(recorder.events), false);
   });
@@ -150,7 +153,7 @@ describe('traceTokenRequest', () => {
     cleanups.push(() => diagnosticsChannel.unsubscribe(`tracing:${TOKEN_REQUEST_CHANNEL}:asyncEnd`, onAsyncEnd));
     await traceTokenRequest(async () => token, () => ({ attempt: 1, maxAttempts: 3, timeoutMs: 5 }));
     assert.equal(seen.length, 1);
-    assert.equal(seen[0]!.result?.oid, OID);
+    assert.equal(must(seen[0], 'the asyncEnd message').result?.oid, OID);
   });
 });
 
@@ -171,27 +174,29 @@ describe('traceReauthentication', () => {
     const reply = await traceReauthentication(async () => 'OK', () => ({ connection: 'orders-cache', token, attempt: 1 }));
     assert.equal(reply, 'OK');
     assert.deepEqual(recorder.events.map(([phase]) => phase), ['start', 'end', 'asyncStart', 'asyncEnd']);
-    const [context] = recorder.contexts;
-    assert.equal(context!.connection, 'orders-cache');
-    assert.equal(context!.method, 'auth', 'AUTH unless told otherwise');
-    assert.equal(context!.attempt, 1);
-    assert.equal(context!.result, 'OK');
-    assert.deepEqual(context!.token, { username: OID, oid: OID, expiresOn: token.expiresOn, receivedAt: token.receivedAt });
+    const context = must(recorder.contexts[0], 'the traced context');
+    assert.equal(context.connection, 'orders-cache');
+    assert.equal(context.method, 'auth', 'AUTH unless told otherwise');
+    assert.equal(context.attempt, 1);
+    assert.equal(context.result, 'OK');
+    assert.deepEqual(context.token, { username: OID, oid: OID, expiresOn: token.expiresOn, receivedAt: token.receivedAt });
     assert.equal(holdsToken(recorder.events), false);
   });
 
   it('reports a reply other than OK as the result (QUEUED inside MULTI)', async () => {
     const recorder = recording<ReauthTraceContext>(REAUTH_CHANNEL);
     await traceReauthentication(async () => 'QUEUED', () => ({ connection: 'c', token, attempt: 3 }));
-    assert.equal(recorder.contexts[0]!.result, 'QUEUED');
-    assert.equal(recorder.contexts[0]!.attempt, 3);
+    const context = must(recorder.contexts[0], 'the traced context');
+    assert.equal(context.result, 'QUEUED');
+    assert.equal(context.attempt, 3);
   });
 
   it('traces a subscriber handover, whose promise resolves without a reply', async () => {
     const recorder = recording<ReauthTraceContext>(REAUTH_CHANNEL);
     await traceReauthentication(async () => undefined, () => ({ connection: 'events', method: 'handover', token, attempt: 1 }));
-    assert.equal(recorder.contexts[0]!.method, 'handover');
-    assert.equal(recorder.contexts[0]!.result, undefined);
+    const context = must(recorder.contexts[0], 'the traced context');
+    assert.equal(context.method, 'handover');
+    assert.equal(context.result, undefined);
     assert.deepEqual(recorder.events.map(([phase]) => phase), ['start', 'end', 'asyncStart', 'asyncEnd']);
   });
 
@@ -205,7 +210,7 @@ describe('traceReauthentication', () => {
       /WRONGPASS/,
     );
     assert.deepEqual(recorder.events.map(([phase]) => phase), ['start', 'end', 'error', 'asyncStart', 'asyncEnd']);
-    assert.equal(recorder.contexts[0]!.error, failure);
+    assert.equal(must(recorder.contexts[0], 'the traced context').error, failure);
     assert.deepEqual((failure as unknown as { command: { args: string[] } }).command.args, [OID, '<redacted>']);
     assert.equal(holdsToken(recorder.events), false);
   });

@@ -12,9 +12,9 @@ export class ErrorTally {
   readonly messages = new Map<string, number>();
 
   watch<T extends { on(event: 'error', listener: (error: Error) => void): unknown }>(client: T): T {
-    client.on('error', (error: Error) => {
+    client.on('error', (error: unknown) => {
       this.count++;
-      const message = String(error?.message ?? error).slice(0, 120);
+      const message = (error instanceof Error ? error.message : String(error)).slice(0, 120);
       this.messages.set(message, (this.messages.get(message) ?? 0) + 1);
     });
     return client;

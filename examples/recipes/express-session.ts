@@ -43,7 +43,9 @@ await once(server, 'listening');
 // Two requests of one browser: the second one reads the session the first one stored.
 const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
 const first = await fetch(url);
-const cookie = first.headers.get('set-cookie')!.split(';')[0]!;
+const setCookie = first.headers.get('set-cookie');
+if (setCookie === null) throw new Error('the first response set no session cookie');
+const cookie = setCookie.split(';')[0] ?? setCookie; // name=value, without the attributes
 console.log(await first.text());
 console.log(await (await fetch(url, { headers: { cookie } })).text());
 

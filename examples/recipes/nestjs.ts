@@ -118,6 +118,8 @@ class EmailProcessor extends WorkerHost {
 })
 class AppModule {}
 
+// Nest declares these options as a class of optional fields and takes them as a plain object, as its docs do.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
 const app = await NestFactory.createApplicationContext(AppModule, { logger: ['error', 'warn'] });
 app.enableShutdownHooks();
 const processor = app.get(EmailProcessor);

@@ -21,8 +21,8 @@ export class WatchedClients {
   readonly errors: Record<string, number> = {};
 
   readonly watch = (client: Redis): Redis => {
-    client.on('error', (error: Error) => {
-      const key = String(error?.message ?? error).slice(0, 100);
+    client.on('error', (error: unknown) => {
+      const key = (error instanceof Error ? error.message : String(error)).slice(0, 100);
       this.errors[key] = (this.errors[key] ?? 0) + 1;
     });
     return client;

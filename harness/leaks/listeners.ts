@@ -10,9 +10,9 @@ export function listenerCounts(emitter: { eventNames(): (string | symbol)[]; lis
 
 /** Names of the commands a client holds in ioredis's command queue (sent, unanswered) and offline queue. */
 export function queued(client: Redis): string[] {
-  const internals = client as unknown as Record<'commandQueue' | 'offlineQueue', { toArray?(): Array<{ command?: { name?: string } }> } | undefined>;
+  const internals = client as unknown as Record<'commandQueue' | 'offlineQueue', { toArray?(): { command?: { name?: string } }[] } | undefined>;
   return [internals.commandQueue, internals.offlineQueue].flatMap((queue) => queue?.toArray?.() ?? [])
-    .map((item) => String(item.command?.name ?? '?'));
+    .map((item) => item.command?.name ?? '?');
 }
 
 export function summarizeNames(names: readonly string[]): string {

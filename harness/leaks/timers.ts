@@ -37,7 +37,7 @@ export class TimerTracker {
       return timer;
     };
     const clear = (original: (t?: ReturnType<typeof setTimeout>) => void) => (timer?: ReturnType<typeof setTimeout>) => {
-      if (timer !== undefined && timer !== null) live.delete(timer);
+      if (timer !== undefined) live.delete(timer);
       original(timer);
     };
     const custom = promisify.custom;

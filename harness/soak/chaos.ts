@@ -33,6 +33,11 @@ export class Chaos {
   readonly #downs: Down[] = [];
   readonly #abort = new AbortController();
 
+  /** Read through a call: an `await` may have stopped the run, which a narrowed `signal.aborted` would not show. */
+  #stopped(): boolean {
+    return this.#abort.signal.aborted;
+  }
+
   constructor(
     readonly servers: Servers,
     readonly lanes: readonly Lane[],
@@ -89,7 +94,7 @@ export class Chaos {
     const { entra } = this.servers;
     while (!signal.aborted && Date.now() < end) {
       await pause(this.dice.between(8_000, 20_000), signal);
-      if (signal.aborted) return;
+      if (this.#stopped()) return;
       entra.tokenLifetimeSeconds = LIFETIMES_S[this.dice.int(0, LIFETIMES_S.length - 1)] as number;
       this.lifetimesUsed.add(entra.tokenLifetimeSeconds);
     }
@@ -100,7 +105,7 @@ export class Chaos {
     const next = this.dice.deck(TOKEN_FAULT_KINDS);
     while (!signal.aborted) {
       await pause(this.dice.between(3_000, 8_000), signal);
-      if (signal.aborted || Date.now() >= end) return;
+      if (this.#stopped() || Date.now() >= end) return;
       await this.#tokenFault(next());
     }
   }
@@ -136,7 +141,7 @@ export class Chaos {
     const next = this.dice.deck(SERVER_FAULT_KINDS);
     while (!signal.aborted) {
       await pause(this.dice.between(8_000, 18_000), signal);
-      if (signal.aborted || Date.now() >= end) return;
+      if (this.#stopped() || Date.now() >= end) return;
       const kind = next();
       const start = Date.now();
       try {

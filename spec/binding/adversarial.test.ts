@@ -11,6 +11,7 @@ import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import type { EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
 import { HANDOVER_CHANNEL, type HandoverPhaseMessage } from '../../lib/tracing.js';
 import { nextEvent, waitUntil, World } from '../../harness/world.js';
+import { must } from '../support/must.js';
 
 let world: World;
 before(async () => { world = await World.start({ tokenLifetimeSeconds: 3 }); });
@@ -53,7 +54,7 @@ describe(`adversarial: RESP2 subscriber handover (ioredis ${major})`, () => {
     const name = 'adv-disconnect-in-handover';
     const redis = client(provider, { connectionName: name, ...resp2 });
     const publisher = client(provider);
-    let disconnected = false;
+    let disconnected = false as boolean; // set by the phase watcher while the loop runs
     const afterDisconnect: string[] = [];
     redis.on('message', (_channel: string, message: string) => { if (disconnected) afterDisconnect.push(message); });
     await redis.subscribe('adv:q');
@@ -218,7 +219,7 @@ describe(`adversarial: MONITOR (ioredis ${major})`, () => {
     const seen: string[][] = [];
     monitor.on('monitor', (_time: string, args: string[]) => seen.push(args));
     const expiries = world.amr.counters.expiryDisconnects;
-    const start = provider.currentToken()!;
+    const start = must(provider.currentToken(), 'a current token');
     // Two new tokens: the one the monitor connected with has expired by then.
     await nextEvent(provider, 'tokenRefreshed', (e) => e.expiresOn > start.expiresOn);
     await waitUntil(() => Date.now() > start.expiresOn + 500, { timeoutMs: 10_000, description: 'the first token expired' });

@@ -10,6 +10,7 @@ import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import type { EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
 import { countEvents, nextEvent, waitUntil, World } from '../../harness/world.js';
 import { connectionOf, localPortOf } from '../support/amr-connections.js';
+import { must } from '../support/must.js';
 
 // One world per file: MSAL remembers the managed-identity endpoint for the life of the process.
 let world: World;
@@ -157,7 +158,7 @@ describe('application listeners that throw', () => {
       for (const client of clients) client.disconnect();
       await waitUntil(() => captured.length >= reauthenticated.count, { description: 'every exception rethrown' });
       assert.deepEqual([...thrown].sort(), ['reauthenticated', 'refreshFailed', 'tokenRefreshed']);
-      for (const error of captured) assert.match(String((error as Error).message), /^listener of /);
+      for (const error of captured) assert.match((error as Error).message, /^listener of /);
       assert.deepEqual(unhandled, [], 'no unhandled rejection');
     } finally {
       process.setUncaughtExceptionCaptureCallback(null);
@@ -180,7 +181,7 @@ describe('a new token the server refuses', () => {
       const redis = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider, reconnectOnError }));
       await redis.ping();
       redis.on('error', () => { /* reported through the provider's events */ });
-      const held = provider.currentToken()!;
+      const held = must(provider.currentToken(), 'a current token');
       const expiryDisconnects = world.amr.counters.expiryDisconnects;
       const requests = world.entra.requests.total;
       world.amr.refuseTokens((claims) => claims.oid === identity.oid && Number(claims.exp) * 1000 > held.expiresOn);
@@ -188,8 +189,8 @@ describe('a new token the server refuses', () => {
       assert.equal(failure.refused, true);
       assert.equal(failure.willRetry, false);
       assert.equal(failure.authenticatedUntil, held.expiresOn);
-      assert.match(String((failure.error as Error).message), /WRONGPASS/);
-      assert.ok(!String((failure.error as Error).message).includes(provider.currentToken()!.password));
+      assert.match((failure.error as Error).message, /WRONGPASS/);
+      assert.ok(!(failure.error as Error).message.includes(must(provider.currentToken(), 'a current token').password));
       // a replacement is requested at once, not at the next scheduled refresh
       await waitUntil(() => world.entra.requests.total > requests + 1, { description: 'a replacement requested' });
       // A network blip now: the reconnect presents the token the server accepts, not the refused one.

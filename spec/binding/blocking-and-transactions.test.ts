@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import { countEvents, nextEvent, waitUntil, World } from '../../harness/world.js';
+import { must } from '../support/must.js';
 
 // One world per file: MSAL remembers the managed-identity endpoint for the life of the process.
 let world: World;
@@ -26,7 +27,8 @@ const cases: BlockingCase[] = [
     name: 'XREAD BLOCK',
     block: async (c) => {
       const reply = (await c.xread('BLOCK', 0, 'STREAMS', 'b:stream', '$')) as Array<[string, Array<[string, string[]]>]>;
-      return reply[0]![1][0]![1];
+      const [, entries] = must(reply[0], 'a stream in the XREAD reply');
+      return must(entries[0], 'an entry of the stream')[1];
     },
     produce: (c) => c.xadd('b:stream', '*', 'field', 'value'),
     expected: ['field', 'value'],
@@ -42,7 +44,7 @@ describe('blocking commands keep their semantics across re-authentication', () =
     await Promise.all(clients.map((c) => c.ping()));
     const expiryDisconnects = world.amr.counters.expiryDisconnects;
     const reconnects = countEvents(provider, 'reauthenticated');
-    const replies = cases.map((c, i) => c.block(clients[i]!));
+    const replies = cases.map((c, i) => c.block(must(clients[i], `the client of ${c.name}`)));
     const reconnected = new Set<string>();
     provider.on('reauthenticated', (e) => { if (e.method === 'reconnect') reconnected.add(e.connection); });
     await waitUntil(() => reconnects.count >= cases.length + 1 && clients.every((c) => c.status === 'ready'),
@@ -64,12 +66,13 @@ describe('transactions keep their semantics across re-authentication', () => {
     const rotations = countEvents(provider, 'reauthenticated');
     let committed = 0;
     const wrong: unknown[] = [];
-    let running = true;
+    let running = true as boolean; // cleared by the test while the loop runs
     const load = (async () => {
       while (running) {
         const batch = await Promise.all(Array.from({ length: 10 }, () => redis.multi().incr('tx:counter').get('tx:counter').exec()));
         for (const result of batch) {
-          if (!result || result[0]![0] || String(result[0]![1]) !== result[1]![1]) wrong.push(result);
+          const [incr, get] = result ?? [];
+          if (!incr || !get || incr[0] || String(incr[1]) !== get[1]) wrong.push(result);
           else committed++;
         }
       }

@@ -30,7 +30,7 @@ it('BullMQ queue, worker and queue events run across many rotations with no fail
   try {
     const rotations = countEvents(provider, 'tokenRefreshed');
     const added: string[] = [];
-    let running = true;
+    let running = true as boolean; // cleared by the test while the loop runs
     const producing = (async () => {
       for (let n = 0; running; n++) {
         const job = await queue.add('double', { n });

@@ -157,7 +157,7 @@ describe('createEntraRedis: rotation under load (3 s tokens)', () => {
     const reauths = countEvents(provider, 'reauthenticated');
     let ok = 0;
     const failures: unknown[] = [];
-    let running = true;
+    let running = true as boolean; // cleared by the test while the loop runs
     const load = (async () => {
       for (let i = 0; running; i++) {
         try {

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { addDeadline, cancelDeadline, pendingDeadlines } from '../../lib/binding/deadlines.js';
+import { must } from '../support/must.js';
 
 const timers = () => pendingDeadlines().timers;
 /** The deadlines' timers are unref'd: a ref'd one keeps the test's event loop running meanwhile. */
@@ -39,13 +40,13 @@ describe('shared deadlines', () => {
     }
     assert.equal(timersCreated, 1, 'one timer created for 100 deadlines');
     assert.equal(timers() - timersBefore, 1);
-    cancelDeadline(deadlines[50]!);
+    cancelDeadline(must(deadlines[50], 'the 51st deadline'));
     await allRan;
     release();
     assert.equal(ran.length, 99);
     assert.ok(!ran.includes(50), 'the cancelled deadline did not run');
     assert.equal(new Set(ran).size, 99, 'each ran once');
-    cancelDeadline(deadlines[0]!); // after it ran: nothing happens
+    cancelDeadline(must(deadlines[0], 'the first deadline')); // after it ran: nothing happens
     assert.deepEqual(pendingDeadlines(), { deadlines: 0, timers: 0 });
   });
 
@@ -70,7 +71,7 @@ describe('shared deadlines', () => {
     const done = new Promise<void>((resolve) => { finished = resolve; });
     addDeadline(at, () => {
       ran.push('first');
-      if (second) cancelDeadline(second);
+      cancelDeadline(second);
       addDeadline(at, () => {
         ran.push('added while firing');
         finished();

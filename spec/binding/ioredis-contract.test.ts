@@ -44,8 +44,8 @@ describe(`ioredis ${process.env.IOREDIS_MAJOR ?? '5'}: the internals the library
     const reply = redis.blpop('contract:list', 1);
     const entry = (internal(redis, 'commandQueue') as { peekBack(): { command?: { name?: unknown; args?: unknown; promise?: unknown } } }).peekBack();
     assert.equal(entry.command?.name, 'blpop');
-    assert.ok(Array.isArray(entry.command?.args), 'command.args');
-    assert.ok(entry.command?.promise instanceof Promise, 'command.promise');
+    assert.ok(Array.isArray(entry.command.args), 'command.args');
+    assert.ok(entry.command.promise instanceof Promise, 'command.promise');
     await reply;
     await redis.subscribe('contract:channel');
     const subscriber = internal(redis, 'condition.subscriber') as { channels?(type: string): string[] } | undefined;

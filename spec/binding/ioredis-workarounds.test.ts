@@ -21,7 +21,7 @@ describe(`ioredis ${process.env.IOREDIS_MAJOR ?? '5'}: bugs the library still wo
     const reconnecting = new Promise((resolve) => redis.once('reconnecting', resolve));
     await admin.client('KILL', 'ID', String(await redis.client('ID')));
     await reconnecting;
-    let ended = false;
+    let ended = false as boolean; // set by the 'end' listener
     redis.once('end', () => { ended = true; });
     redis.disconnect();
     // What the workaround exists for: nothing more happens. (A fixed ioredis ends the client within this wait.)

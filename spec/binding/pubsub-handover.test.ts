@@ -105,7 +105,7 @@ async function assertNothingLeft(redis: Redis, name: string, expected: Partial<R
     last = `markers ${JSON.stringify(markers)}, the client's connection holds ${JSON.stringify(counts)}`;
     return markers.length === 0 && counts.length === 1 && JSON.stringify(counts[0]) === JSON.stringify(want);
   }, { description: `no marker channel on the server, the client's connection holding only ${JSON.stringify(want)}` })
-    .catch((error: Error) => { throw new Error(`${error.message}; last seen: ${last}`); })
+    .catch((error: unknown) => { throw new Error(`${error instanceof Error ? error.message : String(error)}; last seen: ${last}`); })
     .finally(() => admin.disconnect());
   await waitUntil(() => !world.amr.connections().some((c) => c.name === `${name}:shadow` || c.name === `${name}:handover`),
     { description: 'no handover connection' });
@@ -164,8 +164,9 @@ describe(`RESP2 subscriber handover (ioredis ${major})`, () => {
     const firstAfter: Record<string, number> = {};
     const streams: Record<string, ReturnType<typeof publishing>> = {};
     const subscribeLate = (channel: string) => {
-      streams[channel] = publishing(publisher, channel);
-      void redis.subscribe(channel).then(() => { firstAfter[channel] = streams[channel]!.state.sent + 1; });
+      const stream = publishing(publisher, channel);
+      streams[channel] = stream;
+      void redis.subscribe(channel).then(() => { firstAfter[channel] = stream.state.sent + 1; });
     };
     const phases: Phase[] = ['preparing', 'shadowing', 'splitting', 'reconnecting', 'joining'];
     const watch = watchPhases(name, ({ phase }) => {
@@ -230,7 +231,7 @@ describe(`RESP2 subscriber handover (ioredis ${major})`, () => {
       await redis.psubscribe('ev*');
       const expired = expiredConnections(name);
       const failures: string[] = [];
-      provider.on('reauthenticationFailed', (event) => { if (event.connection === name) failures.push(String((event.error as Error)?.message)); });
+      provider.on('reauthenticationFailed', (event) => { if (event.connection === name) failures.push(event.error instanceof Error ? event.error.message : String(event.error)); });
       let dropped = false;
       const dropByPort = (port: number | undefined) => {
         const target = world.amr.connections().find((c) => c.remotePort === port);
@@ -289,7 +290,7 @@ describe(`RESP2 subscriber handover (ioredis ${major})`, () => {
       const { redis, markers } = subscriber(provider, name);
       await redis.subscribe('events');
       const failures: string[] = [];
-      provider.on('reauthenticationFailed', (event) => { if (event.connection === name) failures.push(String((event.error as Error)?.message)); });
+      provider.on('reauthenticationFailed', (event) => { if (event.connection === name) failures.push(event.error instanceof Error ? event.error.message : String(event.error)); });
       let socket: { pause(): unknown; resume(): unknown; destroy(): unknown } | undefined;
       let shadowDropped = false;
       const dropShadow = () => {

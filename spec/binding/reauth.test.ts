@@ -11,6 +11,7 @@ import { setFanOutBatchSize } from '../../lib/identity/token-fan-out.js';
 import { REAUTH_CHANNEL, REAUTH_RECONNECT_CHANNEL, type ReauthReconnectMessage, type ReauthTraceContext } from '../../lib/tracing.js';
 import { countEvents, nextEvent, waitUntil, World } from '../../harness/world.js';
 import { connectionOf, localPortOf } from '../support/amr-connections.js';
+import { must } from '../support/must.js';
 
 // One world per file: MSAL remembers the managed-identity endpoint for the life of the process.
 let world: World;
@@ -32,7 +33,7 @@ describe('re-authentication of live connections', () => {
     assert.equal(event.token.oid, world.identity.oid);
     await waitUntil(() => blocked.status === 'ready', { description: 'blocked client ready again' });
     // the resent BLPOP is waiting on the new connection: a push reaches it
-    await waitUntil(async () => Number(await pusher.call('CLIENT', 'LIST', 'TYPE', 'normal').then((l) => String(l).split('cmd=blpop').length - 1)) >= 1,
+    await waitUntil(async () => await pusher.call('CLIENT', 'LIST', 'TYPE', 'normal').then((l) => String(l).split('cmd=blpop').length - 1) >= 1,
       { description: 'BLPOP resent' });
     await pusher.lpush('entra:queue', 'value');
     assert.deepEqual(await reply, ['entra:queue', 'value']);
@@ -45,7 +46,7 @@ describe('re-authentication of live connections', () => {
     const connectionName = 'stalled-past-its-deadline';
     const redis = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider, connectionName }));
     await redis.ping();
-    const old = provider.currentToken()!;
+    const old = must(provider.currentToken(), 'a current token');
     const port = localPortOf(redis);
     assert.equal(typeof port, 'number', 'connected');
     const forcedReconnects: unknown[] = [];
@@ -82,7 +83,7 @@ describe('re-authentication of live connections', () => {
     await redis.ping();
     const rotations = countEvents(provider, 'reauthenticated');
     const mismatches: string[] = [];
-    let running = true;
+    let running = true as boolean; // cleared by the test while the loop runs
     const load = (async () => {
       for (let i = 0; running; i++) {
         const results = await redis.pipeline().set(`p:${i}`, String(i)).get(`p:${i}`).incr(`p:n`).exec();
@@ -194,6 +195,8 @@ describe('the ioredis traps', () => {
     assert.ok(token);
     for (const error of errors) {
       assert.match(error.message, /WRONGPASS/);
+      // The error's own fields (command and its args) as a plain object, with the message and stack beside them.
+      // eslint-disable-next-line @typescript-eslint/no-misused-spread -- the prototype is meant to be left behind
       const serialized = JSON.stringify({ ...error, message: error.message, stack: error.stack });
       assert.ok(!serialized.includes(token.password), 'token in the error');
     }

@@ -47,7 +47,9 @@ function render(value: unknown): string {
   const parts = [inspect(value, { depth: 8, showHidden: true, maxArrayLength: 1_000, maxStringLength: Infinity, breakLength: Infinity })];
   if (value instanceof Error) parts.push(String(value.stack), String(value));
   try {
-    parts.push(JSON.stringify(value) ?? '');
+    // undefined for a value JSON cannot represent (undefined, a function, a symbol), despite its declared type: join()
+    // below renders it as an empty part.
+    parts.push(JSON.stringify(value));
   } catch {
     // circular: inspect covers it
   }
@@ -172,7 +174,7 @@ function registerTests(): void {
     return () => { for (const fn of undo) fn(); };
   }
 
-  const messageOf = (error: unknown) => String((error as Error)?.message ?? error);
+  const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
   before(async () => {
     world = await World.start({ tokenLifetimeSeconds: 3 });
@@ -544,7 +546,7 @@ async function runChild(): Promise<void> {
   const credential: TokenCredential = {
     async getToken(scopes, options) {
       const token = await inner.getToken(scopes, options);
-      if (token) await send({ token: token.token });
+      await send({ token: token.token });
       return token;
     },
   };

@@ -12,6 +12,8 @@ import { selfSignedCertificate } from '../../lib/testing/certs.js';
 import { EntraEmulator, type EmulatedManagedIdentity, type EmulatedServicePrincipal } from '../../lib/testing/entra-emulator.js';
 import { freePort } from '../../lib/testing/ports.js';
 import { startRedisServer, type RedisServerHandle } from '../../lib/testing/redis-server.js';
+import { must } from '../support/must.js';
+import { stopStarted } from '../support/stop-started.js';
 
 const BIN = join(process.cwd(), 'bin', 'ioredis-entraid');
 const JWT_SHAPE = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\./;
@@ -84,10 +86,7 @@ before(async () => {
 });
 
 after(async () => {
-  await tlsAmr?.stop();
-  await plainAmr?.stop();
-  await entra?.stop();
-  await redis?.stop();
+  await stopStarted(tlsAmr, plainAmr, entra, redis);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -282,7 +281,8 @@ describe('ioredis-entraid --show-token', () => {
     assert.equal(run.code, 0, run.stdout + run.stderr);
     const line = /^token\s+(eyJ\S+)$/m.exec(run.stdout);
     assert.ok(line, run.stdout);
-    const claims = JSON.parse(Buffer.from(line[1]!.split('.')[1]!, 'base64url').toString('utf8')) as { oid?: unknown };
+    const payload = must(must(line[1], 'the printed token').split('.')[1], "the token's payload");
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { oid?: unknown };
     assert.equal(claims.oid, system.oid);
     assert.match(run.stderr, /^WARNING: the access token printed on stdout is a live credential/m);
   });

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { Cluster } from 'ioredis';
 import { createEntraCluster } from '../../lib/create-entra-cluster.js';
 import { ClusterWorld, countEvents, nextEvent, waitUntil } from '../../harness/world.js';
+import { must } from '../support/must.js';
 
 // One world per file: MSAL remembers the managed-identity endpoint for the life of the process.
 let world: ClusterWorld;
@@ -30,7 +31,7 @@ describe('createEntraCluster', () => {
     const authFailed = world.amr.total('authFailed');
     const rotations = countEvents(provider, 'tokenRefreshed');
     const failures: unknown[] = [];
-    let running = true;
+    let running = true as boolean; // cleared by the test while the loop runs
     let refreshes = 0;
     const load = (async () => {
       for (let i = 0; running; i++) {
@@ -86,10 +87,10 @@ describe('createEntraCluster', () => {
     await publisher.set('warm', '1');
     // One node publishes everything: PUBLISH sent to different nodes reaches a subscriber by different paths
     // (locally or over the cluster bus), and Redis orders messages per path only.
-    const publishingNode = publisher.nodes('master')[0]!;
+    const publishingNode = must(publisher.nodes('master')[0], 'a master node');
     const rotations = countEvents(provider, 'tokenRefreshed');
     let sent = 0;
-    let running = true;
+    let running = true as boolean; // cleared by the test while the loop runs
     const publishing = (async () => {
       while (running) {
         await publishingNode.publish('news', String(sent++));
@@ -174,13 +175,14 @@ describe('createEntraCluster: duplicates, blocking commands, transactions, BullM
     await cluster.del('{tx}counter');
     const rotations = countEvents(provider, 'tokenRefreshed');
     let committed = 0;
-    let running = true;
+    let running = true as boolean; // cleared by the test while the loop runs
     const failures: unknown[] = [];
     const load = (async () => {
       while (running) {
         const result = await cluster.multi().incr('{tx}counter').get('{tx}counter').exec().catch((e: unknown) => e);
         const rows = Array.isArray(result) ? result as [Error | null, unknown][] : undefined;
-        if (!rows || rows[0]![0] || String(rows[0]![1]) !== rows[1]![1]) failures.push(result);
+        const [incr, get] = rows ?? [];
+        if (!incr || !get || incr[0] || String(incr[1]) !== get[1]) failures.push(result);
         else committed++;
       }
     })();
@@ -211,7 +213,7 @@ describe('createEntraCluster: duplicates, blocking commands, transactions, BullM
     try {
       const rotations = countEvents(provider, 'tokenRefreshed');
       const added: string[] = [];
-      let running = true;
+      let running = true as boolean; // cleared by the test while the loop runs
       const producing = (async () => {
         for (let n = 0; running; n++) {
           added.push(String((await queue.add('inc', { n })).id));

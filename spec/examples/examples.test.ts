@@ -11,6 +11,7 @@ import { AmrEmulator } from '../../lib/testing/amr-emulator.js';
 import { selfSignedCertificate } from '../../lib/testing/certs.js';
 import { EntraEmulator, type EmulatedManagedIdentity } from '../../lib/testing/entra-emulator.js';
 import { startRedisServer, type RedisServerHandle } from '../../lib/testing/redis-server.js';
+import { stopStarted } from '../support/stop-started.js';
 
 let redis: RedisServerHandle;
 let entra: EntraEmulator;
@@ -33,9 +34,7 @@ before(async () => {
 });
 
 after(async () => {
-  await amr?.stop();
-  await entra?.stop();
-  await redis?.stop();
+  await stopStarted(amr, entra, redis);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 

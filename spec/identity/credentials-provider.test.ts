@@ -57,6 +57,7 @@ describe('credentials provider lifecycle', () => {
     leaveB();
     leaveB();
     assert.equal(provider.scheduleRunning, false);
+    // eslint-disable-next-line @typescript-eslint/no-deprecated -- the earlier name must keep working
     assert.equal(provider.refreshing, false, 'the earlier name says the same');
     assert.equal(provider.subscriberCount, 0);
     await new Promise<void>((resolve) => setImmediate(resolve));

@@ -80,7 +80,7 @@ describe('createDefaultAzureCredentialsProvider', () => {
       assert.equal(report.attempts, 2);
       assert.equal(emulator.requests.managedIdentity, 2, 'one request per attempt: no internal retries');
       assert.equal(error.cause?.name, 'AggregateAuthenticationError');
-      const mi = error.cause?.errors?.find((e: Error) => /ManagedIdentityCredential/.test(e.message));
+      const mi = error.cause.errors?.find((e: Error) => /ManagedIdentityCredential/.test(e.message));
       assert.equal(mi?.cause?.status, 500);
       assert.equal(defaultIsRetryable(error), true);
     });

@@ -95,7 +95,7 @@ describe('createManagedIdentityCredentialsProvider', () => {
       assert.equal(report.attempts, 1);
       assert.equal(emulator.requests.managedIdentity, 1);
       assert.equal(error.cause?.name, 'CredentialUnavailableError');
-      assert.equal(error.cause?.cause?.status, 400);
+      assert.equal(error.cause.cause?.status, 400);
       assert.equal(defaultIsRetryable(error), false);
     });
 

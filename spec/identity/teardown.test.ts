@@ -9,6 +9,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import type { TokenManagerOptions } from '../../lib/manager/options.js';
 import { EntraEmulator } from '../../lib/testing/entra-emulator.js';
 import { startRedisServer, waitUntil, type RedisServerHandle } from '../../lib/testing/redis-server.js';
+import { must } from '../support/must.js';
 
 const CHILD = fileURLToPath(new URL('./teardown-child.ts', import.meta.url));
 /** Far longer than any shutdown takes; a child still running then is held up by something. */
@@ -45,7 +46,7 @@ describe('teardown while the token service hangs', () => {
       execArgv: ['--import', 'tsx'], env: process.env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     children.push(child);
-    for (const stream of [child.stdout!, child.stderr!]) stream.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    for (const stream of [must(child.stdout, "the child's stdout"), must(child.stderr, "the child's stderr")]) stream.on('data', (chunk: Buffer) => { output += chunk.toString(); });
     const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
     return { child, exited, output: () => output };
   }

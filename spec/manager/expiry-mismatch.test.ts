@@ -10,6 +10,7 @@ import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import { createCredentialsProvider, type EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
 import type { ExpiryMismatchEvent } from '../../lib/identity/events.js';
 import { countEvents, waitUntil, World } from '../../harness/world.js';
+import { must } from '../support/must.js';
 
 let world: World;
 before(async () => { world = await World.start({ tokenLifetimeSeconds: 3 }); });
@@ -24,7 +25,6 @@ function misreporting(misreport: (token: AccessToken) => unknown): { credential:
     credential: {
       getToken: async (scopes, options) => {
         const token = await real.getToken(scopes, options);
-        if (!token) return token;
         issued.push(token.token);
         return { ...token, expiresOnTimestamp: misreport(token) as number };
       },
@@ -56,8 +56,9 @@ describe("a credential's implausible expiresOnTimestamp", () => {
     await waitUntil(() => refreshed.count >= 4, { timeoutMs: 30_000, description: 'three token rotations' });
     assert.equal(await redis.get('unit'), 'seconds');
     assert.equal(mismatches.length, 1, 'reported once per provider, not once per token');
-    assert.equal(mismatches[0]!.reason, 'before-issue');
-    assert.equal(mismatches[0]!.tokenExpiresOn, first.expiresOn);
+    const mismatch = must(mismatches[0], 'the reported mismatch');
+    assert.equal(mismatch.reason, 'before-issue');
+    assert.equal(mismatch.tokenExpiresOn, first.expiresOn);
     const shown = JSON.stringify(mismatches);
     for (const token of issued) assert.ok(!shown.includes(token), 'the event never carries a token');
     refreshed.stop();

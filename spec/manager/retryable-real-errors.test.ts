@@ -93,12 +93,12 @@ describe('errors of real @azure/identity credentials', () => {
             assert.equal(error.name, 'CredentialUnavailableError');
             assert.match(error.message, /^ManagedIdentityCredential: Network unreachable\. Message: network_error:/);
             assert.equal(error.cause?.name, 'ClientAuthError');
-            assert.equal(error.cause?.errorCode, 'network_error');
+            assert.equal(error.cause.errorCode, 'network_error');
           } else {
             assert.equal(error.name, 'AuthenticationRequiredError');
             assert.match(error.message, /^network_error: /);
             // @azure/identity up to 4.13 keeps no cause; 4.14 on keeps MSAL's ClientAuthError.
-            if (error.cause !== undefined) assert.equal(error.cause?.errorCode, 'network_error');
+            if (error.cause !== undefined) assert.equal(error.cause.errorCode, 'network_error');
           }
           assert.equal(defaultIsRetryable(error), true);
           assert.equal(retryAfterMs(error), undefined);
@@ -124,13 +124,13 @@ describe('errors of real @azure/identity credentials', () => {
             assert.equal(error.name, 'CredentialUnavailableError');
             assert.match(error.message, /^ManagedIdentityCredential: Authentication failed\./);
             assert.equal(error.cause?.name, 'ServerError');
-            assert.equal(error.cause?.status, fault.kind === 'status' ? fault.status : undefined);
+            assert.equal(error.cause.status, fault.kind === 'status' ? fault.status : undefined);
           } else {
             // MSAL keeps only error, codes and description: no status, no headers. @azure/identity up to 4.13 keeps
             // no cause; 4.14 on keeps MSAL's ServerError, which has the status but not the headers either.
             assert.equal(error.name, 'AuthenticationRequiredError');
             assert.match(error.message, /^(server_error|temporarily_unavailable): Error\(s\): \d+ - .*AADSTS\d+/);
-            if (error.cause !== undefined) assert.equal(error.cause?.status, fault.kind === 'status' ? fault.status : undefined);
+            if (error.cause !== undefined) assert.equal(error.cause.status, fault.kind === 'status' ? fault.status : undefined);
             assert.equal('statusCode' in error, false);
           }
           assert.equal(defaultIsRetryable(error), true);
@@ -146,7 +146,7 @@ describe('errors of real @azure/identity credentials', () => {
       assert.equal(error.name, 'CredentialUnavailableError');
       assert.match(error.message, /Unable to load the proper Managed Identity\./);
       assert.equal(error.cause?.name, 'ServerError');
-      assert.equal(error.cause?.status, 400);
+      assert.equal(error.cause.status, 400);
       assert.equal(defaultIsRetryable(error), false);
     });
 

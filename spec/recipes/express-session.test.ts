@@ -62,18 +62,19 @@ it('sessions read back what was written, are touched, destroyed and listed, acro
       const write = await fetch(`${base}/visit?v=${id}-${i}`, { method: 'POST', headers });
       if (write.status !== 200) { failures.push(`user ${id} write ${i}: ${write.status} ${await write.text()}`); continue; }
       cookie = write.headers.get('set-cookie')?.split(';')[0] ?? cookie;
+      if (cookie === undefined) { failures.push(`user ${id} write ${i}: no session cookie`); continue; }
       visits++;
       counts.writes++;
       const written = await write.json() as { visits: number };
       if (written.visits !== visits) failures.push(`user ${id} write ${i}: visits ${written.visits}, expected ${visits}`);
-      const read = await fetch(`${base}/me`, { headers: { cookie: cookie! } });
+      const read = await fetch(`${base}/me`, { headers: { cookie } });
       const body = read.status === 200 ? await read.json() as { visits: number; last: string } : undefined;
       counts.reads++;
       if (body?.visits !== visits || body.last !== `${id}-${i}`) failures.push(`user ${id} read ${i}: ${read.status} ${JSON.stringify(body)}`);
       if (i % 15 === 14) {
-        const out = await fetch(`${base}/logout`, { method: 'POST', headers: { cookie: cookie! } });
+        const out = await fetch(`${base}/logout`, { method: 'POST', headers: { cookie } });
         if (out.status !== 204) failures.push(`user ${id} logout: ${out.status}`);
-        const after = await fetch(`${base}/me`, { headers: { cookie: cookie! } });
+        const after = await fetch(`${base}/me`, { headers: { cookie } });
         const gone = await after.json() as { visits: number };
         if (gone.visits !== 0) failures.push(`user ${id} after logout: ${JSON.stringify(gone)}`);
         counts.logouts++;

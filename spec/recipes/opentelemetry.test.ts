@@ -87,7 +87,7 @@ for (const protocol of protocols) {
         const reauths = countEvents(provider, 'reauthenticated');
         const expiryDisconnects = world.amr.counters.expiryDisconnects;
         const requests: string[] = [];
-        let running = true;
+        let running = true as boolean; // cleared by the test while the loop runs
         const application = (async () => {
           for (let i = 0; running; i++) {
             await tracer.startActiveSpan('request', async (span: Span) => {

@@ -15,6 +15,7 @@ import { Server } from 'socket.io';
 import { io as connectClient, type Socket as ClientSocket } from 'socket.io-client';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import { countEvents, waitUntil, World } from '../../harness/world.js';
+import { must } from '../support/must.js';
 
 let world: World;
 // 6 s tokens refreshed at 30 % of their life: a rotation every 1.8 s, each with 3 s before the old token's re-AUTH
@@ -83,12 +84,12 @@ async function run(t: TestContext, kind: Kind, protocol: 2 | 3): Promise<void> {
     provider.on('reauthenticated', (event) => { if (event.method === 'handover') handovers.count++; });
     const rotations = countEvents(provider, 'tokenRefreshed');
     const expiryDisconnects = world.amr.counters.expiryDisconnects;
-    let running = true;
+    let running = true as boolean; // cleared by the test while the loop runs
     let sentAll = 0;
     let sentRoom = 0;
     const broadcasting = (async () => {
       while (running) {
-        const node = nodes[sentAll % SERVERS]!;
+        const node = must(nodes[sentAll % SERVERS], 'a socket.io node');
         node.io.emit('all', sentAll++);
         if (sentAll % 3 === 0) node.io.to('members').emit('room', sentRoom++);
         await new Promise((resolve) => setTimeout(resolve, 20));
@@ -99,7 +100,7 @@ async function run(t: TestContext, kind: Kind, protocol: 2 | 3): Promise<void> {
       for (let i = 0; running; i++) {
         try {
           // (the sharded adapter takes its timeout from the call, the classic one from requestsTimeout)
-          const sockets = await nodes[i % SERVERS]!.io.timeout(REQUESTS_TIMEOUT_MS).fetchSockets();
+          const sockets = await must(nodes[i % SERVERS], 'a socket.io node').io.timeout(REQUESTS_TIMEOUT_MS).fetchSockets();
           if (sockets.length === total) fetches.ok++;
           else fetches.wrongCount.push(sockets.length);
         } catch (error) {

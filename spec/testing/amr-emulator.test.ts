@@ -25,6 +25,7 @@ import {
   type RedisClusterHandle,
   type RedisServerHandle,
 } from '../../lib/testing/redis-server.js';
+import { stopStarted } from '../support/stop-started.js';
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Both ioredis majors, behind one small interface (their public APIs used here are the same).
@@ -188,7 +189,7 @@ describe('AMR emulator', { concurrency: true, timeout: 120_000 }, () => {
   });
 
   after(async () => {
-    await Promise.all([server?.stop(), cluster?.stop()]);
+    await Promise.all([stopStarted(server), stopStarted(cluster)]);
   });
 
   for (const flavor of flavors) {
@@ -202,8 +203,8 @@ describe('AMR emulator', { concurrency: true, timeout: 120_000 }, () => {
         assert.equal(await redis.get(key), 'value');
         const [connection] = emu.connections();
         assert.equal(connection?.oid, oid);
-        assert.equal(connection?.protocol, flavor.resp);
-        assert.ok((connection?.expiresAt ?? 0) > Date.now());
+        assert.equal(connection.protocol, flavor.resp);
+        assert.ok((connection.expiresAt ?? 0) > Date.now());
         assert.equal(emu.counters.authOk, 1);
         // The backend sees the oid's ACL user, never the token.
         assert.match(String(await server.command('ACL', 'LIST')), new RegExp(`user ${oid} on`));
@@ -328,7 +329,7 @@ describe('AMR emulator', { concurrency: true, timeout: 120_000 }, () => {
         assert.ok(hello.includes('redis') || hello.includes('server'));
         const info = emu.connections().find((connection) => connection.remotePort === port);
         assert.equal(info?.name, 'by-hello');
-        assert.equal(info?.authCount, 2);
+        assert.equal(info.authCount, 2);
         const foreign = token({ oid, audience: 'api://other' });
         await assert.rejects(manual.call('HELLO', '2', 'AUTH', oid, foreign), WRONGPASS);
         assert.equal(emu.counters.authFailed, 1);
@@ -404,7 +405,7 @@ describe('AMR emulator', { concurrency: true, timeout: 120_000 }, () => {
       amr = await startAmrCluster(cluster, { publicKey: signingKey.publicKey });
     });
     after(async () => {
-      await amr?.stop();
+      await stopStarted(amr);
     });
 
     it('leaves CLUSTER SLOTS, CLUSTER NODES and MOVED with the real node addresses (natMap translates)', async (t) => {

@@ -7,6 +7,7 @@ import https from 'node:https';
 import { selfSignedCertificate } from '../../lib/testing/certs.js';
 import { EntraEmulator, applyEnv } from '../../lib/testing/entra-emulator.js';
 import { verifyJwt } from '../../lib/testing/jwt.js';
+import { must } from '../support/must.js';
 
 /** The fields of the emulator's JSON replies that these tests read (token, error, discovery and keys documents). */
 interface ReplyBody {
@@ -64,7 +65,8 @@ function call(emulator: EntraEmulator, url: string, options: { method?: string; 
 }
 
 function claimsOf(token: string): Record<string, unknown> {
-  return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+  const payload = must(token.split('.')[1], 'the payload of a JWT');
+  return JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
 }
 
 function miUrl(emulator: EntraEmulator, params: Record<string, string> = {}): string {

@@ -5,8 +5,9 @@ import { InvalidTokenError } from '../../lib/errors.js';
 import { expectedAudiences } from '../../lib/identity/credentials-provider.js';
 import { EntraToken } from '../../lib/token/entra-token.js';
 import { makeAccessToken } from '../support/fake-credential.js';
+import { must } from '../support/must.js';
 
-const redisAudiences = expectedAudiences(['https://redis.azure.com/.default'])!;
+const redisAudiences = must(expectedAudiences(['https://redis.azure.com/.default']), 'the audiences of the Redis scope');
 
 function rejects(accessToken: { token: string; expiresOnTimestamp: number }, message: RegExp, options = {}) {
   assert.throws(() => EntraToken.fromAccessToken(accessToken, options), (error: unknown) => {

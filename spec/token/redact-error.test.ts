@@ -52,7 +52,7 @@ describe('redactError', () => {
   it('returns a thrown string redacted, and leaves other values alone', () => {
     assert.equal(redactError(`failed for ${TOKEN}`), 'failed for <redacted>');
     assert.equal(redactError(42), 42);
-    assert.equal(redactError(undefined), undefined);
+    assert.equal(redactError<unknown>(undefined), undefined);
   });
 
   it('does not rewrite class instances an error points to, nor run accessors', () => {

@@ -7,8 +7,19 @@ import type { Redis, RedisOptions } from 'ioredis';
 import type { RedisServerHandle } from '../../../lib/testing/redis-server.js';
 import { waitUntil } from '../../../lib/testing/redis-server.js';
 import {
-  connectionNamePattern, type AppClient, type Command, type Operation, type Pause, type Sequence, type Watch,
+  connectionNamePattern, type AppClient, type Command, type Operation, type Pause, type Sequence, type SubscribeKind,
+  type UnsubscribeKind, type Watch,
 } from './operations.js';
+
+/** The client call of each (un)subscribe operation. */
+const SUBSCRIPTION_COMMANDS: Record<SubscribeKind | UnsubscribeKind, (client: Redis, names: string[]) => Promise<unknown>> = {
+  subscribe: (client, names) => client.subscribe(...names),
+  psubscribe: (client, names) => client.psubscribe(...names),
+  ssubscribe: (client, names) => client.ssubscribe(...names),
+  unsubscribe: (client, names) => client.unsubscribe(...names),
+  punsubscribe: (client, names) => client.punsubscribe(...names),
+  sunsubscribe: (client, names) => client.sunsubscribe(...names),
+};
 
 /** One of the two worlds a sequence runs in. */
 export interface Side {
@@ -28,7 +39,7 @@ export interface Outcome {
   /** Payloads per listener and channel, in order: key `<client> <event> [<pattern>] <channel>`. */
   messages: Record<string, string[]>;
   /** Messages of the 'error' events of each client. */
-  errorEvents: Record<string, string[]>;
+  errorEvents: Record<AppClient | 'publisher', string[]>;
   /** Names of the connections still open on the server after every client was disconnected. */
   leftovers: string[];
 }
@@ -124,7 +135,7 @@ export class SequenceRun {
       this.#listen(name, client);
     }
     this.#publisher = this.#side.client({ connectionName: 'publisher', ...protocol });
-    this.#publisher.on('error', (error: Error) => this.#outcome.errorEvents.publisher!.push(error.message));
+    this.#publisher.on('error', (error: Error) => this.#outcome.errorEvents.publisher.push(error.message));
     const all = [this.#clients.a, this.#clients.b, this.#publisher];
     try {
       await Promise.all(all.map((client) => client.ping()));
@@ -166,7 +177,7 @@ export class SequenceRun {
     client.on('message', (channel: string, message: string) => record(`${name} message ${channel}`, message));
     client.on('pmessage', (pattern: string, channel: string, message: string) => record(`${name} pmessage ${pattern} ${channel}`, message));
     client.on('smessage', (channel: string, message: string) => record(`${name} smessage ${channel}`, message));
-    client.on('error', (error: Error) => this.#outcome.errorEvents[name]!.push(error.message));
+    client.on('error', (error: Error) => this.#outcome.errorEvents[name].push(error.message));
   }
 
   async #observe(at: string, promise: Promise<unknown>, timeoutMs = REPLY_TIMEOUT_MS): Promise<unknown> {
@@ -204,11 +215,9 @@ export class SequenceRun {
         return;
       case 'subscribe':
       case 'unsubscribe': {
-        // The operation's kind is the client method's name: subscribe, psubscribe, ssubscribe and their unsubscribes.
         const client = this.#clients[operation.client];
         const names = operation.names;
-        const methods = (client as unknown as Record<typeof operation.kind, (this: void, ...channels: string[]) => Promise<unknown>>);
-        await this.#observe(`${at} ${operation.client} ${operation.kind} ${names.join(' ')}`, methods[operation.kind](...names));
+        await this.#observe(`${at} ${operation.client} ${operation.kind} ${names.join(' ')}`, SUBSCRIPTION_COMMANDS[operation.kind](client, names));
         return;
       }
       case 'publish':
@@ -294,7 +303,7 @@ export class SequenceRun {
     if (pause.pause === 'rotation') await this.#side.rotation();
     else if (pause.pause === 'delay') await sleep(pause.ms);
     else {
-      const outcome = await this.#drop(name, options.blocked ?? false).then(() => 'reconnected', (error: Error) => error.message);
+      const outcome = await this.#drop(name, options.blocked ?? false).then(() => 'reconnected', (error: unknown) => (error instanceof Error ? error.message : String(error)));
       // Recorded so that a client that does not come back shows as a difference, not as a hang.
       this.#outcome.replies.push({ at: `${at} drop`, value: outcome });
     }
