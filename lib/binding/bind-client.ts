@@ -1,29 +1,38 @@
-import type { Redis } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import type { EntraCredentialsProvider } from '../identity/credentials-provider.js';
-import { ClientBinding } from './client-binding.js';
+import { bindingOf, ClientBinding } from './client-binding.js';
 import { assertIoredisContract } from './ioredis-contract.js';
 import type { EntraRedisExtraOptions } from './redis-arguments.js';
-
-const BOUND = Symbol('ioredis-entraid.binding');
-type Bound = Redis & { [BOUND]?: ClientBinding };
 
 /**
  * Ties a client to a provider (once), and makes its duplicates, and theirs, bound clients too. The client must not
  * have connected yet, or be about to connect lazily.
  */
 export function bindClient(redis: Redis, provider: EntraCredentialsProvider, reauthJitter: number | undefined): void {
-  if ((redis as Bound)[BOUND]) return;
+  if (bindingOf(redis)) return;
   assertIoredisContract(redis, 'Redis');
-  const binding = new ClientBinding(redis, provider, { reauthJitter });
-  (redis as Bound)[BOUND] = binding;
-  const duplicate = redis.duplicate.bind(redis);
-  redis.duplicate = (override?: Partial<import('ioredis').RedisOptions & EntraRedisExtraOptions>) => {
-    const { credentialsProvider, reauthJitter: overrideJitter, ...rest } = override ?? {};
-    // Created lazily so that it is bound before its first connect, then connected as the caller asked.
-    const copy = duplicate({ ...rest, lazyConnect: true });
-    bindClient(copy, credentialsProvider ?? provider, overrideJitter ?? reauthJitter);
-    return connectUnlessLazy(copy, rest.lazyConnect ?? redis.options.lazyConnect ?? false);
-  };
+  new ClientBinding(redis, provider, { reauthJitter }); // it attaches itself to the client
+  const client = redis as unknown as DuplicatingClient;
+  // ioredis's own duplicate() is on the prototype; one the instance already has of its own is kept and called.
+  if (Object.prototype.hasOwnProperty.call(client, 'duplicate') && client.duplicate !== duplicateBound) client[OWN_DUPLICATE] = client.duplicate;
+  client.duplicate = duplicateBound;
+}
+
+type DuplicateOptions = Partial<RedisOptions & EntraRedisExtraOptions>;
+const OWN_DUPLICATE = Symbol('ioredis-entraid.ownDuplicate');
+type Duplicate = (this: Redis, override?: Partial<RedisOptions>) => Redis;
+type DuplicatingClient = Omit<Redis, 'duplicate'> & { duplicate: Duplicate; [OWN_DUPLICATE]?: Duplicate };
+
+/** `duplicate()` of every bound client: one function for the process, no closure per client. */
+function duplicateBound(this: DuplicatingClient, override?: DuplicateOptions): Redis {
+  const redis = this as unknown as Redis;
+  const binding = bindingOf(redis) as ClientBinding;
+  const duplicate = this[OWN_DUPLICATE] ?? (Object.getPrototypeOf(this) as DuplicatingClient).duplicate;
+  const { credentialsProvider, reauthJitter: overrideJitter, ...rest } = override ?? {};
+  // Created lazily so that it is bound before its first connect, then connected as the caller asked.
+  const copy = duplicate.call(redis, { ...rest, lazyConnect: true });
+  bindClient(copy, credentialsProvider ?? binding.provider, overrideJitter ?? binding.reauthJitter);
+  return connectUnlessLazy(copy, rest.lazyConnect ?? this.options.lazyConnect ?? false);
 }
 
 /**

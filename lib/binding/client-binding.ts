@@ -9,7 +9,7 @@ import { isReauthTraced, publishReauthReconnect, traceReauthentication } from '.
 import { connectionState, reauthMethod } from './connection-state.js';
 import { addDeadline, cancelDeadline, type Deadline } from './deadlines.js';
 import {
-  blockingCommandInFlight, forceReconnect, hasBlockingCommandInFlight, interceptConnect,
+  type EmitHook, blockingCommandInFlight, forceReconnect, hasBlockingCommandInFlight, interceptConnect,
   interceptEmit, isResp2Subscriber, redactCredentialCommands, resetTransaction, setHandshakeCredentials, watchCommands,
 } from './ioredis-internals.js';
 import { handleStateRestoreRejections } from './ioredis-workarounds.js';
@@ -57,10 +57,29 @@ interface PendingReauth {
   deadline: Deadline | undefined;
 }
 
+const BINDING = Symbol('ioredis-entraid.binding');
+type Bound = Redis & { [BINDING]?: ClientBinding };
+
+/** The binding of a client, if it has one. */
+export function bindingOf(redis: Redis): ClientBinding | undefined {
+  return (redis as Bound)[BINDING];
+}
+
 /** A token the server refused on this connection (WRONGPASS), and the one the connection still holds. */
 interface Refusal {
   refused: EntraToken;
   held: EntraToken | undefined;
+}
+
+/** The functions a binding gives ioredis (listeners get the client as `this`, as EventEmitter calls them). */
+interface SharedHooks {
+  emit: EmitHook;
+  transactionClosed: (redis: Redis) => void;
+  beforeConnect: (redis: Redis, signal: AbortSignal) => void | Promise<void>;
+  connect: (this: Redis) => void;
+  ready: (this: Redis) => void;
+  close: (this: Redis) => void;
+  end: (this: Redis) => void;
 }
 
 /**
@@ -71,12 +90,18 @@ interface Refusal {
  * subscriber, or a reconnect with the fresh token before the server would close the connection. The application
  * sees none of it: no AUTH joins its transaction, no message of a handover reaches it, and an exception of its own
  * listeners never stops this work (lib/listener-errors.ts).
+ *
+ * Memory: a process may hold thousands of bound clients, so a binding is one object and what ioredis is given (its
+ * event listeners, hooks and wrappers) is shared by every client and finds the client's binding through it; the
+ * state of a re-authentication, a transaction or a handover exists only while one is under way.
  */
 export class ClientBinding implements TokenSubscriber {
   readonly redis: Redis;
   readonly provider: EntraCredentialsProvider;
-  readonly #reauthJitter: number;
-  #unsubscribe: (() => void) | undefined;
+  /** Spread of re-AUTH across connections, ms (duplicates get the same unless told otherwise). */
+  readonly reauthJitter: number;
+  /** Subscribed to the provider's tokens. */
+  #attached = false;
   /** Token presented by the connect under way. */
   #handshakeToken: EntraToken | undefined;
   /** Token the live connection is authenticated with. */
@@ -90,29 +115,61 @@ export class ClientBinding implements TokenSubscriber {
   #handover: SubscriberHandover | undefined;
   /** The blocking command whose reply a re-AUTH waits for (one wake-up per command, however many tokens). */
   #watchedBlocking: Promise<unknown> | undefined;
-  /** Emits to the application without our hook, each listener on its own. */
-  readonly #deliver: (event: string, ...args: unknown[]) => boolean;
 
+  /** Binds `redis` (see {@link bindingOf}); the client must not have connected yet. */
   constructor(redis: Redis, provider: EntraCredentialsProvider, options: ClientBindingOptions = {}) {
     this.redis = redis;
     this.provider = provider;
-    this.#reauthJitter = options.reauthJitter ?? 0;
-    interceptEmit(redis, (event, args) => {
-      if (event === 'error') args[0] = redactError(args[0]);
-      else if (this.#handover && isMessageEvent(event)) return this.#handover.onClientMessage(event, args);
-      return true;
-    });
-    this.#deliver = (event, ...args) => emitIsolated(redis, event, args);
+    this.reauthJitter = options.reauthJitter ?? 0;
+    (redis as Bound)[BINDING] = this;
+    const shared = ClientBinding.#shared;
+    interceptEmit(redis, shared.emit);
     redactCredentialCommands(redis, redactError);
     handleStateRestoreRejections(redis);
     guardReconnectOnError(redis, () => this.#pending?.phase === 'in-flight');
-    watchCommands(redis, () => this.#onTransactionClosed());
-    interceptConnect(redis, (signal) => this.#beforeConnect(signal));
-    redis.on('connect', () => this.#onConnect());
-    redis.on('ready', () => this.#onReady());
-    redis.on('close', () => this.#onClose());
-    redis.on('end', () => this.#detach());
+    watchCommands(redis, shared.transactionClosed);
+    interceptConnect(redis, shared.beforeConnect);
+    redis.on('connect', shared.connect);
+    redis.on('ready', shared.ready);
+    redis.on('close', shared.close);
+    redis.on('end', shared.end);
   }
+
+  /** What every bound client's hooks and listeners are: one function each for the process, finding the binding. */
+  static readonly #shared: SharedHooks = {
+    emit: (redis: Redis, event: string | symbol, args: unknown[]): boolean => {
+      if (event === 'error') {
+        args[0] = redactError(args[0]);
+        return true;
+      }
+      const binding = bindingOf(redis);
+      const handover = binding && binding.#handover;
+      return handover && isMessageEvent(event) ? handover.onClientMessage(event, args) : true;
+    },
+    transactionClosed: (redis: Redis): void => {
+      const binding = bindingOf(redis);
+      if (binding) binding.#onTransactionClosed();
+    },
+    beforeConnect: (redis: Redis, signal: AbortSignal): void | Promise<void> => {
+      return (bindingOf(redis) as ClientBinding).#beforeConnect(signal);
+    },
+    connect: function (this: Redis): void {
+      const binding = bindingOf(this);
+      if (binding) binding.#onConnect();
+    },
+    ready: function (this: Redis): void {
+      const binding = bindingOf(this);
+      if (binding) binding.#onReady();
+    },
+    close: function (this: Redis): void {
+      const binding = bindingOf(this);
+      if (binding) binding.#onClose();
+    },
+    end: function (this: Redis): void {
+      const binding = bindingOf(this);
+      if (binding) binding.#detach();
+    },
+  };
 
   /** Description of the connection for events: its name, else its address. Never a credential. */
   get connectionDescription(): string {
@@ -127,14 +184,17 @@ export class ClientBinding implements TokenSubscriber {
   }
 
   #attach(): void {
-    if (!this.#unsubscribe) this.#unsubscribe = this.provider.subscribe(this);
+    if (this.#attached) return;
+    this.#attached = true;
+    this.provider.subscribe(this);
   }
 
   #detach(): void {
     this.#cancelPending();
     this.#authenticatedWith = undefined;
-    this.#unsubscribe?.();
-    this.#unsubscribe = undefined;
+    if (!this.#attached) return;
+    this.#attached = false;
+    this.provider.unsubscribe(this);
   }
 
   /** Runs inside every connect: a valid token now, or a wait for one. */
@@ -226,7 +286,7 @@ export class ClientBinding implements TokenSubscriber {
       const at = deadline > now ? deadline : now + Math.max(0, (old.expiresOn - now) / 2);
       pending.deadline = addDeadline(at, () => this.#reconnectBeforeExpiry(pending));
     }
-    const jitter = this.#reauthJitter > 0 ? Math.random() * this.#reauthJitter : 0;
+    const jitter = this.reauthJitter > 0 ? Math.random() * this.reauthJitter : 0;
     if (jitter > 0 && reauthMethod(this.redis) === 'auth') {
       pending.timer = setTimeout(() => this.#advance(pending), jitter);
       (pending.timer as { unref?: () => void }).unref?.(); // a timer from a fake-timer library may lack unref
@@ -346,7 +406,10 @@ export class ClientBinding implements TokenSubscriber {
 
   #startHandover(token: EntraToken, old: EntraToken | undefined): void {
     if (this.#handover) return; // the one running reconnects with the newest token from options
-    const handover = new SubscriberHandover(this.redis, token, this.#deliver);
+    // Delivers to the application without the emit hook, each listener on its own.
+    const redis = this.redis;
+    const deliver = (event: string, ...args: unknown[]) => emitIsolated(redis, event, args);
+    const handover = new SubscriberHandover(redis, token, deliver);
     this.#handover = handover;
     const now = Date.now();
     const beforeExpiry = old ? Math.max(0, old.expiresOn - now) : HANDOVER_JOIN_MAX_MS;

@@ -58,55 +58,77 @@ export interface RedisInternals {
 export const internals = (redis: Redis) => redis as unknown as RedisInternals;
 
 /**
- * Runs `prepare` before every connect and reconnect of `redis`. When it returns a promise, the connect waits for it:
+ * Runs `prepare(redis, signal)` before every connect and reconnect of `redis`. When it returns a promise, the connect
+ * waits for it:
  * - a `disconnect()` during the wait is honoured (the client stays disconnected);
  * - a rejection flushes the queued commands with that error, reports it as an `error` event and hands control back
  *   to ioredis's retry loop (`retryStrategy`), exactly as a refused connection does.
+ * `prepare` is meant to be one function for every client: the connector gets two shared functions and one small
+ * object, no closure per client.
  */
-export function interceptConnect(redis: Redis, prepare: (signal: AbortSignal) => void | Promise<void>): void {
-  const connector = internals(redis).connector;
-  const originalConnect = connector.connect;
-  const originalDisconnect = connector.disconnect;
-  let waiting: AbortController | undefined;
-  // disconnect() during the wait ends the wait at once, so the client reaches 'end' without waiting for a token.
-  connector.disconnect = function interceptedDisconnect(this: ConnectorInternals): void {
-    originalDisconnect.call(this);
-    waiting?.abort(new Error(CONNECTION_CLOSED_ERROR_MSG));
-    endIfStrandedInReconnect(redis);
+export function interceptConnect(redis: Redis, prepare: (redis: Redis, signal: AbortSignal) => void | Promise<void>): void {
+  const connector = internals(redis).connector as InterceptedConnector;
+  connector[CONNECT_INTERCEPTION] = {
+    redis, prepare, connect: connector.connect, disconnect: connector.disconnect, waiting: undefined,
   };
-  connector.connect = function interceptedConnect(this: ConnectorInternals, onEvent: unknown): Promise<unknown> {
-    const wait = new AbortController();
-    let pending: void | Promise<void>;
-    try {
-      pending = prepare(wait.signal);
-    } catch (error) {
-      pending = Promise.reject(error);
-    }
-    if (!(pending instanceof Promise)) return originalConnect.call(this, onEvent);
-    waiting = wait;
-    pending = pending.finally(() => {
-      if (waiting === wait) waiting = undefined;
-    });
-    // Marks the connect as under way, so that disconnect() during the wait clears it and we can see that it did.
-    this.connecting = true;
-    return pending.then(
-      () => {
-        if (!this.connecting) throw new Error(CONNECTION_CLOSED_ERROR_MSG);
-        return originalConnect.call(this, onEvent);
-      },
-      (error: unknown) => {
-        if (!this.connecting) throw new Error(CONNECTION_CLOSED_ERROR_MSG);
-        this.connecting = false;
-        const failure = error instanceof Error ? error : new Error(String(error));
-        internals(redis).flushQueue(failure, { offlineQueue: true, commandQueue: false });
-        // A socket that is already destroyed makes ioredis report firstError and run its close handler: the retry loop.
-        this.firstError = failure;
-        const socket = new Socket();
-        socket.destroy();
-        return socket;
-      },
-    );
-  };
+  connector.disconnect = interceptedDisconnect;
+  connector.connect = interceptedConnect;
+}
+
+const CONNECT_INTERCEPTION = Symbol('ioredis-entraid.connectInterception');
+/** What the shared connect and disconnect of one connector need: its client, the hook, ioredis's own methods. */
+interface ConnectInterception {
+  readonly redis: Redis;
+  readonly prepare: (redis: Redis, signal: AbortSignal) => void | Promise<void>;
+  readonly connect: ConnectorInternals['connect'];
+  readonly disconnect: ConnectorInternals['disconnect'];
+  /** The wait for `prepare` under way, if any. */
+  waiting: AbortController | undefined;
+}
+type InterceptedConnector = ConnectorInternals & { [CONNECT_INTERCEPTION]?: ConnectInterception };
+
+// disconnect() during the wait ends the wait at once, so the client reaches 'end' without waiting for a token.
+function interceptedDisconnect(this: InterceptedConnector): void {
+  const interception = this[CONNECT_INTERCEPTION] as ConnectInterception;
+  interception.disconnect.call(this);
+  interception.waiting?.abort(new Error(CONNECTION_CLOSED_ERROR_MSG));
+  endIfStrandedInReconnect(interception.redis);
+}
+
+function interceptedConnect(this: InterceptedConnector, onEvent: unknown): Promise<unknown> {
+  const interception = this[CONNECT_INTERCEPTION] as ConnectInterception;
+  const { redis, connect } = interception;
+  const wait = new AbortController();
+  let pending: void | Promise<void>;
+  try {
+    pending = interception.prepare(redis, wait.signal);
+  } catch (error) {
+    pending = Promise.reject(error);
+  }
+  if (!(pending instanceof Promise)) return connect.call(this, onEvent);
+  interception.waiting = wait;
+  pending = pending.finally(() => {
+    if (interception.waiting === wait) interception.waiting = undefined;
+  });
+  // Marks the connect as under way, so that disconnect() during the wait clears it and we can see that it did.
+  this.connecting = true;
+  return pending.then(
+    () => {
+      if (!this.connecting) throw new Error(CONNECTION_CLOSED_ERROR_MSG);
+      return connect.call(this, onEvent);
+    },
+    (error: unknown) => {
+      if (!this.connecting) throw new Error(CONNECTION_CLOSED_ERROR_MSG);
+      this.connecting = false;
+      const failure = error instanceof Error ? error : new Error(String(error));
+      internals(redis).flushQueue(failure, { offlineQueue: true, commandQueue: false });
+      // A socket that is already destroyed makes ioredis report firstError and run its close handler: the retry loop.
+      this.firstError = failure;
+      const socket = new Socket();
+      socket.destroy();
+      return socket;
+    },
+  );
 }
 
 /** Puts credentials into the handshake of the connect under way (ioredis built it from options a moment ago). */
@@ -123,17 +145,30 @@ export function isResp2Subscriber(redis: Redis): boolean {
 }
 
 /**
- * Puts `hook` in front of every event the client emits: it may change the arguments in place (to redact a token
- * from an `error`) and returns false to drop the event (a message a handover delivers another way). Returns the
- * original emit, which delivers without the hook.
+ * Puts `hook(redis, event, args)` in front of every event the client emits: it may change the arguments in place (to
+ * redact a token from an `error`) and returns false to drop the event (a message a handover delivers another way).
+ * `hook` is meant to be one function for every client: the client gets one shared `emit`, no closure of its own.
  */
-export function interceptEmit(redis: Redis, hook: (event: string | symbol, args: unknown[]) => boolean): (event: string, ...args: unknown[]) => boolean {
-  const emit = redis.emit;
-  redis.emit = function emitThroughHook(this: Redis, event: string | symbol, ...args: unknown[]): boolean {
-    if (!hook(event, args)) return false;
-    return emit.call(this, event, ...args);
-  } as Redis['emit'];
-  return (event: string, ...args: unknown[]) => emit.call(redis, event, ...args);
+export function interceptEmit(redis: Redis, hook: EmitHook): void {
+  const client = redis as unknown as HookedEmitter;
+  const own = client.emit;
+  // ioredis's emit is EventEmitter's, on the prototype; one the instance already has of its own is kept and called.
+  if (Object.prototype.hasOwnProperty.call(client, 'emit') && own !== emitThroughHook) client[OWN_EMIT] = own;
+  client[EMIT_HOOK] = hook;
+  client.emit = emitThroughHook;
+}
+
+export type EmitHook = (redis: Redis, event: string | symbol, args: unknown[]) => boolean;
+const EMIT_HOOK = Symbol('ioredis-entraid.emitHook');
+const OWN_EMIT = Symbol('ioredis-entraid.ownEmit');
+type EmitFunction = (event: string | symbol, ...args: unknown[]) => boolean;
+type HookedEmitter = { emit: EmitFunction; [EMIT_HOOK]?: EmitHook; [OWN_EMIT]?: EmitFunction };
+
+function emitThroughHook(this: HookedEmitter, event: string | symbol, ...args: unknown[]): boolean {
+  const hook = this[EMIT_HOOK];
+  if (hook && !hook(this as unknown as Redis, event, args)) return false;
+  const emit = this[OWN_EMIT] ?? (Object.getPrototypeOf(this) as HookedEmitter).emit;
+  return emit.call(this, event, ...args);
 }
 
 export interface CommandInternals { name?: string; reject?: (error: unknown) => void; promise?: unknown }
@@ -149,50 +184,70 @@ export type SendCommand = (command: CommandInternals, ...rest: unknown[]) => unk
  */
 export function redactCredentialCommands(redis: Redis, redact: (error: unknown) => unknown): void {
   const client = redis as unknown as RedactingClient;
-  client[REDACTION] = { redact, hadOwn: false, own: undefined };
+  client[REDACT] = redact;
   for (const name of ['auth', 'hello'] as const) {
     const original = client[name];
-    if (typeof original !== 'function') continue;
-    client[name] = function redactedCommand(this: RedactingClient, ...args: unknown[]): unknown {
-      const state = this[REDACTION];
-      if (!state) return original.apply(this, args);
-      // No closure per call but the one that wraps `reject`: a rotation sends one AUTH per connection.
-      state.hadOwn = Object.prototype.hasOwnProperty.call(this, 'sendCommand');
-      state.own = this.sendCommand;
-      this.sendCommand = sendRedacted;
-      try {
-        return original.apply(this, args);
-      } finally {
-        restoreSendCommand(this, state);
-      }
-    };
+    if (typeof original !== 'function' || original === REDACTED_COMMANDS[name]) continue;
+    // ioredis's own are on the prototype; one the instance already has of its own is kept and called.
+    if (Object.prototype.hasOwnProperty.call(client, name)) (client[OWN_COMMANDS] ??= {})[name] = original;
+    client[name] = REDACTED_COMMANDS[name];
   }
 }
 
-const REDACTION = Symbol('ioredis-entraid.redaction');
-/** The redaction of one client, and the `sendCommand` it puts back once the credential command is handed over. */
-interface Redaction {
-  redact: (error: unknown) => unknown;
-  hadOwn: boolean;
-  own: SendCommand | undefined;
-}
-type RedactingClient = Record<'auth' | 'hello', (...args: unknown[]) => unknown> & {
+const REDACT = Symbol('ioredis-entraid.redact');
+const OWN_COMMANDS = Symbol('ioredis-entraid.ownCredentialCommands');
+type CredentialCommand = (...args: unknown[]) => unknown;
+type RedactingClient = Record<'auth' | 'hello', CredentialCommand> & {
   sendCommand: SendCommand;
-  [REDACTION]?: Redaction;
+  [REDACT]?: (error: unknown) => unknown;
+  [OWN_COMMANDS]?: Partial<Record<'auth' | 'hello', CredentialCommand>>;
 };
 
-function restoreSendCommand(client: RedactingClient, state: Redaction): void {
-  if (state.hadOwn) client.sendCommand = state.own as SendCommand;
+/**
+ * The `sendCommand` to put back once the credential command of the client whose `auth()`/`hello()` runs is handed
+ * over. One record for the process: the command reaches `sendCommand` synchronously, and nothing in between runs
+ * another client's `auth()`/`hello()` (a nested run is saved and restored all the same).
+ */
+const redaction: { hadOwn: boolean; own: SendCommand | undefined } = { hadOwn: false, own: undefined };
+
+/** `auth` and `hello` of every redacting client: one function each for the process, no closure per client. */
+const REDACTED_COMMANDS: Record<'auth' | 'hello', CredentialCommand> = {
+  auth: function redactedAuth(this: RedactingClient, ...args: unknown[]): unknown {
+    return runRedacted(this, 'auth', args);
+  },
+  hello: function redactedHello(this: RedactingClient, ...args: unknown[]): unknown {
+    return runRedacted(this, 'hello', args);
+  },
+};
+
+function runRedacted(client: RedactingClient, name: 'auth' | 'hello', args: unknown[]): unknown {
+  const original = client[OWN_COMMANDS]?.[name] ?? (Object.getPrototypeOf(client) as RedactingClient)[name];
+  if (!client[REDACT]) return original.apply(client, args);
+  const savedHadOwn = redaction.hadOwn, savedOwn = redaction.own;
+  // No closure per call but the one that wraps `reject`: a rotation sends one AUTH per connection.
+  redaction.hadOwn = Object.prototype.hasOwnProperty.call(client, 'sendCommand');
+  redaction.own = client.sendCommand;
+  client.sendCommand = sendRedacted;
+  try {
+    return original.apply(client, args);
+  } finally {
+    if (client.sendCommand === sendRedacted) restoreSendCommand(client);
+    redaction.hadOwn = savedHadOwn;
+    redaction.own = savedOwn;
+  }
+}
+
+function restoreSendCommand(client: RedactingClient): void {
+  if (redaction.hadOwn) client.sendCommand = redaction.own as SendCommand;
   else delete (client as Partial<RedactingClient>).sendCommand;
 }
 
 /** The `sendCommand` of a client while its `auth()`/`hello()` runs: wraps the command's `reject`, once. */
 function sendRedacted(this: RedactingClient, command: CommandInternals, stream?: unknown): unknown {
-  const state = this[REDACTION] as Redaction;
-  const own = state.own as SendCommand;
-  restoreSendCommand(this, state);
+  const own = redaction.own as SendCommand;
+  restoreSendCommand(this);
   const reject = command.reject;
-  const { redact } = state;
+  const redact = this[REDACT] as (error: unknown) => unknown;
   if (typeof reject === 'function') command.reject = (error: unknown) => reject.call(command, redact(error));
   return own.call(this, command, stream);
 }
@@ -278,16 +333,26 @@ interface CommandWatch {
   /** Commands queued in the open transaction so far (their positions in EXEC's reply). */
   queuedInTransaction: number;
   /** Name and database changes queued in the open transaction: they take effect only if EXEC runs them. */
-  changesInTransaction: Array<{ index: number; apply: () => void }>;
+  changesInTransaction: Array<{ index: number; apply: () => void }> | undefined;
   /** The name of the last CLIENT SETNAME (or HELLO SETNAME) the server answered OK, if any. */
   clientName: string | undefined;
   /** The database of the last SELECT the server answered OK, if any. */
   db: number | undefined;
-  onTransactionClosed: () => void;
 }
 
+/** Set on a watched client: what runs after its transaction closed. */
+const TRANSACTION_CLOSED = Symbol('ioredis-entraid.transactionClosed');
+/** Made on the first command that has something to follow (most clients never send one). */
 const COMMAND_WATCH = Symbol('ioredis-entraid.commandWatch');
-type WatchedClient = RedisInternals & { sendCommand: SendCommand; [COMMAND_WATCH]?: CommandWatch };
+type WatchedClient = RedisInternals & {
+  sendCommand: SendCommand; [TRANSACTION_CLOSED]?: (redis: Redis) => void; [COMMAND_WATCH]?: CommandWatch;
+};
+
+function commandWatch(client: WatchedClient): CommandWatch {
+  return client[COMMAND_WATCH] ??= {
+    transactionOpen: false, queuedInTransaction: 0, changesInTransaction: undefined, clientName: undefined, db: undefined,
+  };
+}
 interface QueuedCommand { command?: unknown }
 interface QueueInternals { peekBack?(): QueuedCommand | undefined }
 type WatchedCommand = CommandInternals & { args?: unknown[] };
@@ -302,13 +367,12 @@ type WatchedCommand = CommandInternals & { args?: unknown[] };
  * by EXEC's), which {@link forceReconnect} restores. Only commands ioredis accepted (written or queued offline) count;
  * one rejected at once (subscriber mode, a closed client) does not. The transaction state is reset by
  * {@link resetTransaction} when the connection closes: the server discards an open transaction with it, and ioredis
- * resends an unanswered MULTI through here again. One shared function per process; one small object per client.
+ * resends an unanswered MULTI through here again. One shared function per process, and `onTransactionClosed(redis)`
+ * is meant to be one too; a small object per client once it sends one of these commands.
  */
-export function watchCommands(redis: Redis, onTransactionClosed: () => void): void {
+export function watchCommands(redis: Redis, onTransactionClosed: (redis: Redis) => void): void {
   const client = redis as unknown as WatchedClient;
-  client[COMMAND_WATCH] = {
-    transactionOpen: false, queuedInTransaction: 0, changesInTransaction: [], clientName: undefined, db: undefined, onTransactionClosed,
-  };
+  client[TRANSACTION_CLOSED] = onTransactionClosed;
   if (client.sendCommand !== sendCommandWatched) client.sendCommand = sendCommandWatched;
 }
 
@@ -323,7 +387,7 @@ export function resetTransaction(redis: Redis): void {
   if (!watch) return;
   watch.transactionOpen = false;
   watch.queuedInTransaction = 0;
-  watch.changesInTransaction = [];
+  watch.changesInTransaction = undefined;
 }
 
 /**
@@ -354,43 +418,45 @@ function sendCommandWatched(this: WatchedClient, command: WatchedCommand, stream
   const result = (Object.getPrototypeOf(this) as { sendCommand: SendCommand }).sendCommand.call(this, command, stream);
   const watch = this[COMMAND_WATCH];
   const name = command.name;
-  if (!watch || name === undefined) return result;
+  if (!this[TRANSACTION_CLOSED] || name === undefined) return result;
   if (name.length < 4 || name.length > 7) {
-    if (watch.transactionOpen && accepted(this, command)) watch.queuedInTransaction++;
+    if (watch?.transactionOpen && accepted(this, command)) watch.queuedInTransaction++;
     return result;
   }
   const lower = name.toLowerCase();
   if (lower !== 'multi' && lower !== 'exec' && lower !== 'discard' && lower !== 'client' && lower !== 'select' && lower !== 'hello') {
-    if (watch.transactionOpen && accepted(this, command)) watch.queuedInTransaction++;
+    if (watch?.transactionOpen && accepted(this, command)) watch.queuedInTransaction++;
     return result;
   }
   if (!accepted(this, command)) return result;
   switch (lower) {
-    case 'multi':
-      watch.transactionOpen = true;
-      watch.queuedInTransaction = 0;
-      watch.changesInTransaction = [];
+    case 'multi': {
+      const opened = commandWatch(this);
+      opened.transactionOpen = true;
+      opened.queuedInTransaction = 0;
+      opened.changesInTransaction = undefined;
       return result;
+    }
     case 'exec':
     case 'discard': {
-      if (!watch.transactionOpen) return result;
+      if (!watch?.transactionOpen) return result;
       watch.transactionOpen = false;
       const changes = watch.changesInTransaction;
-      watch.changesInTransaction = [];
-      if (lower === 'exec' && changes.length > 0) {
+      watch.changesInTransaction = undefined;
+      if (lower === 'exec' && changes) {
         (command.promise as Promise<unknown> | undefined)?.then((reply) => {
           if (!Array.isArray(reply)) return; // aborted by WATCH
           for (const change of changes) if (!failed(reply[change.index])) change.apply();
         }, () => undefined);
       }
-      process.nextTick(watch.onTransactionClosed);
+      process.nextTick(this[TRANSACTION_CLOSED], this);
       return result;
     }
     default: {
-      const apply = stateChange(lower, command.args ?? [], watch);
-      if (watch.transactionOpen) {
+      const apply = stateChange(lower, command.args ?? [], this);
+      if (watch?.transactionOpen) {
         const index = watch.queuedInTransaction++;
-        if (apply) watch.changesInTransaction.push({ index, apply });
+        if (apply) (watch.changesInTransaction ??= []).push({ index, apply });
       } else if (apply) {
         (command.promise as Promise<unknown> | undefined)?.then(apply, () => undefined);
       }
@@ -400,17 +466,17 @@ function sendCommandWatched(this: WatchedClient, command: WatchedCommand, stream
 }
 
 /** What CLIENT SETNAME, HELLO ... SETNAME or SELECT changes once the server runs it, or undefined for other commands. */
-function stateChange(name: string, args: unknown[], watch: CommandWatch): (() => void) | undefined {
+function stateChange(name: string, args: unknown[], client: WatchedClient): (() => void) | undefined {
   const text = (value: unknown) => (Buffer.isBuffer(value) ? value.toString() : String(value));
   if (name === 'select') {
     const db = Number(text(args[0]));
-    return Number.isInteger(db) ? () => { watch.db = db; } : undefined;
+    return Number.isInteger(db) ? () => { commandWatch(client).db = db; } : undefined;
   }
   const at = name === 'client' ? (text(args[0]).toLowerCase() === 'setname' ? 1 : -1)
     : name === 'hello' ? args.findIndex((arg, i) => i > 0 && text(arg).toLowerCase() === 'setname') + 1 : -1;
   if (at <= 0 || args[at] === undefined) return undefined;
   const value = text(args[at]);
-  return () => { watch.clientName = value; };
+  return () => { commandWatch(client).clientName = value; };
 }
 
 /** An element of EXEC's reply that failed: an error, or ioredis's `[error, result]` pair holding one. */

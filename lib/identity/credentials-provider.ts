@@ -176,6 +176,15 @@ export class EntraCredentialsProvider extends EventEmitter<CredentialsProviderEv
     };
   }
 
+  /**
+   * Detaches a subscriber (nothing if it is not attached); when the last one leaves, the provider holds no timers.
+   * Used by the library's bindings, not by applications.
+   * @internal
+   */
+  unsubscribe(subscriber: TokenSubscriber): void {
+    if (this.#subscribers.delete(subscriber) && this.#subscribers.size === 0) this.#manager.stop();
+  }
+
   /** Stops the schedule and any request in flight; callers waiting for a token are rejected. */
   dispose(): void {
     this.#fanOut.cancel();
