@@ -1,5 +1,5 @@
 import { Cluster, type ClusterNode, type ClusterOptions } from 'ioredis';
-import { bindClient, connectUnlessLazy } from './binding/bind-client.js';
+import { bindClient, connectUnlessLazy } from './binding/make-client.js';
 import { validateExtra, type EntraRedisExtraOptions } from './binding/redis-arguments.js';
 import { assertIoredisContract } from './binding/ioredis-contract.js';
 import { clusterStartupNodes, watchClusterConnections } from './binding/ioredis-internals.js';

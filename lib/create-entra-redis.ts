@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { bindClient, connectUnlessLazy } from './binding/bind-client.js';
+import { bindClient, connectUnlessLazy } from './binding/make-client.js';
 import { splitRedisArguments, type EntraRedisOptions } from './binding/redis-arguments.js';
 import { defaultCredentialsProvider } from './identity/default-provider.js';
 

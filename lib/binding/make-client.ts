@@ -1,3 +1,6 @@
+// The steps that make an ioredis client (a standalone client, a cluster node, a duplicate) one of the library's: check
+// the ioredis contract, bind it to a provider (lib/binding/client-binding.ts), carry the binding to its duplicates, and
+// connect it unless the caller asked for lazyConnect.
 import type { Redis, RedisOptions } from 'ioredis';
 import type { EntraCredentialsProvider } from '../identity/credentials-provider.js';
 import { bindingOf, ClientBinding } from './client-binding.js';
