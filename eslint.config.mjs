@@ -13,11 +13,17 @@ const shared = {
   // A rejection passes on what was caught, or an abort signal's reason, unchanged (as only-throw-error allows).
   '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingAny: true, allowThrowingUnknown: true }],
   // A leading underscore names what a signature or a destructuring must mention but does not use.
-  '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true }],
+  '@typescript-eslint/no-unused-vars': [
+    'error',
+    { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true },
+  ],
   // node:test's describe/it/test return promises that the runner itself awaits.
-  '@typescript-eslint/no-floating-promises': ['error', {
-    allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite'] }],
-  }],
+  '@typescript-eslint/no-floating-promises': [
+    'error',
+    {
+      allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite'] }],
+    },
+  ],
   // One-line arrows such as `() => client.disconnect()` are the house style for callbacks whose value is unused.
   '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
 };
@@ -62,8 +68,22 @@ export default tseslint.config(
     extends: [js.configs.recommended],
     languageOptions: {
       // Node.js globals the scripts use (the `globals` package is not a dependency).
-      globals: Object.fromEntries(['process', 'console', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval',
-        'URL', 'Buffer', 'AbortController', 'AbortSignal', 'fetch', 'structuredClone'].map((name) => [name, 'readonly'])),
+      globals: Object.fromEntries(
+        [
+          'process',
+          'console',
+          'setTimeout',
+          'clearTimeout',
+          'setInterval',
+          'clearInterval',
+          'URL',
+          'Buffer',
+          'AbortController',
+          'AbortSignal',
+          'fetch',
+          'structuredClone',
+        ].map((name) => [name, 'readonly']),
+      ),
     },
   },
 );

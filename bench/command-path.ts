@@ -85,7 +85,11 @@ async function runMode(clients: Record<Name, Redis>, mode: Mode): Promise<Comman
     const end = performance.now() + WARMUP_MS / NAMES.length;
     while (performance.now() < end) await unit(clients[name], mode, keyOf(name));
   }
-  const times: Record<Name, NumberList> = { plain: new NumberList(), control: new NumberList(), entra: new NumberList() };
+  const times: Record<Name, NumberList> = {
+    plain: new NumberList(),
+    control: new NumberList(),
+    entra: new NumberList(),
+  };
   const cpu: Record<Name, number> = { plain: 0, control: 0, entra: 0 };
   const ops: Record<Name, number> = { plain: 0, control: 0, entra: 0 };
   const end = performance.now() + DURATION_MS[mode];
@@ -113,7 +117,8 @@ async function runMode(clients: Record<Name, Redis>, mode: Mode): Promise<Comman
   const perUnit = mode === 'sequential' ? 2 : PIPELINE_DEPTH;
   const cpuPerOp = (name: Name) => cpu[name] / ops[name];
   return {
-    mode, units,
+    mode,
+    units,
     plainOps: (perUnit * 1e6) / median(all.plain),
     entraOps: (perUnit * 1e6) / median(all.entra),
     ratio: median(all.plain) / median(all.entra),
@@ -149,11 +154,19 @@ export async function runCommandPath(bench: BenchWorld, log: (line: string) => v
     const modes: CommandPathMode[] = [];
     for (const mode of ['sequential', 'pipelined'] as const) {
       const result = await runMode(clients, mode);
-      log(`  ${mode}: ${num(result.units)} units each; entra/plain ${num(result.ratio, 3)} (control ${num(result.control, 3)}), `
-        + `CPU per op ${num(result.cpuRatio, 3)} (control ${num(result.controlCpuRatio, 3)})`);
+      log(
+        `  ${mode}: ${num(result.units)} units each; entra/plain ${num(result.ratio, 3)} (control ${num(result.control, 3)}), ` +
+          `CPU per op ${num(result.cpuRatio, 3)} (control ${num(result.controlCpuRatio, 3)})`,
+      );
       modes.push(result);
     }
-    return { durationMs: DURATION_MS, blocks: BLOCKS, modes, clientErrors: errors.count, clientErrorMessages: errors.top() };
+    return {
+      durationMs: DURATION_MS,
+      blocks: BLOCKS,
+      modes,
+      clientErrors: errors.count,
+      clientErrorMessages: errors.top(),
+    };
   } finally {
     await closeClients(opened);
     bench.entra.tokenLifetimeSeconds = lifetime;
@@ -164,55 +177,88 @@ export async function runCommandPath(bench: BenchWorld, log: (line: string) => v
 function missedBy(m: CommandPathMode): string {
   const noise = Math.max(Math.abs(1 - m.controlBlocks.min), Math.abs(1 - m.controlBlocks.max));
   const shortfall = TARGET_RATIO - m.ratio;
-  return `${num(shortfall * 100, 1)} points below ${TARGET_RATIO}; `
-    + (1 - m.ratio <= noise
+  return (
+    `${num(shortfall * 100, 1)} points below ${TARGET_RATIO}; ` +
+    (1 - m.ratio <= noise
       ? `within what the control differs by in a block (up to ${num(noise * 100, 1)} %): not distinguishable from noise here`
-      : `more than the control differs by in any block (up to ${num(noise * 100, 1)} %)`);
+      : `more than the control differs by in any block (up to ${num(noise * 100, 1)} %)`)
+  );
 }
 
 export function renderCommandPath(result: CommandPathResult): string {
   const name = (m: CommandPathMode) =>
     m.mode === 'sequential' ? 'sequential: SET then GET, 1 in flight' : `pipelined: ${PIPELINE_DEPTH} per exec`;
   const rows = result.modes.map((m) => [
-    name(m), num(m.units), num(m.plainOps), num(m.entraOps),
+    name(m),
+    num(m.units),
+    num(m.plainOps),
+    num(m.entraOps),
     `${num(m.ratio, 3)} (${num(m.ratioBlocks.min, 3)}–${num(m.ratioBlocks.max, 3)})`,
     `${num(m.control, 3)} (${num(m.controlBlocks.min, 3)}–${num(m.controlBlocks.max, 3)})`,
     verdict(m.ratio >= TARGET_RATIO, missedBy(m)),
   ]);
   const detailRows = result.modes.map((m) => [
-    name(m), iqr(m.plainUnit, 0), iqr(m.entraUnit, 0), num(m.plainCpu, 2), num(m.entraCpu, 2),
-    num(m.cpuRatio, 3), num(m.controlCpuRatio, 3),
+    name(m),
+    iqr(m.plainUnit, 0),
+    iqr(m.entraUnit, 0),
+    num(m.plainCpu, 2),
+    num(m.entraCpu, 2),
+    num(m.cpuRatio, 3),
+    num(m.controlCpuRatio, 3),
   ]);
   return [
     '## Command path',
     '',
-    'One client each: `new Redis()` (plain), a second `new Redis()` (control) and `createEntraRedis()` (entra), all '
-    + 'ioredis, authenticated with the same token as the same ACL user, straight to redis-server (no proxy on the path, '
-    + `so that a client-side cost is not diluted). For ${num(result.durationMs.sequential / 1000)} s (sequential) and `
-    + `${num(result.durationMs.pipelined / 1000)} s (pipelined) the three take turns unit by unit, in a new random order `
-    + 'each round, so that the shared machine\'s ups and downs hit all three alike; every unit is timed. Throughput is operations per unit over the median unit time; the ratio entra / plain '
-    + `is the ratio of median unit times, over the whole run, with its range over ${result.blocks} consecutive blocks. `
-    + 'The control shows how far two identical clients differ in the same run. Target: entra / plain ≥ 0.99.',
+    'One client each: `new Redis()` (plain), a second `new Redis()` (control) and `createEntraRedis()` (entra), all ' +
+      'ioredis, authenticated with the same token as the same ACL user, straight to redis-server (no proxy on the path, ' +
+      `so that a client-side cost is not diluted). For ${num(result.durationMs.sequential / 1000)} s (sequential) and ` +
+      `${num(result.durationMs.pipelined / 1000)} s (pipelined) the three take turns unit by unit, in a new random order ` +
+      "each round, so that the shared machine's ups and downs hit all three alike; every unit is timed. Throughput is operations per unit over the median unit time; the ratio entra / plain " +
+      `is the ratio of median unit times, over the whole run, with its range over ${result.blocks} consecutive blocks. ` +
+      'The control shows how far two identical clients differ in the same run. Target: entra / plain ≥ 0.99.',
     '',
-    table(['Workload', 'units each', 'plain ops/s', 'entra ops/s', 'entra / plain (blocks)', 'control / plain (blocks)', 'Target'], rows),
+    table(
+      [
+        'Workload',
+        'units each',
+        'plain ops/s',
+        'entra ops/s',
+        'entra / plain (blocks)',
+        'control / plain (blocks)',
+        'Target',
+      ],
+      rows,
+    ),
     '',
-    'Unit time, µs, median (IQR); CPU time of the process (user + system) per operation while each client\'s units '
-    + 'ran, µs, and its ratio. CPU time leaves out time spent waiting for a CPU; a ratio above 1 means the entra client '
-    + 'costs more:',
+    "Unit time, µs, median (IQR); CPU time of the process (user + system) per operation while each client's units " +
+      'ran, µs, and its ratio. CPU time leaves out time spent waiting for a CPU; a ratio above 1 means the entra client ' +
+      'costs more:',
     '',
-    table(['Workload', 'plain unit µs', 'entra unit µs', 'plain CPU µs/op', 'entra CPU µs/op', 'CPU entra / plain', 'CPU control / plain'], detailRows),
+    table(
+      [
+        'Workload',
+        'plain unit µs',
+        'entra unit µs',
+        'plain CPU µs/op',
+        'entra CPU µs/op',
+        'CPU entra / plain',
+        'CPU control / plain',
+      ],
+      detailRows,
+    ),
     '',
-    `Client errors during the runs: ${result.clientErrors}. On a client, the library wraps \`connect\`, \`emit\` and the `
-    + '`auth`/`hello` methods, and adds one shared `sendCommand` step that compares the length of each command\'s name '
-    + '(to see MULTI, EXEC, DISCARD and CLIENT SETNAME): the only thing a GET or SET goes through.',
+    `Client errors during the runs: ${result.clientErrors}. On a client, the library wraps \`connect\`, \`emit\` and the ` +
+      "`auth`/`hello` methods, and adds one shared `sendCommand` step that compares the length of each command's name " +
+      '(to see MULTI, EXEC, DISCARD and CLIENT SETNAME): the only thing a GET or SET goes through.',
   ].join('\n');
 }
 
 export function commandPathTargets(result: CommandPathResult): TargetRow[] {
   return result.modes.map((m) => ({
     target: `${m.mode} GET/SET throughput, createEntraRedis / new Redis ≥ ${TARGET_RATIO}`,
-    figure: `${num(m.ratio, 3)} (blocks ${num(m.ratioBlocks.min, 3)}–${num(m.ratioBlocks.max, 3)}); control `
-      + `${num(m.control, 3)}; CPU per op ${num(m.cpuRatio, 3)}`,
+    figure:
+      `${num(m.ratio, 3)} (blocks ${num(m.ratioBlocks.min, 3)}–${num(m.ratioBlocks.max, 3)}); control ` +
+      `${num(m.control, 3)}; CPU per op ${num(m.cpuRatio, 3)}`,
     met: m.ratio >= TARGET_RATIO,
     section: 'Command path',
   }));

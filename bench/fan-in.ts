@@ -42,8 +42,12 @@ export interface FanInResult {
 type ClusterFactory = (startupNodes: { host: string; port: number }[], options: Record<string, unknown>) => Cluster;
 
 /** Resolves after `count` more `tokenRefreshed` events of `provider`, with the request count at the first and last. */
-async function countPerRotation(bench: BenchWorld, provider: EntraCredentialsProvider, oid: string, rotations: number)
-  : Promise<number> {
+async function countPerRotation(
+  bench: BenchWorld,
+  provider: EntraCredentialsProvider,
+  oid: string,
+  rotations: number,
+): Promise<number> {
   const snapshots: number[] = [];
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -65,12 +69,18 @@ async function countPerRotation(bench: BenchWorld, provider: EntraCredentialsPro
 async function standalone(bench: BenchWorld, errors: ErrorTally): Promise<FanInRow> {
   const identity = await bench.directIdentity();
   const { provider } = bench.provider(identity, { refreshJitter: 0 });
-  const clients = await openClients(CONNECTIONS, () => errors.watch(createEntraRedis({ ...bench.direct, credentialsProvider: provider })));
+  const clients = await openClients(CONNECTIONS, () =>
+    errors.watch(createEntraRedis({ ...bench.direct, credentialsProvider: provider })),
+  );
   try {
     const perRotation = await countPerRotation(bench, provider, identity.oid, ROTATIONS);
     return {
-      case: `${num(CONNECTIONS)} clients, one provider`, connections: CONNECTIONS, events: ROTATIONS,
-      requestsPer: perRotation, target: 1, detail: `${num(provider.subscriberCount)} subscribers on the provider`,
+      case: `${num(CONNECTIONS)} clients, one provider`,
+      connections: CONNECTIONS,
+      events: ROTATIONS,
+      requestsPer: perRotation,
+      target: 1,
+      detail: `${num(provider.subscriberCount)} subscribers on the provider`,
     };
   } finally {
     await closeClients(clients);
@@ -92,8 +102,12 @@ async function duplicates(bench: BenchWorld, errors: ErrorTally): Promise<FanInR
   try {
     const perRotation = await countPerRotation(bench, provider, identity.oid, ROTATIONS);
     return {
-      case: `1 client + ${num(CONNECTIONS - 1)} \`duplicate()\`s`, connections: CONNECTIONS, events: ROTATIONS,
-      requestsPer: perRotation, target: 1, detail: `${num(provider.subscriberCount)} subscribers on the provider`,
+      case: `1 client + ${num(CONNECTIONS - 1)} \`duplicate()\`s`,
+      connections: CONNECTIONS,
+      events: ROTATIONS,
+      requestsPer: perRotation,
+      target: 1,
+      detail: `${num(provider.subscriberCount)} subscribers on the provider`,
     };
   } finally {
     await closeClients(clients);
@@ -110,13 +124,22 @@ async function cluster(bench: BenchWorld, create: ClusterFactory, errors: ErrorT
     for (const node of redisCluster.nodes) {
       await node.command('ACL', 'SETUSER', identity.oid, 'on', 'nopass', '~*', '&*', '+@all');
     }
-    client = create(redisCluster.nodes.map(({ host, port }) => ({ host, port })), { credentialsProvider: provider });
-    client.on('error', () => { errors.count++; });
+    client = create(
+      redisCluster.nodes.map(({ host, port }) => ({ host, port })),
+      { credentialsProvider: provider },
+    );
+    client.on('error', () => {
+      errors.count++;
+    });
     for (let i = 0; i < 30; i++) await client.set(`bench:fan-in:${i}`, String(i));
     const perRotation = await countPerRotation(bench, provider, identity.oid, ROTATIONS);
     return {
-      case: `cluster, ${redisCluster.nodes.length} masters`, connections: client.nodes('all').length, events: ROTATIONS,
-      requestsPer: perRotation, target: 1, detail: `${num(provider.subscriberCount)} subscribers on the provider`,
+      case: `cluster, ${redisCluster.nodes.length} masters`,
+      connections: client.nodes('all').length,
+      events: ROTATIONS,
+      requestsPer: perRotation,
+      target: 1,
+      detail: `${num(provider.subscriberCount)} subscribers on the provider`,
     };
   } finally {
     client?.disconnect();
@@ -127,13 +150,21 @@ async function cluster(bench: BenchWorld, create: ClusterFactory, errors: ErrorT
 
 /** Every client's next `ready`, and when the last one came. */
 function nextReadyOfAll(clients: Redis[]): Promise<number> {
-  return Promise.all(clients.map((client) => new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`a client did not reconnect within 30 s (status ${client.status})`)), 30_000);
-    client.once('ready', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  }))).then(() => performance.now());
+  return Promise.all(
+    clients.map(
+      (client) =>
+        new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(
+            () => reject(new Error(`a client did not reconnect within 30 s (status ${client.status})`)),
+            30_000,
+          );
+          client.once('ready', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        }),
+    ),
+  ).then(() => performance.now());
 }
 
 async function stormWithValidToken(bench: BenchWorld, errors: ErrorTally): Promise<FanInRow> {
@@ -141,7 +172,9 @@ async function stormWithValidToken(bench: BenchWorld, errors: ErrorTally): Promi
   const { provider } = bench.provider(identity);
   const lifetime = bench.entra.tokenLifetimeSeconds;
   bench.entra.tokenLifetimeSeconds = 60; // valid throughout the storm
-  const clients = await openClients(CONNECTIONS, () => errors.watch(createEntraRedis({ ...bench.proxied, credentialsProvider: provider })));
+  const clients = await openClients(CONNECTIONS, () =>
+    errors.watch(createEntraRedis({ ...bench.proxied, credentialsProvider: provider })),
+  );
   try {
     const requests = bench.tokenRequests(identity.oid);
     const accepted = bench.amr.counters.accepted;
@@ -151,8 +184,11 @@ async function stormWithValidToken(bench: BenchWorld, errors: ErrorTally): Promi
     const end = await ready;
     await Promise.all(clients.map((client) => client.ping()));
     return {
-      case: 'reconnect storm, cached token valid', connections: CONNECTIONS, events: 1,
-      requestsPer: bench.tokenRequests(identity.oid) - requests, target: 1,
+      case: 'reconnect storm, cached token valid',
+      connections: CONNECTIONS,
+      events: 1,
+      requestsPer: bench.tokenRequests(identity.oid) - requests,
+      target: 1,
       detail: `all ${num(bench.amr.counters.accepted - accepted)} reconnected in ${num(end - start)} ms (AMR emulator in this process)`,
     };
   } finally {
@@ -167,7 +203,9 @@ async function stormAfterOutage(bench: BenchWorld, errors: ErrorTally): Promise<
   const { provider } = bench.provider(identity);
   const lifetime = bench.entra.tokenLifetimeSeconds;
   bench.entra.tokenLifetimeSeconds = OUTAGE_TOKEN_LIFETIME_S;
-  const clients = await openClients(CONNECTIONS, () => errors.watch(createEntraRedis({ ...bench.proxied, credentialsProvider: provider })));
+  const clients = await openClients(CONNECTIONS, () =>
+    errors.watch(createEntraRedis({ ...bench.proxied, credentialsProvider: provider })),
+  );
   let faulted = false;
   try {
     // Take the token service down until the connections' token has expired and the emulator has closed them all.
@@ -176,8 +214,11 @@ async function stormAfterOutage(bench: BenchWorld, errors: ErrorTally): Promise<
     const expiresOn = provider.currentToken()?.expiresOn ?? Date.now();
     const expiryDisconnects = bench.amr.counters.expiryDisconnects;
     const failedRequests = bench.entra.requests.managedIdentity;
-    await waitFor(() => bench.amr.counters.expiryDisconnects - expiryDisconnects >= CONNECTIONS,
-      'every connection to be closed at token expiry', Math.max(0, expiresOn - Date.now()) + 10_000);
+    await waitFor(
+      () => bench.amr.counters.expiryDisconnects - expiryDisconnects >= CONNECTIONS,
+      'every connection to be closed at token expiry',
+      Math.max(0, expiresOn - Date.now()) + 10_000,
+    );
     await sleep(Math.max(0, expiresOn + OUTAGE_AFTER_EXPIRY_MS - Date.now()));
     const ready = nextReadyOfAll(clients.filter((client) => client.status !== 'ready'));
     const duringOutage = bench.entra.requests.managedIdentity - failedRequests;
@@ -189,12 +230,16 @@ async function stormAfterOutage(bench: BenchWorld, errors: ErrorTally): Promise<
     const end = await ready;
     await Promise.all(clients.map((client) => client.ping()));
     return {
-      case: 'reconnect storm after the token expired during a token-service outage', connections: CONNECTIONS, events: 1,
-      requestsPer: bench.tokenRequests(identity.oid) - requests, target: 1,
-      detail: `${num(bench.amr.counters.expiryDisconnects - expiryDisconnects)} connections closed at expiry while the `
-        + `service answered 503; ${num(duringOutage)} failed requests during the outage (retries of one shared cycle, `
-        + `not per connection); after it, ${bench.entra.tokensIssued - issued} token issued and all reconnected in `
-        + `${num(end - start)} ms`,
+      case: 'reconnect storm after the token expired during a token-service outage',
+      connections: CONNECTIONS,
+      events: 1,
+      requestsPer: bench.tokenRequests(identity.oid) - requests,
+      target: 1,
+      detail:
+        `${num(bench.amr.counters.expiryDisconnects - expiryDisconnects)} connections closed at expiry while the ` +
+        `service answered 503; ${num(duringOutage)} failed requests during the outage (retries of one shared cycle, ` +
+        `not per connection); after it, ${bench.entra.tokensIssued - issued} token issued and all reconnected in ` +
+        `${num(end - start)} ms`,
     };
   } finally {
     if (faulted) await bench.entra.clearFault();
@@ -231,20 +276,24 @@ export async function runFanIn(bench: BenchWorld, log: (line: string) => void): 
 
 export function renderFanIn(result: FanInResult): string {
   const rows = result.rows.map((row) => [
-    row.case, num(row.connections), num(row.events), num(row.requestsPer, 2),
-    `≤ ${row.target}: ${verdict(row.requestsPer <= row.target, `${num(row.requestsPer - row.target, 2)} more`)}`, row.detail,
+    row.case,
+    num(row.connections),
+    num(row.events),
+    num(row.requestsPer, 2),
+    `≤ ${row.target}: ${verdict(row.requestsPer <= row.target, `${num(row.requestsPer - row.target, 2)} more`)}`,
+    row.detail,
   ]);
   return [
     '## Token fan-in',
     '',
-    'Requests that reached the Entra ID emulator and were answered with a token (its per-identity counter) per '
-    + 'rotation, or per storm, with every '
-    + 'connection sharing one provider over a real `ManagedIdentityCredential`. Rotations: tokens live '
-    + `${ROTATION_TOKEN_LIFETIME_S} s, ${ROTATIONS} rotations counted, connections straight to redis-server. Storms: `
-    + `${num(CONNECTIONS)} connections through the AMR emulator, all closed at once with \`amr.closeAllConnections()\`, `
-    + 'or closed by the emulator when their token expired while the token service answered 503 '
-    + `(${num(OUTAGE_AFTER_EXPIRY_MS)} ms past expiry, then it recovers); the count covers the recovery, until every `
-    + 'connection is ready again.',
+    'Requests that reached the Entra ID emulator and were answered with a token (its per-identity counter) per ' +
+      'rotation, or per storm, with every ' +
+      'connection sharing one provider over a real `ManagedIdentityCredential`. Rotations: tokens live ' +
+      `${ROTATION_TOKEN_LIFETIME_S} s, ${ROTATIONS} rotations counted, connections straight to redis-server. Storms: ` +
+      `${num(CONNECTIONS)} connections through the AMR emulator, all closed at once with \`amr.closeAllConnections()\`, ` +
+      'or closed by the emulator when their token expired while the token service answered 503 ' +
+      `(${num(OUTAGE_AFTER_EXPIRY_MS)} ms past expiry, then it recovers); the count covers the recovery, until every ` +
+      'connection is ready again.',
     '',
     table(['Case', 'connections', 'rotations / storms', 'token requests each', 'Target', 'Detail'], rows),
     ...(result.clusterNote ? ['', result.clusterNote] : []),

@@ -26,7 +26,9 @@ let doubleEnd = Number.NaN;
 /** Time covered by replies that counted 2, in the current rotation. */
 let doubleTime = 0;
 let handovers = 0;
-provider.on('reauthenticated', (event) => { if (event.method === 'handover') handovers++; });
+provider.on('reauthenticated', (event) => {
+  if (event.method === 'handover') handovers++;
+});
 let last = performance.now();
 while (handovers < rotations) {
   const count = await probe.publish('probe', 'x');
@@ -34,7 +36,10 @@ while (handovers < rotations) {
   intervals.push(now - last);
   last = now;
   if (count >= 2) {
-    if (Number.isNaN(doubleStart)) { doubleStart = now; doubleTime = 0; }
+    if (Number.isNaN(doubleStart)) {
+      doubleStart = now;
+      doubleTime = 0;
+    }
     doubleEnd = now;
     doubleTime += intervals.at(-1) ?? 0;
   } else if (!Number.isNaN(doubleStart) && now - doubleEnd > 50) {
@@ -47,7 +52,9 @@ const sorted = windows.sort((a, b) => a - b);
 const at = (q: number) => (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0) + resolution;
 const line = `| ${label} | ${handovers} | ${sorted.length} | ${at(0.5).toFixed(2)} | ${at(0.95).toFixed(2)} | ${((sorted.at(-1) ?? 0) + resolution).toFixed(2)} | ${resolution.toFixed(3)} |`;
 console.log(line);
-writeFileSync('docs/handover-window.md', `# Two subscribers during a RESP2 handover
+writeFileSync(
+  'docs/handover-window.md',
+  `# Two subscribers during a RESP2 handover
 
 Measured by \`bench/handover-window.ts\` (loopback, AMR emulator, 3 s tokens, ioredis ${process.env.IOREDIS_MAJOR ?? '5'} RESP2):
 per rotation, the time covered by back-to-back PUBLISH replies that counted the subscriber twice (each such reply
@@ -56,7 +63,9 @@ counts the interval since the previous one), plus one probe interval (the resolu
 | version | handovers | windows seen | median | p95 | max | probe interval |
 |---|---|---|---|---|---|---|
 ${line}
-`, { flag: 'a' });
+`,
+  { flag: 'a' },
+);
 subscriber.disconnect();
 probe.disconnect();
 provider.dispose();

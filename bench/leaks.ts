@@ -18,8 +18,12 @@ async function main(): Promise<void> {
     return index === -1 ? fallback : Number(args[index + 1]);
   };
   const report = await runLeaks({
-    rotations: value('--rotations', 10_000), connections: value('--connections', 100), blockedRotations: value('--blocked-rotations', 1_000),
-    reconnects: value('--reconnects', 1_000), cycles: value('--cycles', 1_000), tokenMs: value('--token-ms', 100),
+    rotations: value('--rotations', 10_000),
+    connections: value('--connections', 100),
+    blockedRotations: value('--blocked-rotations', 1_000),
+    reconnects: value('--reconnects', 1_000),
+    cycles: value('--cycles', 1_000),
+    tokenMs: value('--token-ms', 100),
   });
   const markdown = renderLeaks(report);
   if (!args.includes('--no-write')) {

@@ -93,13 +93,17 @@ export async function runMemory(bench: BenchWorld, log: (line: string) => void):
     }
     provider.dispose();
     const overhead = perConnection.entra.map((value, i) => value - (perConnection.plain[i] as number));
-    log(`  per connection: plain ${kib(summarize(perConnection.plain).median)}, entra ${kib(summarize(perConnection.entra).median)}`);
+    log(
+      `  per connection: plain ${kib(summarize(perConnection.plain).median)}, entra ${kib(summarize(perConnection.entra).median)}`,
+    );
 
     // Heap per rotation: 1,000 connections, one provider, a rotation every 2.1 to 2.8 s.
     bench.entra.tokenLifetimeSeconds = ROTATION_TOKEN_LIFETIME_S;
     const rotating = await bench.directIdentity();
     const { provider: rotatingProvider, credential } = bench.provider(rotating, { refreshJitter: 0 });
-    const clients = await openClients(CONNECTIONS, () => errors.watch(createEntraRedis({ ...bench.direct, credentialsProvider: rotatingProvider })));
+    const clients = await openClients(CONNECTIONS, () =>
+      errors.watch(createEntraRedis({ ...bench.direct, credentialsProvider: rotatingProvider })),
+    );
     const tracker = new RotationTracker(rotatingProvider, credential, () => CONNECTIONS);
     const heaps: number[] = [];
     try {
@@ -118,10 +122,19 @@ export async function runMemory(bench: BenchWorld, log: (line: string) => void):
     const indexes = heaps.map((_, i) => i);
     const steps = heaps.slice(1).map((heap, i) => heap - (heaps[i] as number));
     const result: MemoryResult = {
-      connections: CONNECTIONS, repeats: REPEATS,
-      plain: summarize(perConnection.plain), entra: summarize(perConnection.entra), overhead: summarize(overhead),
-      rotations: ROTATIONS, perRotation: robustSlope(indexes, heaps), perRotationLeastSquares: slope(indexes, heaps), steps: summarize(steps), periodMs: summarize(periods),
-      gcExposed: exposed, clientErrors: errors.count, clientErrorMessages: errors.top(),
+      connections: CONNECTIONS,
+      repeats: REPEATS,
+      plain: summarize(perConnection.plain),
+      entra: summarize(perConnection.entra),
+      overhead: summarize(overhead),
+      rotations: ROTATIONS,
+      perRotation: robustSlope(indexes, heaps),
+      perRotationLeastSquares: slope(indexes, heaps),
+      steps: summarize(steps),
+      periodMs: summarize(periods),
+      gcExposed: exposed,
+      clientErrors: errors.count,
+      clientErrorMessages: errors.top(),
     };
     log(`  per rotation: ${num(result.perRotation)} bytes (Theil–Sen slope over ${ROTATIONS} rotations)`);
     return result;
@@ -131,29 +144,33 @@ export async function runMemory(bench: BenchWorld, log: (line: string) => void):
 }
 
 export function renderMemory(result: MemoryResult): string {
-  const bytes = (s: Summary) => range({ ...s, median: s.median / 1024, min: s.min / 1024, max: s.max / 1024 }, 1, ' KiB');
+  const bytes = (s: Summary) =>
+    range({ ...s, median: s.median / 1024, min: s.min / 1024, max: s.max / 1024 }, 1, ' KiB');
   return [
     '## Memory',
     '',
-    `V8 heap used (\`process.memoryUsage().heapUsed\`) after full garbage collections${result.gcExposed ? ' (`--expose-gc`)' : ''}. `
-    + `Per connection: heap before and after opening ${num(result.connections)} ready clients, divided by `
-    + `${num(result.connections)}; ${result.repeats} repeats, plain and entra alternating; entra clients share one `
-    + 'provider. Cells: median (min–max).',
+    `V8 heap used (\`process.memoryUsage().heapUsed\`) after full garbage collections${result.gcExposed ? ' (`--expose-gc`)' : ''}. ` +
+      `Per connection: heap before and after opening ${num(result.connections)} ready clients, divided by ` +
+      `${num(result.connections)}; ${result.repeats} repeats, plain and entra alternating; entra clients share one ` +
+      'provider. Cells: median (min–max).',
     '',
-    table(['', 'heap per connection'], [
-      ['`new Redis()`', bytes(result.plain)],
-      ['`createEntraRedis()`', bytes(result.entra)],
-      ['added by the library', bytes(result.overhead)],
-    ]),
+    table(
+      ['', 'heap per connection'],
+      [
+        ['`new Redis()`', bytes(result.plain)],
+        ['`createEntraRedis()`', bytes(result.entra)],
+        ['added by the library', bytes(result.overhead)],
+      ],
+    ),
     '',
-    `Per rotation: ${num(result.connections)} connections sharing one provider, straight to redis-server, a rotation `
-    + `every ${range(result.periodMs)} ms; heap `
-    + `after each of ${result.rotations} rotations (once every connection re-authenticated). Heap kept per rotation `
-    + `(Theil–Sen slope, the median of the slopes between every pair of samples): **${num(result.perRotation)} bytes** `
-    + `for all ${num(result.connections)} connections together (${num(result.perRotation / result.connections, 1)} bytes `
-    + `per connection); least-squares slope ${num(result.perRotationLeastSquares)} bytes; change from one rotation to the `
-    + `next: median ${num(result.steps.median)} bytes (${num(result.steps.min)} to ${num(result.steps.max)}). `
-    + 'A slope that is small against the spread of the steps means no growth could be measured.',
+    `Per rotation: ${num(result.connections)} connections sharing one provider, straight to redis-server, a rotation ` +
+      `every ${range(result.periodMs)} ms; heap ` +
+      `after each of ${result.rotations} rotations (once every connection re-authenticated). Heap kept per rotation ` +
+      `(Theil–Sen slope, the median of the slopes between every pair of samples): **${num(result.perRotation)} bytes** ` +
+      `for all ${num(result.connections)} connections together (${num(result.perRotation / result.connections, 1)} bytes ` +
+      `per connection); least-squares slope ${num(result.perRotationLeastSquares)} bytes; change from one rotation to the ` +
+      `next: median ${num(result.steps.median)} bytes (${num(result.steps.min)} to ${num(result.steps.max)}). ` +
+      'A slope that is small against the spread of the steps means no growth could be measured.',
     '',
     `Client errors: ${result.clientErrors}${result.clientErrors > 0 ? ` (${result.clientErrorMessages})` : ''}.`,
   ].join('\n');

@@ -57,8 +57,10 @@ async function main(): Promise<void> {
         return `${median.toFixed(3)} (${min.toFixed(3)}-${max.toFixed(3)})`;
       };
       const ratios = summarize(on.map((value, i) => value / (off[i] as number)));
-      process.stdout.write(`${process.version} ${mode}: CPU µs/op hook off ${s(off)}, on ${s(on)}; on/off per pair `
-        + `${ratios.median.toFixed(3)} (${ratios.min.toFixed(3)}-${ratios.max.toFixed(3)})\n`);
+      process.stdout.write(
+        `${process.version} ${mode}: CPU µs/op hook off ${s(off)}, on ${s(on)}; on/off per pair ` +
+          `${ratios.median.toFixed(3)} (${ratios.min.toFixed(3)}-${ratios.max.toFixed(3)})\n`,
+      );
     }
   } finally {
     client.disconnect();

@@ -37,7 +37,9 @@ const CASES: readonly Case[] = [
   { clients: 10, reauthJitter: 0, batchSize: FAN_OUT_BATCH_SIZE },
   { clients: 100, reauthJitter: 0, batchSize: FAN_OUT_BATCH_SIZE },
   { clients: 1_000, reauthJitter: 0, batchSize: FAN_OUT_BATCH_SIZE },
-  ...[20, 100, 250, 1_000].filter((size) => size !== FAN_OUT_BATCH_SIZE).map((batchSize) => ({ clients: 1_000, reauthJitter: 0, batchSize })),
+  ...[20, 100, 250, 1_000]
+    .filter((size) => size !== FAN_OUT_BATCH_SIZE)
+    .map((batchSize) => ({ clients: 1_000, reauthJitter: 0, batchSize })),
   ...[1, 2, 4].map((turnBudgetMs) => ({ clients: 1_000, reauthJitter: 0, batchSize: 1_000, turnBudgetMs })),
   { clients: 1_000, reauthJitter: 100, batchSize: FAN_OUT_BATCH_SIZE },
 ];
@@ -140,7 +142,11 @@ async function floorBurst(clients: Redis[], username: string, password: string):
   return { startAt: start, total, write: written - start, writeCpu: (used.user + used.system) / 1000 };
 }
 
-async function runCase(bench: BenchWorld, { clients: size, reauthJitter, batchSize, turnBudgetMs }: Case, log: (line: string) => void): Promise<ReauthSize> {
+async function runCase(
+  bench: BenchWorld,
+  { clients: size, reauthJitter, batchSize, turnBudgetMs }: Case,
+  log: (line: string) => void,
+): Promise<ReauthSize> {
   const identity = await bench.directIdentity();
   const errors = new ErrorTally();
   const previousBatchSize = setFanOutBatchSize(batchSize);
@@ -153,21 +159,36 @@ async function runCase(bench: BenchWorld, { clients: size, reauthJitter, batchSi
     setFanOutTurnBudget(previousBudget);
   }
   const { provider, credential } = made;
-  const clients = await openClients(size, () => errors.watch(createEntraRedis({
-    ...bench.direct, credentialsProvider: provider, ...(reauthJitter > 0 ? { reauthJitter } : {}),
-  })));
+  const clients = await openClients(size, () =>
+    errors.watch(
+      createEntraRedis({
+        ...bench.direct,
+        credentialsProvider: provider,
+        ...(reauthJitter > 0 ? { reauthJitter } : {}),
+      }),
+    ),
+  );
   const first = await provider.getToken();
   // The direct ACL user takes any password: the plain clients connect with the first token and re-AUTH with later ones.
-  const plainClients = await openClients(size, () => errors.watch(new Redis({
-    ...bench.direct, username: first.username, password: first.password,
-  })));
+  const plainClients = await openClients(size, () =>
+    errors.watch(
+      new Redis({
+        ...bench.direct,
+        username: first.username,
+        password: first.password,
+      }),
+    ),
+  );
   let tracker: RotationTracker | undefined;
   let load: ClosedLoopLoad | undefined;
   try {
     await clients[0]?.set('bench:reauth', 'value');
     tracker = new RotationTracker(provider, credential, () => size);
     const loadStart = performance.now();
-    const running = new ClosedLoopLoad((sequence) => (clients[sequence % size] as Redis).get('bench:reauth'), LOAD_CONCURRENCY);
+    const running = new ClosedLoopLoad(
+      (sequence) => (clients[sequence % size] as Redis).get('bench:reauth'),
+      LOAD_CONCURRENCY,
+    );
     load = running;
     await tracker.nextCompleted(); // warm-up rotation, not counted
     const rotations: Rotation[] = [];
@@ -193,7 +214,10 @@ async function runCase(bench: BenchWorld, { clients: size, reauthJitter, batchSi
     const p99VsFloor: number[] = [];
     rotations.forEach((rotation, i) => {
       const previous = i === 0 ? undefined : floors[i - 1];
-      const steadyFrom = Math.max(rotation.tokenAt - STEADY_FROM_MS, previous ? previous.startAt + ROTATION_WINDOW_MS : loadStart);
+      const steadyFrom = Math.max(
+        rotation.tokenAt - STEADY_FROM_MS,
+        previous ? previous.startAt + ROTATION_WINDOW_MS : loadStart,
+      );
       const burst = floors[i] as FloorBurst;
       const d = running.startedIn(rotation.tokenAt, rotation.tokenAt + ROTATION_WINDOW_MS);
       const f = running.startedIn(burst.startAt, burst.startAt + ROTATION_WINDOW_MS);
@@ -235,9 +259,11 @@ async function runCase(bench: BenchWorld, { clients: size, reauthJitter, batchSi
     result.pooledP99VsFloor = result.rotation.p99 / result.floor.p99;
     result.pooledP99VsSteady = result.rotation.p99 / result.steady.p99;
     result.inFlightShare = result.strict.n / Math.max(1, result.rotation.n);
-    log(`  N=${label(result)}: re-auth ${range(result.reauthMs, 1)} ms, plain ${range(result.floorMs, 1)} ms, `
-      + `ratio ${range(result.timeRatio, 2)}; p99 rotation ${num(result.rotation.p99, 2)} ms, plain ${num(result.floor.p99, 2)} ms, `
-      + `steady ${num(result.steady.p99, 2)} ms`);
+    log(
+      `  N=${label(result)}: re-auth ${range(result.reauthMs, 1)} ms, plain ${range(result.floorMs, 1)} ms, ` +
+        `ratio ${range(result.timeRatio, 2)}; p99 rotation ${num(result.rotation.p99, 2)} ms, plain ${num(result.floor.p99, 2)} ms, ` +
+        `steady ${num(result.steady.p99, 2)} ms`,
+    );
     return result;
   } finally {
     await load?.stop();
@@ -253,7 +279,8 @@ export async function runReauth(bench: BenchWorld, log: (line: string) => void):
   bench.entra.tokenLifetimeSeconds = TOKEN_LIFETIME_S;
   try {
     const sizes: ReauthSize[] = [];
-    for (const c of CASES) if (ONLY_CLIENTS === undefined || c.clients === ONLY_CLIENTS) sizes.push(await runCase(bench, c, log));
+    for (const c of CASES)
+      if (ONLY_CLIENTS === undefined || c.clients === ONLY_CLIENTS) sizes.push(await runCase(bench, c, log));
     return { sizes };
   } finally {
     bench.entra.tokenLifetimeSeconds = lifetime;
@@ -263,8 +290,11 @@ export async function runReauth(bench: BenchWorld, log: (line: string) => void):
 /** The row label of a case. */
 function label(s: ReauthSize): string {
   const extras = [
-    ...(s.turnBudgetMs !== undefined ? [`turns of ${num(s.turnBudgetMs)} ms`]
-      : s.batchSize !== FAN_OUT_BATCH_SIZE ? [`batches of ${num(s.batchSize)}`] : []),
+    ...(s.turnBudgetMs !== undefined
+      ? [`turns of ${num(s.turnBudgetMs)} ms`]
+      : s.batchSize !== FAN_OUT_BATCH_SIZE
+        ? [`batches of ${num(s.batchSize)}`]
+        : []),
     ...(s.reauthJitter > 0 ? [`reauthJitter ${s.reauthJitter} ms`] : []),
   ];
   return [num(s.clients), ...extras].join(', ');
@@ -272,82 +302,155 @@ function label(s: ReauthSize): string {
 
 /** The cases with the library's defaults, by N. */
 function defaultCase(result: ReauthResult, clients: number): ReauthSize | undefined {
-  return result.sizes.find((s) => s.clients === clients && s.reauthJitter === 0 && s.batchSize === FAN_OUT_BATCH_SIZE && s.turnBudgetMs === undefined);
+  return result.sizes.find(
+    (s) =>
+      s.clients === clients &&
+      s.reauthJitter === 0 &&
+      s.batchSize === FAN_OUT_BATCH_SIZE &&
+      s.turnBudgetMs === undefined,
+  );
 }
 
 export function renderReauth(result: ReauthResult): string {
   const ms = (latency: Latency) => `${num(latency.p50, 2)} / ${num(latency.p99, 2)} / ${num(latency.max, 1)}`;
   const timeRows = result.sizes.map((s) => [
-    label(s), range(s.reauthMs, 1), range(s.floorMs, 1), range(s.timeRatio, 2), range(s.writeMs, 1), range(s.writeCpuMs, 1),
-    range(s.floorWriteMs, 1), range(s.floorWriteCpuMs, 1),
-    num(s.tokenRequestsPerRotation, 2), `${s.byReconnect} / ${s.reauthenticationFailures}`,
+    label(s),
+    range(s.reauthMs, 1),
+    range(s.floorMs, 1),
+    range(s.timeRatio, 2),
+    range(s.writeMs, 1),
+    range(s.writeCpuMs, 1),
+    range(s.floorWriteMs, 1),
+    range(s.floorWriteCpuMs, 1),
+    num(s.tokenRequestsPerRotation, 2),
+    `${s.byReconnect} / ${s.reauthenticationFailures}`,
   ]);
   const latencyRows = result.sizes.map((s) => [
-    label(s), num(s.loadOpsPerSecond), ms(s.steady), ms(s.rotation), ms(s.floor),
-    `${num(s.pooledP99VsFloor, 2)} (${num(s.p99VsFloor.min, 2)}–${num(s.p99VsFloor.max, 2)})`, num(s.pooledP99VsSteady, 2),
-    `${ms(s.strict)} (${num(s.strict.n)} cmds)`, `${num(s.inFlightShare * 100, 1)} %`, `${s.loadErrors}`,
+    label(s),
+    num(s.loadOpsPerSecond),
+    ms(s.steady),
+    ms(s.rotation),
+    ms(s.floor),
+    `${num(s.pooledP99VsFloor, 2)} (${num(s.p99VsFloor.min, 2)}–${num(s.p99VsFloor.max, 2)})`,
+    num(s.pooledP99VsSteady, 2),
+    `${ms(s.strict)} (${num(s.strict.n)} cmds)`,
+    `${num(s.inFlightShare * 100, 1)} %`,
+    `${s.loadErrors}`,
   ]);
   const notes: string[] = [];
   for (const clients of [100, 1_000]) {
     const s = defaultCase(result, clients);
     if (!s) continue;
-    notes.push(`- ${num(clients)} connections within ${TARGET_TIME_RATIO}× of plain ioredis: ${verdict(s.timeRatio.median <= TARGET_TIME_RATIO,
-      `median ratio ${num(s.timeRatio.median, 2)} (${num(s.timeRatio.min, 2)}–${num(s.timeRatio.max, 2)}): `
-      + `${range(s.reauthMs, 1, ' ms')} against ${range(s.floorMs, 1, ' ms')}.`)}`
-      + ` p99 during the rotation no worse than during the plain burst: ${verdict(s.pooledP99VsFloor <= TARGET_P99_RATIO,
-        `${num(s.pooledP99VsFloor, 2)}× (${num(s.rotation.p99, 2)} ms against ${num(s.floor.p99, 2)} ms).`)}`);
+    notes.push(
+      `- ${num(clients)} connections within ${TARGET_TIME_RATIO}× of plain ioredis: ${verdict(
+        s.timeRatio.median <= TARGET_TIME_RATIO,
+        `median ratio ${num(s.timeRatio.median, 2)} (${num(s.timeRatio.min, 2)}–${num(s.timeRatio.max, 2)}): ` +
+          `${range(s.reauthMs, 1, ' ms')} against ${range(s.floorMs, 1, ' ms')}.`,
+      )}` +
+        ` p99 during the rotation no worse than during the plain burst: ${verdict(
+          s.pooledP99VsFloor <= TARGET_P99_RATIO,
+          `${num(s.pooledP99VsFloor, 2)}× (${num(s.rotation.p99, 2)} ms against ${num(s.floor.p99, 2)} ms).`,
+        )}`,
+    );
   }
-  const batches = result.sizes.filter((s) => s.clients === 1_000 && s.reauthJitter === 0 && s.turnBudgetMs === undefined)
+  const batches = result.sizes
+    .filter((s) => s.clients === 1_000 && s.reauthJitter === 0 && s.turnBudgetMs === undefined)
     .sort((a, b) => a.batchSize - b.batchSize);
   if (batches.length > 1) {
-    notes.push(`- Fan-out batch size at 1,000 connections (${FAN_OUT_BATCH_SIZE} is the default): `
-      + batches.map((s) => `${num(s.batchSize)}: time ratio ${num(s.timeRatio.median, 2)}, p99 vs plain ${num(s.pooledP99VsFloor, 2)}×, `
-        + `slowest in-flight command ${num(s.strict.max, 1)} ms`).join('; ') + '.');
+    notes.push(
+      `- Fan-out batch size at 1,000 connections (${FAN_OUT_BATCH_SIZE} is the default): ` +
+        batches
+          .map(
+            (s) =>
+              `${num(s.batchSize)}: time ratio ${num(s.timeRatio.median, 2)}, p99 vs plain ${num(s.pooledP99VsFloor, 2)}×, ` +
+              `slowest in-flight command ${num(s.strict.max, 1)} ms`,
+          )
+          .join('; ') +
+        '.',
+    );
   }
   const budgets = result.sizes.filter((s) => s.clients === 1_000 && s.turnBudgetMs !== undefined);
   if (budgets.length > 0) {
-    notes.push('- A time budget per turn instead of a batch size at 1,000 connections (each turn hands out until that much '
-      + 'wall time is used, then yields): '
-      + budgets.map((s) => `${num(s.turnBudgetMs ?? Number.NaN)} ms: time ratio ${num(s.timeRatio.median, 2)}, p99 vs plain `
-        + `${num(s.pooledP99VsFloor, 2)}×, slowest in-flight command ${num(s.strict.max, 1)} ms`).join('; ') + '.');
+    notes.push(
+      '- A time budget per turn instead of a batch size at 1,000 connections (each turn hands out until that much ' +
+        'wall time is used, then yields): ' +
+        budgets
+          .map(
+            (s) =>
+              `${num(s.turnBudgetMs ?? Number.NaN)} ms: time ratio ${num(s.timeRatio.median, 2)}, p99 vs plain ` +
+              `${num(s.pooledP99VsFloor, 2)}×, slowest in-flight command ${num(s.strict.max, 1)} ms`,
+          )
+          .join('; ') +
+        '.',
+    );
   }
   const jittered = result.sizes.find((s) => s.clients === 1_000 && s.reauthJitter > 0);
   if (jittered) {
-    notes.push(`- With \`reauthJitter: ${jittered.reauthJitter}\` the AUTHs are spread over up to ${jittered.reauthJitter} ms: p99 vs `
-      + `plain ${num(jittered.pooledP99VsFloor, 2)}×, slowest in-flight command ${num(jittered.strict.max, 1)} ms, and `
-      + `re-authentication of all 1,000 takes ${range(jittered.reauthMs, 1, ' ms')}.`);
+    notes.push(
+      `- With \`reauthJitter: ${jittered.reauthJitter}\` the AUTHs are spread over up to ${jittered.reauthJitter} ms: p99 vs ` +
+        `plain ${num(jittered.pooledP99VsFloor, 2)}×, slowest in-flight command ${num(jittered.strict.max, 1)} ms, and ` +
+        `re-authentication of all 1,000 takes ${range(jittered.reauthMs, 1, ' ms')}.`,
+    );
   }
   return [
     '## Re-authentication',
     '',
-    `N clients made by \`createEntraRedis()\` share one provider and connect straight to redis-server; tokens live `
-    + `${TOKEN_LIFETIME_S - 1} to ${TOKEN_LIFETIME_S} s and are refreshed at 70 % of their life (refresh jitter 0, so rotations are evenly `
-    + `spaced). A closed loop of ${LOAD_CONCURRENCY} concurrent GETs, spread round-robin over the clients, runs throughout. `
-    + `${ROTATIONS} rotations per row after one warm-up rotation; ${FLOOR_AFTER_MS} ms after each new token, N plain \`new Redis()\` `
-    + 'clients, connected to the same server as the same user, send the same AUTH at once (the *plain* burst), so that '
-    + 'rotations and plain bursts alternate under the same load. Nobody subscribes to the library\'s tracing channels. '
-    + 'Cells: median (min–max) over rotations.',
+    `N clients made by \`createEntraRedis()\` share one provider and connect straight to redis-server; tokens live ` +
+      `${TOKEN_LIFETIME_S - 1} to ${TOKEN_LIFETIME_S} s and are refreshed at 70 % of their life (refresh jitter 0, so rotations are evenly ` +
+      `spaced). A closed loop of ${LOAD_CONCURRENCY} concurrent GETs, spread round-robin over the clients, runs throughout. ` +
+      `${ROTATIONS} rotations per row after one warm-up rotation; ${FLOOR_AFTER_MS} ms after each new token, N plain \`new Redis()\` ` +
+      'clients, connected to the same server as the same user, send the same AUTH at once (the *plain* burst), so that ' +
+      "rotations and plain bursts alternate under the same load. Nobody subscribes to the library's tracing channels. " +
+      'Cells: median (min–max) over rotations.',
     '',
-    '- *re-auth*: from the moment the credential hands over the new token until the last connection emitted '
-    + '`reauthenticated` (the AUTH reply `OK` has been read).',
-    '- *plain*: `redis.auth(user, token)` called on the N plain clients at once, until the last reply: what ioredis and '
-    + 'redis-server need for N AUTHs with nothing of this library on their path. *ratio*: re-auth / plain, each rotation '
-    + 'against the burst after it.',
-    `- *writing*: from the new token until the provider handed it to the last connection, which writes its AUTH then `
-    + `(${FAN_OUT_BATCH_SIZE} connections per event-loop turn by default). *writing, CPU*: CPU time the process spent in that `
-    + 'interval, reading replies included; when it is well below the wall time, the difference was spent waiting for a CPU '
-    + '(the machine is shared). *plain writing*: the synchronous part of the plain burst, the N `auth()` calls.',
+    '- *re-auth*: from the moment the credential hands over the new token until the last connection emitted ' +
+      '`reauthenticated` (the AUTH reply `OK` has been read).',
+    '- *plain*: `redis.auth(user, token)` called on the N plain clients at once, until the last reply: what ioredis and ' +
+      'redis-server need for N AUTHs with nothing of this library on their path. *ratio*: re-auth / plain, each rotation ' +
+      'against the burst after it.',
+    `- *writing*: from the new token until the provider handed it to the last connection, which writes its AUTH then ` +
+      `(${FAN_OUT_BATCH_SIZE} connections per event-loop turn by default). *writing, CPU*: CPU time the process spent in that ` +
+      'interval, reading replies included; when it is well below the wall time, the difference was spent waiting for a CPU ' +
+      '(the machine is shared). *plain writing*: the synchronous part of the plain burst, the N `auth()` calls.',
     '',
-    table(['N', 're-auth ms', 'plain ms', 'ratio', 'writing ms', 'writing, CPU ms', 'plain writing ms', 'plain writing, CPU ms', 'token requests / rotation', 'by reconnect / failed'], timeRows),
+    table(
+      [
+        'N',
+        're-auth ms',
+        'plain ms',
+        'ratio',
+        'writing ms',
+        'writing, CPU ms',
+        'plain writing ms',
+        'plain writing, CPU ms',
+        'token requests / rotation',
+        'by reconnect / failed',
+      ],
+      timeRows,
+    ),
     '',
-    `Command latency, ms, p50 / p99 / max. *steady*: commands started ${STEADY_FROM_MS}–${STEADY_TO_MS} ms before each `
-    + `new token; *rotation*: started within ${ROTATION_WINDOW_MS} ms after it; *plain*: started within ${ROTATION_WINDOW_MS} ms `
-    + 'after the start of each plain burst; *in flight*: commands in flight at some moment between the new token and the '
-    + 'last `reauthenticated`. *p99 vs plain*: rotation / plain over the samples of all windows pooled, with the range of '
-    + 'the per-rotation ratios; *p99 vs steady*: rotation / steady, pooled. *in flight share*: the in-flight commands as a '
-    + 'share of the rotation windows\' commands; the p99 of a window moves when that share nears 1 %.',
+    `Command latency, ms, p50 / p99 / max. *steady*: commands started ${STEADY_FROM_MS}–${STEADY_TO_MS} ms before each ` +
+      `new token; *rotation*: started within ${ROTATION_WINDOW_MS} ms after it; *plain*: started within ${ROTATION_WINDOW_MS} ms ` +
+      'after the start of each plain burst; *in flight*: commands in flight at some moment between the new token and the ' +
+      'last `reauthenticated`. *p99 vs plain*: rotation / plain over the samples of all windows pooled, with the range of ' +
+      'the per-rotation ratios; *p99 vs steady*: rotation / steady, pooled. *in flight share*: the in-flight commands as a ' +
+      "share of the rotation windows' commands; the p99 of a window moves when that share nears 1 %.",
     '',
-    table(['N', 'load ops/s', 'steady', 'rotation', 'plain', 'p99 vs plain', 'p99 vs steady', 'in flight during re-auth', 'in flight share', 'load errors'], latencyRows),
+    table(
+      [
+        'N',
+        'load ops/s',
+        'steady',
+        'rotation',
+        'plain',
+        'p99 vs plain',
+        'p99 vs steady',
+        'in flight during re-auth',
+        'in flight share',
+        'load errors',
+      ],
+      latencyRows,
+    ),
     '',
     ...notes,
   ].join('\n');
@@ -360,15 +463,17 @@ export function reauthTargets(result: ReauthResult): TargetRow[] {
     return [
       {
         target: `${num(clients)} connections re-authenticated within ${TARGET_TIME_RATIO}× of plain ioredis sending the same AUTHs`,
-        figure: `${num(s.timeRatio.median, 2)} (${num(s.timeRatio.min, 2)}–${num(s.timeRatio.max, 2)}); `
-          + `${num(s.reauthMs.median, 1)} ms against ${num(s.floorMs.median, 1)} ms`,
+        figure:
+          `${num(s.timeRatio.median, 2)} (${num(s.timeRatio.min, 2)}–${num(s.timeRatio.max, 2)}); ` +
+          `${num(s.reauthMs.median, 1)} ms against ${num(s.floorMs.median, 1)} ms`,
         met: s.timeRatio.median <= TARGET_TIME_RATIO,
         section: 'Re-authentication',
       },
       {
         target: `p99 of commands during a rotation of ${num(clients)} no worse than during the plain AUTH burst`,
-        figure: `${num(s.pooledP99VsFloor, 2)}× (per rotation ${num(s.p99VsFloor.min, 2)}–${num(s.p99VsFloor.max, 2)}); `
-          + `${num(s.rotation.p99, 2)} ms against ${num(s.floor.p99, 2)} ms`,
+        figure:
+          `${num(s.pooledP99VsFloor, 2)}× (per rotation ${num(s.p99VsFloor.min, 2)}–${num(s.p99VsFloor.max, 2)}); ` +
+          `${num(s.rotation.p99, 2)} ms against ${num(s.floor.p99, 2)} ms`,
         met: s.pooledP99VsFloor <= TARGET_P99_RATIO,
         section: 'Re-authentication',
       },
@@ -380,6 +485,8 @@ export function reauthProblems(result: ReauthResult): string[] {
   return result.sizes.flatMap((s) => [
     ...(s.loadErrors > 0 ? [`N=${label(s)}: ${s.loadErrors} failed GETs`] : []),
     ...(s.clientErrors > 0 ? [`N=${label(s)}: ${s.clientErrors} client error events (${s.clientErrorMessages})`] : []),
-    ...(s.reauthenticationFailures > 0 ? [`N=${label(s)}: ${s.reauthenticationFailures} reauthenticationFailed events`] : []),
+    ...(s.reauthenticationFailures > 0
+      ? [`N=${label(s)}: ${s.reauthenticationFailures} reauthenticationFailed events`]
+      : []),
   ]);
 }

@@ -38,7 +38,10 @@ class MintingCredential implements TokenCredential {
   async getToken(): Promise<AccessToken> {
     const now = Date.now();
     const exp = Math.floor(now / 1000) + TOKEN_LIFETIME_S;
-    const token = signJwt({ oid: OID, aud: 'https://redis.azure.com', exp, iat: Math.floor(now / 1000), nonce: Math.random() }, this.#key);
+    const token = signJwt(
+      { oid: OID, aud: 'https://redis.azure.com', exp, iat: Math.floor(now / 1000), nonce: Math.random() },
+      this.#key,
+    );
     this.onToken?.();
     this.lastTokenAt = performance.now();
     return { token, expiresOnTimestamp: exp * 1000 };
@@ -88,41 +91,65 @@ async function main(): Promise<void> {
   await server.command('ACL', 'SETUSER', OID, 'on', 'nopass', '~*', '&*', '+@all');
   const credential = new MintingCredential();
   const provider = createCredentialsProvider({
-    credential, tokenManagerOptions: { expirationRefreshRatio: 0.5, refreshJitter: 0 },
+    credential,
+    tokenManagerOptions: { expirationRefreshRatio: 0.5, refreshJitter: 0 },
   });
   const profiler = PROFILE ? new Profiler() : undefined;
   const profileFile = (kind: string) => (PROFILE ?? '').replace(/(\.cpuprofile)?$/, `.${kind}.cpuprofile`);
   // Probes: the first subscriber and the last one, so the hand-out to the clients lies between them.
   let handedFirstAt = Number.NaN;
   let handedLastAt = Number.NaN;
-  provider.subscribe({ onToken: () => { handedFirstAt = performance.now(); } });
-  const clients = await openClients(N, () => createEntraRedis({ host: server.host, port: server.port, credentialsProvider: provider }));
-  provider.subscribe({ onToken: () => { handedLastAt = performance.now(); } });
+  provider.subscribe({
+    onToken: () => {
+      handedFirstAt = performance.now();
+    },
+  });
+  const clients = await openClients(N, () =>
+    createEntraRedis({ host: server.host, port: server.port, credentialsProvider: provider }),
+  );
+  provider.subscribe({
+    onToken: () => {
+      handedLastAt = performance.now();
+    },
+  });
   // The floor: the same N AUTHs from plain ioredis clients, nothing of this library on their path.
   const first = await provider.getToken();
-  const plainClients = await openClients(N, () => new Redis({
-    host: server.host, port: server.port, username: first.username, password: first.password,
-  }));
+  const plainClients = await openClients(
+    N,
+    () =>
+      new Redis({
+        host: server.host,
+        port: server.port,
+        username: first.username,
+        password: first.password,
+      }),
+  );
   let reauthenticated = 0;
   let onAll: (() => void) | undefined;
   provider.on('reauthenticated', () => {
     if (++reauthenticated === N) onAll?.();
   });
   let tokenCpu = process.cpuUsage();
-  credential.onToken = () => { tokenCpu = process.cpuUsage(); };
+  credential.onToken = () => {
+    tokenCpu = process.cpuUsage();
+  };
   /** The next rotation: wall and CPU ms from the credential's token to the N-th `reauthenticated`. */
-  const rotation = () => new Promise<{ ms: number; cpu: number; toFirst: number; writing: number; tail: number }>((resolve) => {
-    reauthenticated = 0;
-    onAll = () => {
-      const now = performance.now();
-      const result = {
-        ms: now - credential.lastTokenAt, cpu: cpuMs(tokenCpu),
-        toFirst: handedFirstAt - credential.lastTokenAt, writing: handedLastAt - handedFirstAt, tail: now - handedLastAt,
+  const rotation = () =>
+    new Promise<{ ms: number; cpu: number; toFirst: number; writing: number; tail: number }>((resolve) => {
+      reauthenticated = 0;
+      onAll = () => {
+        const now = performance.now();
+        const result = {
+          ms: now - credential.lastTokenAt,
+          cpu: cpuMs(tokenCpu),
+          toFirst: handedFirstAt - credential.lastTokenAt,
+          writing: handedLastAt - handedFirstAt,
+          tail: now - handedLastAt,
+        };
+        profiler?.stop();
+        resolve(result);
       };
-      profiler?.stop();
-      resolve(result);
-    };
-  });
+    });
   // Windows of each rotation and each plain burst, in process.hrtime µs (the clock of CPU profiles), for analysis.
   const windows: { kind: string; from: number; to: number }[] = [];
   const hrMicros = () => Number(process.hrtime.bigint() / 1000n);
@@ -160,23 +187,47 @@ async function main(): Promise<void> {
         const from = hrMicros();
         const start2 = performance.now();
         await Promise.all(clients.map((client: Redis) => client.auth(token.username, token.password)));
-        process.stderr.write(`  burst on entra clients: ${(performance.now() - start2).toFixed(1)} ms (CPU ${cpuMs(cpu2).toFixed(1)})\n`);
+        process.stderr.write(
+          `  burst on entra clients: ${(performance.now() - start2).toFixed(1)} ms (CPU ${cpuMs(cpu2).toFixed(1)})\n`,
+        );
         windows.push({ kind: 'entra-burst', from, to: hrMicros() });
       }
       rows.push({ library: library.ms, libraryCpu: library.cpu, plain: plain.ms, plainCpu: plain.cpu });
-      process.stderr.write(`round ${round + 1}: library ${library.ms.toFixed(1)} ms (CPU ${library.cpu.toFixed(1)}), `
-        + `plain ${plain.ms.toFixed(1)} ms (CPU ${plain.cpu.toFixed(1)}), ratio ${(library.ms / plain.ms).toFixed(2)}; `
-        + `library token->first ${library.toFirst.toFixed(2)}, writing ${library.writing.toFixed(1)}, tail ${library.tail.toFixed(1)}; `
-        + `plain writing ${plain.written.toFixed(1)}\n`);
+      process.stderr.write(
+        `round ${round + 1}: library ${library.ms.toFixed(1)} ms (CPU ${library.cpu.toFixed(1)}), ` +
+          `plain ${plain.ms.toFixed(1)} ms (CPU ${plain.cpu.toFixed(1)}), ratio ${(library.ms / plain.ms).toFixed(2)}; ` +
+          `library token->first ${library.toFirst.toFixed(2)}, writing ${library.writing.toFixed(1)}, tail ${library.tail.toFixed(1)}; ` +
+          `plain writing ${plain.written.toFixed(1)}\n`,
+      );
     }
     const fmt = (values: number[], digits: number) => {
       const s = summarize(values);
       return `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}-${s.max.toFixed(digits)})`;
     };
-    process.stdout.write(`N=${N}, ${ROUNDS} rounds: library ${fmt(rows.map((r) => r.library), 1)} ms `
-      + `(CPU ${fmt(rows.map((r) => r.libraryCpu), 1)}), plain ${fmt(rows.map((r) => r.plain), 1)} ms `
-      + `(CPU ${fmt(rows.map((r) => r.plainCpu), 1)}), ratio ${fmt(rows.map((r) => r.library / r.plain), 2)}, `
-      + `CPU ratio ${fmt(rows.map((r) => r.libraryCpu / r.plainCpu), 2)}\n`);
+    process.stdout.write(
+      `N=${N}, ${ROUNDS} rounds: library ${fmt(
+        rows.map((r) => r.library),
+        1,
+      )} ms ` +
+        `(CPU ${fmt(
+          rows.map((r) => r.libraryCpu),
+          1,
+        )}), plain ${fmt(
+          rows.map((r) => r.plain),
+          1,
+        )} ms ` +
+        `(CPU ${fmt(
+          rows.map((r) => r.plainCpu),
+          1,
+        )}), ratio ${fmt(
+          rows.map((r) => r.library / r.plain),
+          2,
+        )}, ` +
+        `CPU ratio ${fmt(
+          rows.map((r) => r.libraryCpu / r.plainCpu),
+          2,
+        )}\n`,
+    );
     if (process.env.ROTATION_WINDOWS) writeFileSync(process.env.ROTATION_WINDOWS, JSON.stringify(windows));
   } finally {
     await closeClients(clients);

@@ -25,7 +25,9 @@ async function main(): Promise<void> {
   const minutes = Number(value('--minutes') ?? 30);
   if (!Number.isFinite(minutes) || minutes < 1) throw new Error('--minutes must be a number of at least 1');
   const seedArg = value('--seed');
-  const out = args.includes('--no-write') ? undefined : (value('--out') ?? fileURLToPath(new URL('../docs/soak.md', import.meta.url)));
+  const out = args.includes('--no-write')
+    ? undefined
+    : (value('--out') ?? fileURLToPath(new URL('../docs/soak.md', import.meta.url)));
   const report = await runSoak({ minutes, ...(seedArg !== undefined ? { seed: Number(seedArg) } : {}) });
   const markdown = renderSoak(report);
   if (out) {

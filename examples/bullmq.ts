@@ -17,15 +17,25 @@ const credentialsProvider = createManagedIdentityCredentialsProvider(
 );
 
 // BullMQ requires maxRetriesPerRequest: null on connections used by workers.
-const connection = createEntraRedis({ host, port, tls: { servername: host }, credentialsProvider, maxRetriesPerRequest: null });
+const connection = createEntraRedis({
+  host,
+  port,
+  tls: { servername: host },
+  credentialsProvider,
+  maxRetriesPerRequest: null,
+});
 connection.on('error', (error: Error) => console.error('redis:', error.message));
 
 const queue = new Queue('emails', { connection });
 const events = new QueueEvents('emails', { connection });
-const worker = new Worker<{ to: string }>('emails', async (job) => {
-  console.log(`sending ${job.name} to ${job.data.to}`);
-  return { delivered: true };
-}, { connection, concurrency: 5 });
+const worker = new Worker<{ to: string }>(
+  'emails',
+  async (job) => {
+    console.log(`sending ${job.name} to ${job.data.to}`);
+    return { delivered: true };
+  },
+  { connection, concurrency: 5 },
+);
 worker.on('failed', (job, error) => console.error(`job ${job?.id} failed:`, error.message));
 
 await events.waitUntilReady();

@@ -17,7 +17,11 @@ import { selfSignedCertificate } from '../lib/testing/certs.js';
 import { EntraEmulator } from '../lib/testing/entra-emulator.js';
 import { startRedisServer, type RedisServerHandle } from '../lib/testing/redis-server.js';
 // In your application: from 'ioredis-entraid'
-import { createEntraRedis, createManagedIdentityCredentialsProvider, type EntraCredentialsProvider } from '../lib/index.js';
+import {
+  createEntraRedis,
+  createManagedIdentityCredentialsProvider,
+  type EntraCredentialsProvider,
+} from '../lib/index.js';
 import type { Redis } from 'ioredis';
 
 const { values } = parseArgs({
@@ -68,9 +72,11 @@ function log(line: string): void {
 }
 
 function progress(amr: AmrEmulator): string {
-  return `${elapsed()}  commands ${stats.commandsOk} ok, ${stats.commandsFailed} failed | tokens ${stats.tokens}`
-    + ` | re-auth ${stats.reauthByAuth} AUTH, ${stats.reauthByReconnect} reconnect | expiry disconnects ${amr.counters.expiryDisconnects}`
-    + ` | jobs ${stats.jobsReceived}/${stats.jobsPushed} | messages ${stats.messagesReceived}/${stats.messagesPublished}`;
+  return (
+    `${elapsed()}  commands ${stats.commandsOk} ok, ${stats.commandsFailed} failed | tokens ${stats.tokens}` +
+    ` | re-auth ${stats.reauthByAuth} AUTH, ${stats.reauthByReconnect} reconnect | expiry disconnects ${amr.counters.expiryDisconnects}` +
+    ` | jobs ${stats.jobsReceived}/${stats.jobsPushed} | messages ${stats.messagesReceived}/${stats.messagesPublished}`
+  );
 }
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -95,7 +101,8 @@ try {
 } catch (error) {
   const message = (error as Error).message;
   console.error(`Could not start redis-server: ${message}`);
-  if (/ENOENT/.test(message)) console.error('Install it (Debian/Ubuntu: apt-get install redis-server) or set REDIS_SERVER_BIN to its path.');
+  if (/ENOENT/.test(message))
+    console.error('Install it (Debian/Ubuntu: apt-get install redis-server) or set REDIS_SERVER_BIN to its path.');
   process.exit(1);
 }
 cleanups.push(() => redisServer.stop());
@@ -108,7 +115,10 @@ cleanups.push(entra.applyManagedIdentityEnv());
 
 const certificate = selfSignedCertificate();
 const amr = await AmrEmulator.start({
-  backend: { host: redisServer.host, port: redisServer.port }, publicKey: entra.publicKey, admin: redisServer.admin, tls: certificate,
+  backend: { host: redisServer.host, port: redisServer.port },
+  publicKey: entra.publicKey,
+  admin: redisServer.admin,
+  tls: certificate,
 });
 cleanups.push(() => amr.stop());
 
@@ -120,28 +130,42 @@ const credentialsProvider: EntraCredentialsProvider = createManagedIdentityCrede
 cleanups.push(() => credentialsProvider.dispose());
 
 console.log('ioredis-entraid demo: Entra ID token rotation against a local Azure Managed Redis emulator');
-console.log(`  redis-server       ${redisServer.host}:${redisServer.port} (the default user is off, as on a cache with access keys disabled)`);
-console.log(`  Entra ID emulator  ${entra.managedIdentityEndpoint} (App Service managed identity); tokens live ${tokenLifetime} s`);
-console.log(`  AMR emulator       ${amr.host}:${amr.port} (TLS): verifies every token, closes a connection when its token expires`);
-console.log(`  identity           user-assigned managed identity, client id ${shortId(identity.clientId)}, oid ${shortId(identity.oid)}`);
+console.log(
+  `  redis-server       ${redisServer.host}:${redisServer.port} (the default user is off, as on a cache with access keys disabled)`,
+);
+console.log(
+  `  Entra ID emulator  ${entra.managedIdentityEndpoint} (App Service managed identity); tokens live ${tokenLifetime} s`,
+);
+console.log(
+  `  AMR emulator       ${amr.host}:${amr.port} (TLS): verifies every token, closes a connection when its token expires`,
+);
+console.log(
+  `  identity           user-assigned managed identity, client id ${shortId(identity.clientId)}, oid ${shortId(identity.oid)}`,
+);
 console.log('  clients            demo-app (commands), demo-worker (BLPOP), demo-subscriber (SUBSCRIBE)');
 console.log(`Running for ${seconds} s (--seconds N to change)${tty ? ', Ctrl-C to stop early' : ''}.\n`);
 
 credentialsProvider.on('tokenRefreshed', (token) => {
   stats.tokens++;
-  log(`${elapsed()}  token #${stats.tokens} for oid ${shortId(token.oid)}, valid ${((token.expiresOn - Date.now()) / 1000).toFixed(1)} s`);
+  log(
+    `${elapsed()}  token #${stats.tokens} for oid ${shortId(token.oid)}, valid ${((token.expiresOn - Date.now()) / 1000).toFixed(1)} s`,
+  );
 });
 credentialsProvider.on('reauthenticated', ({ connection, method }) => {
   if (method === 'auth') {
     stats.reauthByAuth++;
   } else {
     stats.reauthByReconnect++;
-    log(`${elapsed()}  ${connection} reconnected with the new token (AUTH cannot run there now: RESP2 subscribe mode, or a blocking command)`);
+    log(
+      `${elapsed()}  ${connection} reconnected with the new token (AUTH cannot run there now: RESP2 subscribe mode, or a blocking command)`,
+    );
   }
 });
 credentialsProvider.on('reauthenticationFailed', ({ connection, error, willRetry }) => {
   stats.reauthFailures++;
-  log(`${elapsed()}  re-authentication of ${connection} failed${willRetry ? ', retrying' : ''}: ${(error as Error).message}`);
+  log(
+    `${elapsed()}  re-authentication of ${connection} failed${willRetry ? ', retrying' : ''}: ${(error as Error).message}`,
+  );
 });
 credentialsProvider.on('refreshFailed', ({ error, consecutiveFailures }) => {
   stats.refreshFailures++;
@@ -203,8 +227,8 @@ const appLoop = (async () => {
     await count(app.set(`demo:key:${i % 100}`, String(i)));
     await count(app.get(`demo:key:${i % 100}`));
     if (i % 25 === 0) {
-      if (await count(app.lpush('demo:jobs', String(i))) !== undefined) stats.jobsPushed++;
-      if (await count(app.publish('demo:events', String(i))) !== undefined) stats.messagesPublished++;
+      if ((await count(app.lpush('demo:jobs', String(i)))) !== undefined) stats.jobsPushed++;
+      if ((await count(app.publish('demo:events', String(i)))) !== undefined) stats.messagesPublished++;
     }
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
@@ -234,17 +258,22 @@ log(progress(amr));
 
 const expiryDisconnects = amr.counters.expiryDisconnects;
 const lifetimes = ((Date.now() - started) / 1000 / tokenLifetime).toFixed(1);
-if (stats.jobsReceived < stats.jobsPushed) problems.push(`${stats.jobsPushed - stats.jobsReceived} jobs were not received`);
-if (stats.messagesReceived < stats.messagesPublished) problems.push(`${stats.messagesPublished - stats.messagesReceived} messages were not received`);
+if (stats.jobsReceived < stats.jobsPushed)
+  problems.push(`${stats.jobsPushed - stats.jobsReceived} jobs were not received`);
+if (stats.messagesReceived < stats.messagesPublished)
+  problems.push(`${stats.messagesPublished - stats.messagesReceived} messages were not received`);
 const expectRotation = (Date.now() - started) / 1000 > tokenLifetime * 1.5;
 if (expectRotation && stats.tokens < 2) problems.push('no token rotation was seen');
-if (expectRotation && stats.reauthByAuth + stats.reauthByReconnect === 0) problems.push('no connection was re-authenticated');
+if (expectRotation && stats.reauthByAuth + stats.reauthByReconnect === 0)
+  problems.push('no connection was re-authenticated');
 
 console.log('');
 console.log(`Summary after ${((Date.now() - started) / 1000).toFixed(1)} s (${lifetimes} token lifetimes):`);
 console.log(`  commands              ${stats.commandsOk} ok, ${stats.commandsFailed} failed`);
 console.log(`  tokens received       ${stats.tokens} (refresh failures: ${stats.refreshFailures})`);
-console.log(`  re-authentications    ${stats.reauthByAuth} by AUTH in place, ${stats.reauthByReconnect} by reconnect (failed attempts: ${stats.reauthFailures})`);
+console.log(
+  `  re-authentications    ${stats.reauthByAuth} by AUTH in place, ${stats.reauthByReconnect} by reconnect (failed attempts: ${stats.reauthFailures})`,
+);
 console.log(`  expiry disconnects    ${expiryDisconnects}`);
 console.log(`  jobs through BLPOP    ${stats.jobsReceived} of ${stats.jobsPushed}`);
 console.log(`  pub/sub messages      ${stats.messagesReceived} of ${stats.messagesPublished}`);

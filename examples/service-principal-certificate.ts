@@ -23,7 +23,9 @@ const credentialsProvider = createConfidentialCredentialsProvider({
   tenantId,
   certificate: {
     certificatePath,
-    ...(process.env.AZURE_CLIENT_CERTIFICATE_PASSWORD ? { certificatePassword: process.env.AZURE_CLIENT_CERTIFICATE_PASSWORD } : {}),
+    ...(process.env.AZURE_CLIENT_CERTIFICATE_PASSWORD
+      ? { certificatePassword: process.env.AZURE_CLIENT_CERTIFICATE_PASSWORD }
+      : {}),
   },
   // Subject name / issuer authentication: send the chain (x5c) with each request.
   sendCertificateChain: process.env.AZURE_CLIENT_SEND_CERTIFICATE_CHAIN === 'true',

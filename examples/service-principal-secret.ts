@@ -11,7 +11,12 @@
 // In your application: from 'ioredis-entraid'
 import { createConfidentialCredentialsProvider, createEntraRedis } from '../lib/index.js';
 
-const { REDIS_HOST: host, AZURE_TENANT_ID: tenantId, AZURE_CLIENT_ID: clientId, AZURE_CLIENT_SECRET: clientSecret } = process.env;
+const {
+  REDIS_HOST: host,
+  AZURE_TENANT_ID: tenantId,
+  AZURE_CLIENT_ID: clientId,
+  AZURE_CLIENT_SECRET: clientSecret,
+} = process.env;
 if (!host || !tenantId || !clientId || !clientSecret) {
   throw new Error('Set REDIS_HOST, AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET');
 }

@@ -22,7 +22,10 @@ credentialsProvider.on('tokenRefreshed', (token) => {
 });
 credentialsProvider.on('refreshFailed', ({ error, consecutiveFailures, validTokenExpiresOn }) => {
   // The provider keeps trying; this is for your logs and alerts.
-  console.warn(`token refresh failed ${consecutiveFailures}x (current token valid until ${validTokenExpiresOn ? new Date(validTokenExpiresOn).toISOString() : 'none'}):`, error);
+  console.warn(
+    `token refresh failed ${consecutiveFailures}x (current token valid until ${validTokenExpiresOn ? new Date(validTokenExpiresOn).toISOString() : 'none'}):`,
+    error,
+  );
 });
 
 const redis = createEntraRedis({ host, port, tls: { servername: host }, credentialsProvider });

@@ -12,7 +12,8 @@ import { createEntraRedis, createManagedIdentityCredentialsProvider } from '../l
 
 const host = process.env.REDIS_HOST;
 const clientId = process.env.AZURE_CLIENT_ID;
-if (!host || !clientId) throw new Error('Set REDIS_HOST and AZURE_CLIENT_ID (the client id of the user-assigned identity)');
+if (!host || !clientId)
+  throw new Error('Set REDIS_HOST and AZURE_CLIENT_ID (the client id of the user-assigned identity)');
 const port = Number(process.env.REDIS_PORT ?? 10000);
 
 const credentialsProvider = createManagedIdentityCredentialsProvider({

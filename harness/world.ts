@@ -6,7 +6,12 @@ import type { TokenManagerOptions } from '../lib/manager/options.js';
 import { AmrEmulator, startAmrCluster, type AmrCluster } from '../lib/testing/amr-emulator.js';
 import { selfSignedCertificate } from '../lib/testing/certs.js';
 import { EntraEmulator, type EmulatedManagedIdentity } from '../lib/testing/entra-emulator.js';
-import { startRedisCluster, startRedisServer, type RedisClusterHandle, type RedisServerHandle } from '../lib/testing/redis-server.js';
+import {
+  startRedisCluster,
+  startRedisServer,
+  type RedisClusterHandle,
+  type RedisServerHandle,
+} from '../lib/testing/redis-server.js';
 
 export { waitUntil } from '../lib/testing/redis-server.js';
 
@@ -28,20 +33,30 @@ abstract class TokenSide {
   readonly #providers: EntraCredentialsProvider[] = [];
   readonly #clients: Array<{ disconnect(): void }> = [];
 
-  protected constructor(readonly entra: EntraEmulator, readonly identity: EmulatedManagedIdentity) {
+  protected constructor(
+    readonly entra: EntraEmulator,
+    readonly identity: EmulatedManagedIdentity,
+  ) {
     this.#restoreEnv = entra.applyManagedIdentityEnv();
   }
 
   /** A provider over a real ManagedIdentityCredential for the emulated identity; disposed by stop(). */
-  provider(options: {
-    tokenManagerOptions?: TokenManagerOptions; username?: () => string; identity?: EmulatedManagedIdentity;
-  } = {}): EntraCredentialsProvider {
+  provider(
+    options: {
+      tokenManagerOptions?: TokenManagerOptions;
+      username?: () => string;
+      identity?: EmulatedManagedIdentity;
+    } = {},
+  ): EntraCredentialsProvider {
     const identity = options.identity ?? this.identity;
     const credential = new ManagedIdentityCredential({ clientId: identity.clientId, retryOptions: { maxRetries: 0 } });
     const provider = createCredentialsProvider({
       credential,
-      tokenManagerOptions: { tokenRequestTimeout: 2_000, ...options.tokenManagerOptions,
-        retryOptions: { initialDelay: 100, maxDelay: 500, ...options.tokenManagerOptions?.retryOptions } },
+      tokenManagerOptions: {
+        tokenRequestTimeout: 2_000,
+        ...options.tokenManagerOptions,
+        retryOptions: { initialDelay: 100, maxDelay: 500, ...options.tokenManagerOptions?.retryOptions },
+      },
       ...(options.username ? { username: options.username } : {}),
     });
     this.#providers.push(provider);
@@ -82,7 +97,9 @@ export class World extends TokenSide {
     const entra = await EntraEmulator.start({ tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 3 });
     const certificate = options.tls ? selfSignedCertificate() : undefined;
     const amr = await AmrEmulator.start({
-      backend: { host: redis.host, port: redis.port }, publicKey: entra.publicKey, admin: redis.admin,
+      backend: { host: redis.host, port: redis.port },
+      publicKey: entra.publicKey,
+      admin: redis.admin,
       ...(certificate ? { tls: certificate } : {}),
     });
     const identity = entra.addManagedIdentity({ kind: 'user' });
@@ -131,7 +148,10 @@ export class ClusterWorld extends TokenSide {
     const cluster = await startRedisCluster({ masters: 3 });
     const entra = await EntraEmulator.start({ tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 3 });
     const certificate = options.tls ? selfSignedCertificate() : undefined;
-    const amr = await startAmrCluster(cluster, { publicKey: entra.publicKey, ...(certificate ? { tls: certificate } : {}) });
+    const amr = await startAmrCluster(cluster, {
+      publicKey: entra.publicKey,
+      ...(certificate ? { tls: certificate } : {}),
+    });
     const identity = entra.addManagedIdentity({ kind: 'user' });
     return new ClusterWorld(cluster, entra, amr, identity, certificate);
   }
@@ -153,7 +173,9 @@ export class ClusterWorld extends TokenSide {
 
 /** Resolves with the next `event` of `provider` that satisfies `predicate`. */
 export function nextEvent<E extends keyof CredentialsProviderEvents>(
-  provider: EntraCredentialsProvider, event: E, predicate: (...args: CredentialsProviderEvents[E]) => boolean = () => true,
+  provider: EntraCredentialsProvider,
+  event: E,
+  predicate: (...args: CredentialsProviderEvents[E]) => boolean = () => true,
   timeoutMs = 15_000,
 ): Promise<CredentialsProviderEvents[E]> {
   return new Promise((resolve, reject) => {
@@ -172,9 +194,14 @@ export function nextEvent<E extends keyof CredentialsProviderEvents>(
 }
 
 /** Counts events of a provider from now on. */
-export function countEvents(provider: EntraCredentialsProvider, event: keyof CredentialsProviderEvents): { count: number; stop(): void } {
+export function countEvents(
+  provider: EntraCredentialsProvider,
+  event: keyof CredentialsProviderEvents,
+): { count: number; stop(): void } {
   const counter = { count: 0, stop: () => provider.off(event, listener) };
-  const listener = () => { counter.count++; };
+  const listener = () => {
+    counter.count++;
+  };
   provider.on(event, listener);
   return counter;
 }

@@ -23,13 +23,20 @@ export function createEntraCluster(startupNodes: ClusterNode[], options: EntraCl
   const provider = credentialsProvider ?? defaultCredentialsProvider();
   const lazyConnect = clusterOptions.lazyConnect === true;
   // Not connected by the constructor: connections it makes must be bound first.
-  const cluster = new Cluster(startupNodes, { ...clusterOptions, lazyConnect: true, redisOptions: { ...clusterOptions.redisOptions } });
+  const cluster = new Cluster(startupNodes, {
+    ...clusterOptions,
+    lazyConnect: true,
+    redisOptions: { ...clusterOptions.redisOptions },
+  });
   assertIoredisContract(cluster, 'Cluster');
   watchClusterConnections(cluster, (redis) => bindClient(redis, provider, reauthJitter));
   // duplicate() makes a Cluster covered the same way, sharing the provider unless told otherwise.
-  cluster.duplicate = (overrideStartupNodes: ClusterNode[] = [], overrideOptions: EntraClusterOptions = {}) => createEntraCluster(
-    overrideStartupNodes.length > 0 ? overrideStartupNodes : clusterStartupNodes(cluster),
-    { ...cluster.options, credentialsProvider: provider, reauthJitter, ...overrideOptions },
-  );
+  cluster.duplicate = (overrideStartupNodes: ClusterNode[] = [], overrideOptions: EntraClusterOptions = {}) =>
+    createEntraCluster(overrideStartupNodes.length > 0 ? overrideStartupNodes : clusterStartupNodes(cluster), {
+      ...cluster.options,
+      credentialsProvider: provider,
+      reauthJitter,
+      ...overrideOptions,
+    });
   return connectUnlessLazy(cluster, lazyConnect);
 }

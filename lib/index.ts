@@ -45,4 +45,10 @@ export {
   type ReauthReconnectMessage,
 } from './tracing.js';
 export { defaultIsRetryable } from './manager/retryable.js';
-export { InvalidTokenError, TokenUnavailableError, TokenRequestTimeoutError, DisposedError, IoredisContractError } from './errors.js';
+export {
+  InvalidTokenError,
+  TokenUnavailableError,
+  TokenRequestTimeoutError,
+  DisposedError,
+  IoredisContractError,
+} from './errors.js';

@@ -28,7 +28,9 @@ export function callListener(listener: (...args: never[]) => unknown, self: unkn
  * whether the event had listeners, as `emit` does. `once` listeners are removed as `emit` removes them.
  */
 export function emitIsolated(
-  emitter: { rawListeners(event: string | symbol): unknown[] }, event: string | symbol, args: unknown[],
+  emitter: { rawListeners(event: string | symbol): unknown[] },
+  event: string | symbol,
+  args: unknown[],
 ): boolean {
   const listeners = emitter.rawListeners(event);
   for (const listener of listeners) callListener(listener as (...a: never[]) => unknown, emitter, args);

@@ -105,8 +105,13 @@ const reconnectChannel = diagnosticsChannel.channel(REAUTH_RECONNECT_CHANNEL);
 
 /** Whether any of the five channels of a tracing channel has a subscriber (`TracingChannel#hasSubscribers` is newer). */
 function isTraced(channel: diagnosticsChannel.TracingChannel<unknown, object>): boolean {
-  return channel.start.hasSubscribers || channel.end.hasSubscribers || channel.asyncStart.hasSubscribers
-    || channel.asyncEnd.hasSubscribers || channel.error.hasSubscribers;
+  return (
+    channel.start.hasSubscribers ||
+    channel.end.hasSubscribers ||
+    channel.asyncStart.hasSubscribers ||
+    channel.asyncEnd.hasSubscribers ||
+    channel.error.hasSubscribers
+  );
 }
 
 /**
@@ -119,14 +124,17 @@ export function traceTokenRequest(
 ): Promise<EntraToken> {
   if (!isTraced(tokenChannel)) return request();
   let token: EntraToken | undefined;
-  const traced = tokenChannel.tracePromise(async () => {
-    try {
-      token = await request();
-    } catch (error) {
-      throw redactError(error);
-    }
-    return describeToken(token);
-  }, { ...context() });
+  const traced = tokenChannel.tracePromise(
+    async () => {
+      try {
+        token = await request();
+      } catch (error) {
+        throw redactError(error);
+      }
+      return describeToken(token);
+    },
+    { ...context() },
+  );
   return traced.then(() => token as EntraToken);
 }
 
@@ -146,17 +154,24 @@ export function traceReauthentication<T>(
 ): Promise<T> {
   if (!isTraced(reauthChannel)) return reauthenticate();
   const { connection, method = 'auth', token, attempt } = context();
-  return reauthChannel.tracePromise(async () => {
-    try {
-      return await reauthenticate();
-    } catch (error) {
-      throw redactError(error);
-    }
-  }, { connection, method, token: describeToken(token), attempt });
+  return reauthChannel.tracePromise(
+    async () => {
+      try {
+        return await reauthenticate();
+      } catch (error) {
+        throw redactError(error);
+      }
+    },
+    { connection, method, token: describeToken(token), attempt },
+  );
 }
 
 /** Publishes on {@link REAUTH_RECONNECT_CHANNEL} that `connection` is reconnected to present `token`. */
-export function publishReauthReconnect(connection: string, token: EntraToken, reason: ReauthReconnectMessage['reason']): void {
+export function publishReauthReconnect(
+  connection: string,
+  token: EntraToken,
+  reason: ReauthReconnectMessage['reason'],
+): void {
   if (!reconnectChannel.hasSubscribers) return;
   const message: ReauthReconnectMessage = { connection, token: describeToken(token), reason };
   reconnectChannel.publish(message);

@@ -20,7 +20,11 @@ const flag = (name) => {
   args.splice(index, 1);
   return true;
 };
-const env = { ...process.env, DIFFERENTIAL_RUNS: take('--runs') ?? '200', DIFFERENTIAL_SHRINK: flag('--no-shrink') ? '0' : '1' };
+const env = {
+  ...process.env,
+  DIFFERENTIAL_RUNS: take('--runs') ?? '200',
+  DIFFERENTIAL_SHRINK: flag('--no-shrink') ? '0' : '1',
+};
 const seed = take('--seed');
 const path = take('--path');
 if (seed !== undefined) env.DIFFERENTIAL_SEED = seed;
@@ -32,6 +36,9 @@ if (args.length > 0) {
   console.error(`unknown arguments: ${args.join(' ')}`);
   process.exit(2);
 }
-const child = spawn(process.execPath, ['scripts/test.mjs', ...(ioredis ? ['--ioredis', ioredis] : []), 'spec/binding/differential.test.ts'],
-  { stdio: 'inherit', env });
+const child = spawn(
+  process.execPath,
+  ['scripts/test.mjs', ...(ioredis ? ['--ioredis', ioredis] : []), 'spec/binding/differential.test.ts'],
+  { stdio: 'inherit', env },
+);
 child.on('exit', (code) => process.exit(code ?? 1));

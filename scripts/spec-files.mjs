@@ -10,17 +10,20 @@ import { join, relative } from 'node:path';
 
 export const KNOWN_MAJORS = ['5', '6'];
 const TAG = /^\/\/ ioredis majors: ([0-9, ]+?)(?: \(.*\))?$/m;
-const DRIVES_IOREDIS = /from '(ioredis|[./]+(lib\/)?(index|create-entra-redis|create-entra-cluster)\.js|[./]+(harness\/|support\/)?world\.js)'/;
+const DRIVES_IOREDIS =
+  /from '(ioredis|[./]+(lib\/)?(index|create-entra-redis|create-entra-cluster)\.js|[./]+(harness\/|support\/)?world\.js)'/;
 /** How many leading lines may hold the tag (a file's header comment). */
 const HEADER_LINES = 12;
 
 /** Every *.test.ts under `dir`, relative to the working directory, sorted. */
 export function findSpecs(dir) {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) return findSpecs(path);
-    return name.endsWith('.test.ts') ? [relative('.', path)] : [];
-  }).sort();
+  return readdirSync(dir)
+    .flatMap((name) => {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) return findSpecs(path);
+      return name.endsWith('.test.ts') ? [relative('.', path)] : [];
+    })
+    .sort();
 }
 
 /**
@@ -33,11 +36,16 @@ export function ioredisMajorsOf(file) {
   const tag = TAG.exec(header);
   if (!tag) {
     if (DRIVES_IOREDIS.test(source)) {
-      throw new Error(`${file} drives ioredis but does not say on which majors: add "// ioredis majors: 5, 6" (or the ones it needs) as one of its first ${HEADER_LINES} lines`);
+      throw new Error(
+        `${file} drives ioredis but does not say on which majors: add "// ioredis majors: 5, 6" (or the ones it needs) as one of its first ${HEADER_LINES} lines`,
+      );
     }
     return undefined;
   }
-  const majors = tag[1].split(',').map((m) => m.trim()).filter(Boolean);
+  const majors = tag[1]
+    .split(',')
+    .map((m) => m.trim())
+    .filter(Boolean);
   const unknown = majors.filter((m) => !KNOWN_MAJORS.includes(m));
   if (majors.length === 0 || unknown.length > 0) {
     throw new Error(`${file}: "ioredis majors: ${tag[1]}" must list some of ${KNOWN_MAJORS.join(', ')}`);

@@ -31,7 +31,11 @@ const CLIENT_FILES = [
   'spec/binding/ioredis-contract.test.ts',
   'spec/binding/ioredis-workarounds.test.ts',
 ];
-const specsIn = (dir) => readdirSync(join(root, dir)).filter((f) => f.endsWith('.test.ts')).sort().map((f) => `${dir}/${f}`);
+const specsIn = (dir) =>
+  readdirSync(join(root, dir))
+    .filter((f) => f.endsWith('.test.ts'))
+    .sort()
+    .map((f) => `${dir}/${f}`);
 /** The runtime dependencies the lowest lane pins (ioredis, the peer, is pinned per major). */
 const RUNTIME = ['@azure/identity', '@azure/core-auth', '@azure/core-rest-pipeline', 'p-retry'];
 
@@ -39,7 +43,8 @@ const RUNTIME = ['@azure/identity', '@azure/core-auth', '@azure/core-rest-pipeli
 function lowestOf(name, range) {
   return range.split('||').map((part) => {
     const match = /^\s*(?:\^|>=\s*)?(\d+\.\d+\.\d+)\s*$/.exec(part);
-    if (!match) throw new Error(`${name}: cannot take the lowest version of "${range}" (expected ^x.y.z or >=x.y.z parts)`);
+    if (!match)
+      throw new Error(`${name}: cannot take the lowest version of "${range}" (expected ^x.y.z or >=x.y.z parts)`);
     return match[1];
   });
 }
@@ -67,8 +72,16 @@ const LANES = {
     packages: ['ioredis', ...RUNTIME],
     runs: [
       // spec/package: the built package loads from CommonJS (require of the ES-module p-retry) on this Node.
-      { major: '5', install: [`ioredis@${lowestFor('5')}`, ...lowestRuntime],
-        files: [...CLIENT_FILES, ...specsIn('spec/identity'), ...specsIn('spec/manager'), 'spec/package/exports.test.ts'] },
+      {
+        major: '5',
+        install: [`ioredis@${lowestFor('5')}`, ...lowestRuntime],
+        files: [
+          ...CLIENT_FILES,
+          ...specsIn('spec/identity'),
+          ...specsIn('spec/manager'),
+          'spec/package/exports.test.ts',
+        ],
+      },
       { major: '6', install: [`ioredis@${lowestFor('6')}`, ...lowestRuntime], files: CLIENT_FILES },
     ],
   },
@@ -80,8 +93,10 @@ function install(name, specs, binary) {
   rmSync(prefix, { recursive: true, force: true });
   mkdirSync(prefix, { recursive: true });
   const env = { ...process.env, PATH: `${join(binary, '..')}:${process.env.PATH ?? ''}` };
-  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--no-package-lock', '--prefix', prefix, ...specs],
-    { stdio: ['ignore', 'ignore', 'inherit'], env });
+  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--no-package-lock', '--prefix', prefix, ...specs], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env,
+  });
   const installed = JSON.parse(readFileSync(join(prefix, 'package.json'), 'utf8')).dependencies ?? {};
   const versions = Object.keys(installed).map((dep) => {
     const file = join(prefix, 'node_modules', dep, 'package.json');
@@ -91,13 +106,23 @@ function install(name, specs, binary) {
 }
 
 function run(binary, label, files, env, buffered) {
-  return runNodeTests({ binary, imports: ['tsx', './scripts/lanes/register.mjs'], files, label, env: { ...process.env, ...env }, cwd: root, buffered });
+  return runNodeTests({
+    binary,
+    imports: ['tsx', './scripts/lanes/register.mjs'],
+    files,
+    label,
+    env: { ...process.env, ...env },
+    cwd: root,
+    buffered,
+  });
 }
 
 const chosen = process.argv.slice(2);
 // spec/package/exports.test.ts loads the built package (test:ci builds before the lanes).
-if (!existsSync(join(root, 'dist', 'cjs', 'index.js'))) execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root, stdio: 'inherit' });
-for (const name of chosen) if (!(name in LANES)) throw new Error(`unknown lane "${name}"; lanes: ${Object.keys(LANES).join(', ')}`);
+if (!existsSync(join(root, 'dist', 'cjs', 'index.js')))
+  execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root, stdio: 'inherit' });
+for (const name of chosen)
+  if (!(name in LANES)) throw new Error(`unknown lane "${name}"; lanes: ${Object.keys(LANES).join(', ')}`);
 const results = [];
 for (const name of chosen.length > 0 ? chosen : Object.keys(LANES)) {
   const lane = LANES[name];
@@ -106,8 +131,15 @@ for (const name of chosen.length > 0 ? chosen : Object.keys(LANES)) {
   const nodeVersion = execFileSync(binary, ['--version']).toString().trim();
   const prepared = lane.runs.map((r) => ({ ...r, ...install(`${name}-ioredis${r.major}`, r.install, binary) }));
   // The ioredis majors run side by side, as in the main matrix: the first prints as it goes, the other once done.
-  const runs = prepared.map((r, index) => run(binary, `lane ${name}, Node ${nodeVersion}: ${r.versions.join(', ')} (${r.files.length} files)`,
-    r.files, { IOREDIS_MAJOR: r.major, ENTRAID_LANE_PREFIX: r.prefix, ENTRAID_LANE_PACKAGES: lane.packages.join(',') }, index > 0));
+  const runs = prepared.map((r, index) =>
+    run(
+      binary,
+      `lane ${name}, Node ${nodeVersion}: ${r.versions.join(', ')} (${r.files.length} files)`,
+      r.files,
+      { IOREDIS_MAJOR: r.major, ENTRAID_LANE_PREFIX: r.prefix, ENTRAID_LANE_PACKAGES: lane.packages.join(',') },
+      index > 0,
+    ),
+  );
   for (const result of await Promise.all(runs)) {
     if (result.output) console.log(`\n=== ${result.label} ===\n${result.output}`);
     results.push(result);
@@ -116,7 +148,8 @@ for (const name of chosen.length > 0 ? chosen : Object.keys(LANES)) {
 }
 
 console.log('\n=== summary ===');
-for (const r of results) console.log(`${r.label}: ${r.passed} passed, ${r.failed} failed${r.code !== 0 ? ` (exit ${r.code})` : ''}`);
+for (const r of results)
+  console.log(`${r.label}: ${r.passed} passed, ${r.failed} failed${r.code !== 0 ? ` (exit ${r.code})` : ''}`);
 const passed = results.reduce((n, r) => n + r.passed, 0);
 const failed = results.reduce((n, r) => n + r.failed, 0);
 console.log(`${passed} passed, ${failed} failed`);

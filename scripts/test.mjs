@@ -33,35 +33,49 @@ const majorsOf = new Map(files.map((file) => [file, ioredisMajorsOf(file)]));
 
 function run(binary, major, specFiles, label, { buffered = false } = {}) {
   const imports = ['tsx', ...(major === '6' ? ['./spec/support/use-ioredis6.mjs'] : [])];
-  return runNodeTests({ binary, imports, files: specFiles, label, env: { ...process.env, IOREDIS_MAJOR: major }, buffered });
+  return runNodeTests({
+    binary,
+    imports,
+    files: specFiles,
+    label,
+    env: { ...process.env, IOREDIS_MAJOR: major },
+    buffered,
+  });
 }
 
 const results = [];
 const lines = nodeLines.length > 0 ? nodeLines : [undefined];
 // The long runs start first, on the first Node line, and run alongside everything else.
 const longFiles = files.filter(onlyOnce);
-const longRun = longFiles.length > 0
-  ? (() => {
-    const binary = nodeBinary(lines[0]);
-    const version = execFileSync(binary, ['--version']).toString().trim();
-    const label = `Node ${version}: ${longFiles.join(', ')} (in parallel with the rest)`;
-    console.log(`\n=== started: ${label} ===`);
-    return run(binary, '5', longFiles, label, { buffered: true });
-  })()
-  : undefined;
+const longRun =
+  longFiles.length > 0
+    ? (() => {
+        const binary = nodeBinary(lines[0]);
+        const version = execFileSync(binary, ['--version']).toString().trim();
+        const label = `Node ${version}: ${longFiles.join(', ')} (in parallel with the rest)`;
+        console.log(`\n=== started: ${label} ===`);
+        return run(binary, '5', longFiles, label, { buffered: true });
+      })()
+    : undefined;
 for (const line of lines) {
   const binary = nodeBinary(line);
   const version = execFileSync(binary, ['--version']).toString().trim();
   const shared = files.filter((f) => majorsOf.get(f) === undefined && !onlyOnce(f));
   const perMajor = majors
-    .map((major) => ({ major, specFiles: files.filter((f) => !onlyOnce(f) && (majorsOf.get(f) ?? []).includes(major)) }))
+    .map((major) => ({
+      major,
+      specFiles: files.filter((f) => !onlyOnce(f) && (majorsOf.get(f) ?? []).includes(major)),
+    }))
     .filter(({ specFiles }) => specFiles.length > 0);
   if (shared.length > 0) results.push(await run(binary, '5', shared, `Node ${version}: ${shared.length} files`));
   if (perMajor.length > 0) {
     // The ioredis majors run side by side (the tests mostly wait on token lifetimes; every server is on its own
     // ephemeral port): the first prints as it goes, the others once done.
-    const runs = perMajor.map(({ major, specFiles }, index) => run(binary, major, specFiles,
-      `Node ${version}, ioredis ${major}: ${specFiles.length} files`, { buffered: index > 0 }));
+    const runs = perMajor.map(({ major, specFiles }, index) =>
+      run(binary, major, specFiles, `Node ${version}, ioredis ${major}: ${specFiles.length} files`, {
+        buffered: index > 0,
+      }),
+    );
     for (const result of await Promise.all(runs)) {
       if (result.output) console.log(`\n=== ${result.label} ===\n${result.output}`);
       results.push(result);
@@ -76,7 +90,8 @@ if (longRun) {
 }
 
 console.log('\n=== summary ===');
-for (const r of results) console.log(`${r.label}: ${r.passed} passed, ${r.failed} failed${r.code !== 0 ? ` (exit ${r.code})` : ''}`);
+for (const r of results)
+  console.log(`${r.label}: ${r.passed} passed, ${r.failed} failed${r.code !== 0 ? ` (exit ${r.code})` : ''}`);
 const passed = results.reduce((n, r) => n + r.passed, 0);
 const failed = results.reduce((n, r) => n + r.failed, 0);
 console.log(`${passed} passed, ${failed} failed`);

@@ -11,8 +11,10 @@ import { currentNodeSupported, lowestSupportedNode, nodeBinary } from './node-bi
 const binary = nodeBinary();
 const env = { ...process.env };
 if (!currentNodeSupported()) {
-  console.error(`Node.js ${process.version} is older than this package supports (>=${lowestSupportedNode().join('.')}): `
-    + `running on ${binary}`);
+  console.error(
+    `Node.js ${process.version} is older than this package supports (>=${lowestSupportedNode().join('.')}): ` +
+      `running on ${binary}`,
+  );
   env.PATH = `${dirname(binary)}${delimiter}${env.PATH ?? ''}`;
 }
 const child = spawn(binary, process.argv.slice(2), { stdio: 'inherit', env });

@@ -21,7 +21,11 @@ describe('leaks: rotations, reconnects and create/quit cycles', { timeout: 10 * 
 
   before(async () => {
     report = await runLeaks({
-      rotations: 500, connections: 50, blockedRotations: 100, reconnects: 200, cycles: 200,
+      rotations: 500,
+      connections: 50,
+      blockedRotations: 100,
+      reconnects: 200,
+      cycles: 200,
       log: (line) => process.stderr.write(`${line}\n`),
     });
     process.stderr.write(`${renderLeaks(report)}\n`);
@@ -32,7 +36,12 @@ describe('leaks: rotations, reconnects and create/quit cycles', { timeout: 10 * 
     assert.ok(Number(phase('rotations').notes['re-AUTH in place']) > 0, 're-AUTHs happened');
   });
 
-  for (const name of ['rotations', 'rotations, one connection blocked in BLPOP 0', 'reconnects', 'create/quit cycles']) {
+  for (const name of [
+    'rotations',
+    'rotations, one connection blocked in BLPOP 0',
+    'reconnects',
+    'create/quit cycles',
+  ]) {
     it(`${name}: listener counts and subscriberCount stay flat`, () => {
       assert.deepEqual(phase(name).listenerDiffs, [], 'listener counts against the start and against fresh clients');
       assert.deepEqual(phase(name).subscriberMismatches, [], 'provider.subscriberCount against the clients alive');
@@ -45,14 +54,16 @@ describe('leaks: rotations, reconnects and create/quit cycles', { timeout: 10 * 
     });
   }
 
-  it('rotations with a connection blocked in BLPOP 0: its command queue holds no more than a fresh blocked client\'s', () => {
+  it("rotations with a connection blocked in BLPOP 0: its command queue holds no more than a fresh blocked client's", () => {
     assert.deepEqual(phase('rotations, one connection blocked in BLPOP 0').queueGrowth, []);
   });
 
-  it('no timer of the library, no ref\'d timer, no process listener is left once everything is closed', () => {
+  it("no timer of the library, no ref'd timer, no process listener is left once everything is closed", () => {
     assert.deepEqual(report.libTimersLeft, [], 'timers of the library left after everything was closed');
-    assert.ok(report.activeTimersAfter <= report.activeTimersBefore,
-      `ref'd timers: ${report.activeTimersBefore} before, ${report.activeTimersAfter} after`);
+    assert.ok(
+      report.activeTimersAfter <= report.activeTimersBefore,
+      `ref'd timers: ${report.activeTimersBefore} before, ${report.activeTimersAfter} after`,
+    );
     assert.deepEqual(report.processListenerDiffs, [], 'process listeners');
     assert.equal(report.unhandledRejections, 0, 'unhandled rejections');
   });

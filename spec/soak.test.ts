@@ -12,28 +12,49 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { mustBeZero, renderSoak, runSoak } from '../harness/soak/index.js';
 
-it('chaos soak, 2 minutes: no acknowledged write lost, no avoidable expiry disconnect, nothing unhandled', { timeout: 8 * 60_000 }, async (t) => {
-  const report = await runSoak({ minutes: 2, lateTokenRule: 'deadline', log: (line) => t.diagnostic(line) });
-  const rendered = renderSoak(report);
-  for (const line of rendered.split('\n')) t.diagnostic(line);
+it(
+  'chaos soak, 2 minutes: no acknowledged write lost, no avoidable expiry disconnect, nothing unhandled',
+  { timeout: 8 * 60_000 },
+  async (t) => {
+    const report = await runSoak({ minutes: 2, lateTokenRule: 'deadline', log: (line) => t.diagnostic(line) });
+    const rendered = renderSoak(report);
+    for (const line of rendered.split('\n')) t.diagnostic(line);
 
-  // The run really exercised what it claims: every fault kind, rotations, every lane writing.
-  for (const kind of ['token service 5xx', 'token service 429', 'token service hang', 'token service reset', 'token service down']) {
-    assert.ok((report.faultCounts[kind] ?? 0) >= 1, `fault injected: ${kind}`);
-  }
-  assert.ok((report.faultCounts['redis-server restart (SIGTERM)'] ?? 0) + (report.faultCounts['redis-server kill (SIGKILL) + start'] ?? 0) >= 1,
-    'redis-server restarted or killed');
-  assert.ok((report.faultCounts['cluster node kill (SIGKILL) + restart'] ?? 0) >= 1, 'a cluster node killed');
-  assert.ok(report.rotations.standalone >= 10 && report.rotations.cluster >= 10, `rotations: ${JSON.stringify(report.rotations)}`);
-  for (const lane of report.lanes) assert.ok(lane.acked > 0, `lane ${lane.name} wrote`);
-  assert.ok(report.queue.delivered > 0 && report.pubsub.received > 0, 'queue and pub/sub carried messages');
+    // The run really exercised what it claims: every fault kind, rotations, every lane writing.
+    for (const kind of [
+      'token service 5xx',
+      'token service 429',
+      'token service hang',
+      'token service reset',
+      'token service down',
+    ]) {
+      assert.ok((report.faultCounts[kind] ?? 0) >= 1, `fault injected: ${kind}`);
+    }
+    assert.ok(
+      (report.faultCounts['redis-server restart (SIGTERM)'] ?? 0) +
+        (report.faultCounts['redis-server kill (SIGKILL) + start'] ?? 0) >=
+        1,
+      'redis-server restarted or killed',
+    );
+    assert.ok((report.faultCounts['cluster node kill (SIGKILL) + restart'] ?? 0) >= 1, 'a cluster node killed');
+    assert.ok(
+      report.rotations.standalone >= 10 && report.rotations.cluster >= 10,
+      `rotations: ${JSON.stringify(report.rotations)}`,
+    );
+    for (const lane of report.lanes) assert.ok(lane.acked > 0, `lane ${lane.name} wrote`);
+    assert.ok(report.queue.delivered > 0 && report.pubsub.received > 0, 'queue and pub/sub carried messages');
 
-  assert.deepEqual(mustBeZero(report), {
-    ackedWritesLost: 0,
-    expiryDisconnectsNotBlocked: 0,
-    expiryDisconnectsBlocked: 0,
-    unhandledRejections: 0,
-    uncaughtExceptions: 0,
-    lanesNotRecovered: 0,
-  }, report.expiry.details.join('\n') || report.unhandledMessages.join('\n'));
-});
+    assert.deepEqual(
+      mustBeZero(report),
+      {
+        ackedWritesLost: 0,
+        expiryDisconnectsNotBlocked: 0,
+        expiryDisconnectsBlocked: 0,
+        unhandledRejections: 0,
+        uncaughtExceptions: 0,
+        lanesNotRecovered: 0,
+      },
+      report.expiry.details.join('\n') || report.unhandledMessages.join('\n'),
+    );
+  },
+);

@@ -36,10 +36,15 @@ function record<C extends object>(name: string): { events: [Phase, C][]; context
   const channel = diagnosticsChannel.tracingChannel<unknown, C>(name);
   const events: [Phase, C][] = [];
   const contexts: C[] = [];
-  const handlers = Object.fromEntries(PHASES.map((phase) => [phase, (context: C) => {
-    events.push([phase, { ...context }]);
-    if (!contexts.includes(context)) contexts.push(context);
-  }])) as unknown as diagnosticsChannel.TracingChannelSubscribers<C>;
+  const handlers = Object.fromEntries(
+    PHASES.map((phase) => [
+      phase,
+      (context: C) => {
+        events.push([phase, { ...context }]);
+        if (!contexts.includes(context)) contexts.push(context);
+      },
+    ]),
+  ) as unknown as diagnosticsChannel.TracingChannelSubscribers<C>;
   channel.subscribe(handlers);
   return { events, contexts, stop: () => channel.unsubscribe(handlers) };
 }
@@ -76,7 +81,7 @@ function recording<C extends object>(name: string) {
 }
 
 describe('channel names', () => {
-  it('are namespaced like ioredis\'s own channels', () => {
+  it("are namespaced like ioredis's own channels", () => {
     assert.equal(TOKEN_REQUEST_CHANNEL, 'ioredis-entraid:token');
     assert.equal(REAUTH_CHANNEL, 'ioredis-entraid:reauth');
     assert.equal(REAUTH_RECONNECT_CHANNEL, 'ioredis-entraid:reauth:reconnect');
@@ -87,10 +92,13 @@ describe('traceTokenRequest', () => {
   it('is the request itself when nobody subscribes: same promise, no context built', async () => {
     const pending = Promise.resolve(token);
     let built = 0;
-    const result = traceTokenRequest(() => pending, () => {
-      built++;
-      return { attempt: 1, maxAttempts: 3, timeoutMs: 15_000 };
-    });
+    const result = traceTokenRequest(
+      () => pending,
+      () => {
+        built++;
+        return { attempt: 1, maxAttempts: 3, timeoutMs: 15_000 };
+      },
+    );
     assert.equal(result, pending);
     assert.equal(await result, token);
     assert.equal(built, 0);
@@ -98,13 +106,27 @@ describe('traceTokenRequest', () => {
 
   it('publishes start, end, asyncStart and asyncEnd around a successful request, with the token described', async () => {
     const recorder = recording<TokenRequestTraceContext>(TOKEN_REQUEST_CHANNEL);
-    const result = await traceTokenRequest(async () => token, () => ({ attempt: 2, maxAttempts: 3, timeoutMs: 1_000 }));
+    const result = await traceTokenRequest(
+      async () => token,
+      () => ({ attempt: 2, maxAttempts: 3, timeoutMs: 1_000 }),
+    );
     assert.equal(result, token, 'the caller still gets the token');
-    assert.deepEqual(recorder.events.map(([phase]) => phase), ['start', 'end', 'asyncStart', 'asyncEnd']);
+    assert.deepEqual(
+      recorder.events.map(([phase]) => phase),
+      ['start', 'end', 'asyncStart', 'asyncEnd'],
+    );
     assert.equal(recorder.contexts.length, 1, 'one context object travels through all phases');
     const context = must(recorder.contexts[0], 'the traced context');
-    assert.deepEqual({ ...context, result: undefined }, { attempt: 2, maxAttempts: 3, timeoutMs: 1_000, result: undefined });
-    assert.deepEqual(context.result, { username: OID, oid: OID, expiresOn: token.expiresOn, receivedAt: token.receivedAt });
+    assert.deepEqual(
+      { ...context, result: undefined },
+      { attempt: 2, maxAttempts: 3, timeoutMs: 1_000, result: undefined },
+    );
+    assert.deepEqual(context.result, {
+      username: OID,
+      oid: OID,
+      expiresOn: token.expiresOn,
+      receivedAt: token.receivedAt,
+    });
     assert.ok(!(context.result instanceof EntraToken));
     assert.equal(holdsToken(recorder.events), false, 'no payload holds the token');
   });
@@ -113,10 +135,18 @@ describe('traceTokenRequest', () => {
     const recorder = recording<TokenRequestTraceContext>(TOKEN_REQUEST_CHANNEL);
     const failure = new Error(`credential said no; it had ${RAW}`, { cause: new Error(`inner ${RAW}`) });
     await assert.rejects(
-      traceTokenRequest(async () => { throw failure; }, () => ({ attempt: 1, maxAttempts: 1, timeoutMs: 5 })),
+      traceTokenRequest(
+        async () => {
+          throw failure;
+        },
+        () => ({ attempt: 1, maxAttempts: 1, timeoutMs: 5 }),
+      ),
       (error: unknown) => error === failure,
     );
-    assert.deepEqual(recorder.events.map(([phase]) => phase), ['start', 'end', 'error', 'asyncStart', 'asyncEnd']);
+    assert.deepEqual(
+      recorder.events.map(([phase]) => phase),
+      ['start', 'end', 'error', 'asyncStart', 'asyncEnd'],
+    );
     const context = must(recorder.contexts[0], 'the traced context');
     assert.equal(context.error, failure);
     assert.equal(context.result, undefined);
@@ -129,20 +159,31 @@ describe('traceTokenRequest', () => {
     const channel = diagnosticsChannel.tracingChannel(TOKEN_REQUEST_CHANNEL);
     const handlers = { start: () => order.push('start'), end: () => order.push('end') };
     channel.subscribe(handlers as unknown as diagnosticsChannel.TracingChannelSubscribers<object>);
-    cleanups.push(() => channel.unsubscribe(handlers as unknown as diagnosticsChannel.TracingChannelSubscribers<object>));
-    await traceTokenRequest(async () => {
-      order.push('request');
-      return token;
-    }, () => ({ attempt: 1, maxAttempts: 1, timeoutMs: 5 }));
+    cleanups.push(() =>
+      channel.unsubscribe(handlers as unknown as diagnosticsChannel.TracingChannelSubscribers<object>),
+    );
+    await traceTokenRequest(
+      async () => {
+        order.push('request');
+        return token;
+      },
+      () => ({ attempt: 1, maxAttempts: 1, timeoutMs: 5 }),
+    );
     assert.deepEqual(order, ['start', 'request', 'end']);
   });
 
   it('stops publishing once the subscriber leaves', async () => {
     const recorder = record<TokenRequestTraceContext>(TOKEN_REQUEST_CHANNEL);
-    await traceTokenRequest(async () => token, () => ({ attempt: 1, maxAttempts: 1, timeoutMs: 5 }));
+    await traceTokenRequest(
+      async () => token,
+      () => ({ attempt: 1, maxAttempts: 1, timeoutMs: 5 }),
+    );
     recorder.stop();
     const before = recorder.events.length;
-    await traceTokenRequest(async () => token, () => ({ attempt: 1, maxAttempts: 1, timeoutMs: 5 }));
+    await traceTokenRequest(
+      async () => token,
+      () => ({ attempt: 1, maxAttempts: 1, timeoutMs: 5 }),
+    );
     assert.equal(recorder.events.length, before);
   });
 
@@ -151,7 +192,10 @@ describe('traceTokenRequest', () => {
     const onAsyncEnd = (message: unknown) => seen.push(message as TokenRequestTraceContext);
     diagnosticsChannel.subscribe(`tracing:${TOKEN_REQUEST_CHANNEL}:asyncEnd`, onAsyncEnd);
     cleanups.push(() => diagnosticsChannel.unsubscribe(`tracing:${TOKEN_REQUEST_CHANNEL}:asyncEnd`, onAsyncEnd));
-    await traceTokenRequest(async () => token, () => ({ attempt: 1, maxAttempts: 3, timeoutMs: 5 }));
+    await traceTokenRequest(
+      async () => token,
+      () => ({ attempt: 1, maxAttempts: 3, timeoutMs: 5 }),
+    );
     assert.equal(seen.length, 1);
     assert.equal(must(seen[0], 'the asyncEnd message').result?.oid, OID);
   });
@@ -161,31 +205,48 @@ describe('traceReauthentication', () => {
   it('is the AUTH itself when nobody subscribes', async () => {
     const pending = Promise.resolve('OK');
     let built = 0;
-    const result = traceReauthentication(() => pending, () => {
-      built++;
-      return { connection: 'c', token, attempt: 1 };
-    });
+    const result = traceReauthentication(
+      () => pending,
+      () => {
+        built++;
+        return { connection: 'c', token, attempt: 1 };
+      },
+    );
     assert.equal(result, pending);
     assert.equal(built, 0);
   });
 
-  it('publishes the connection, the described token, the attempt and the server\'s reply', async () => {
+  it("publishes the connection, the described token, the attempt and the server's reply", async () => {
     const recorder = recording<ReauthTraceContext>(REAUTH_CHANNEL);
-    const reply = await traceReauthentication(async () => 'OK', () => ({ connection: 'orders-cache', token, attempt: 1 }));
+    const reply = await traceReauthentication(
+      async () => 'OK',
+      () => ({ connection: 'orders-cache', token, attempt: 1 }),
+    );
     assert.equal(reply, 'OK');
-    assert.deepEqual(recorder.events.map(([phase]) => phase), ['start', 'end', 'asyncStart', 'asyncEnd']);
+    assert.deepEqual(
+      recorder.events.map(([phase]) => phase),
+      ['start', 'end', 'asyncStart', 'asyncEnd'],
+    );
     const context = must(recorder.contexts[0], 'the traced context');
     assert.equal(context.connection, 'orders-cache');
     assert.equal(context.method, 'auth', 'AUTH unless told otherwise');
     assert.equal(context.attempt, 1);
     assert.equal(context.result, 'OK');
-    assert.deepEqual(context.token, { username: OID, oid: OID, expiresOn: token.expiresOn, receivedAt: token.receivedAt });
+    assert.deepEqual(context.token, {
+      username: OID,
+      oid: OID,
+      expiresOn: token.expiresOn,
+      receivedAt: token.receivedAt,
+    });
     assert.equal(holdsToken(recorder.events), false);
   });
 
   it('reports a reply other than OK as the result (QUEUED inside MULTI)', async () => {
     const recorder = recording<ReauthTraceContext>(REAUTH_CHANNEL);
-    await traceReauthentication(async () => 'QUEUED', () => ({ connection: 'c', token, attempt: 3 }));
+    await traceReauthentication(
+      async () => 'QUEUED',
+      () => ({ connection: 'c', token, attempt: 3 }),
+    );
     const context = must(recorder.contexts[0], 'the traced context');
     assert.equal(context.result, 'QUEUED');
     assert.equal(context.attempt, 3);
@@ -193,23 +254,42 @@ describe('traceReauthentication', () => {
 
   it('traces a subscriber handover, whose promise resolves without a reply', async () => {
     const recorder = recording<ReauthTraceContext>(REAUTH_CHANNEL);
-    await traceReauthentication(async () => undefined, () => ({ connection: 'events', method: 'handover', token, attempt: 1 }));
+    await traceReauthentication(
+      async () => undefined,
+      () => ({ connection: 'events', method: 'handover', token, attempt: 1 }),
+    );
     const context = must(recorder.contexts[0], 'the traced context');
     assert.equal(context.method, 'handover');
     assert.equal(context.result, undefined);
-    assert.deepEqual(recorder.events.map(([phase]) => phase), ['start', 'end', 'asyncStart', 'asyncEnd']);
+    assert.deepEqual(
+      recorder.events.map(([phase]) => phase),
+      ['start', 'end', 'asyncStart', 'asyncEnd'],
+    );
   });
 
   it('removes the token from a failed AUTH (ioredis puts it in command.args) before subscribers see it', async () => {
     const recorder = recording<ReauthTraceContext>(REAUTH_CHANNEL);
-    const failure = Object.assign(new (ReplyError as new (message: string) => Error)('WRONGPASS invalid username-password pair or user is disabled.'), {
-      command: { name: 'auth', args: [OID, RAW] },
-    });
+    const failure = Object.assign(
+      new (ReplyError as new (message: string) => Error)(
+        'WRONGPASS invalid username-password pair or user is disabled.',
+      ),
+      {
+        command: { name: 'auth', args: [OID, RAW] },
+      },
+    );
     await assert.rejects(
-      traceReauthentication(async () => { throw failure; }, () => ({ connection: 'c', token, attempt: 1 })),
+      traceReauthentication(
+        async () => {
+          throw failure;
+        },
+        () => ({ connection: 'c', token, attempt: 1 }),
+      ),
       /WRONGPASS/,
     );
-    assert.deepEqual(recorder.events.map(([phase]) => phase), ['start', 'end', 'error', 'asyncStart', 'asyncEnd']);
+    assert.deepEqual(
+      recorder.events.map(([phase]) => phase),
+      ['start', 'end', 'error', 'asyncStart', 'asyncEnd'],
+    );
     assert.equal(must(recorder.contexts[0], 'the traced context').error, failure);
     assert.deepEqual((failure as unknown as { command: { args: string[] } }).command.args, [OID, '<redacted>']);
     assert.equal(holdsToken(recorder.events), false);
@@ -223,11 +303,13 @@ describe('publishReauthReconnect', () => {
     diagnosticsChannel.subscribe(REAUTH_RECONNECT_CHANNEL, listener);
     cleanups.push(() => diagnosticsChannel.unsubscribe(REAUTH_RECONNECT_CHANNEL, listener));
     publishReauthReconnect('127.0.0.1:10000', token, 'auth-timeout');
-    assert.deepEqual(messages, [{
-      connection: '127.0.0.1:10000',
-      token: { username: OID, oid: OID, expiresOn: token.expiresOn, receivedAt: token.receivedAt },
-      reason: 'auth-timeout',
-    }]);
+    assert.deepEqual(messages, [
+      {
+        connection: '127.0.0.1:10000',
+        token: { username: OID, oid: OID, expiresOn: token.expiresOn, receivedAt: token.receivedAt },
+        reason: 'auth-timeout',
+      },
+    ]);
     assert.equal(holdsToken(messages), false);
   });
 

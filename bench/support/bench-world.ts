@@ -93,12 +93,18 @@ export class BenchWorld {
 
   /** A real ManagedIdentityCredential for `identity`, timed. */
   credential(identity: EmulatedManagedIdentity): TimedCredential {
-    return new TimedCredential(new ManagedIdentityCredential({ clientId: identity.clientId, retryOptions: { maxRetries: 0 } }));
+    return new TimedCredential(
+      new ManagedIdentityCredential({ clientId: identity.clientId, retryOptions: { maxRetries: 0 } }),
+    );
   }
 
   /** A provider of this library over a timed credential for `identity`; disposed by stop(). */
-  provider(identity: EmulatedManagedIdentity, tokenManagerOptions: TokenManagerOptions = {}): {
-    provider: EntraCredentialsProvider; credential: TimedCredential;
+  provider(
+    identity: EmulatedManagedIdentity,
+    tokenManagerOptions: TokenManagerOptions = {},
+  ): {
+    provider: EntraCredentialsProvider;
+    credential: TimedCredential;
   } {
     const credential = this.credential(identity);
     const provider = createCredentialsProvider({

@@ -22,8 +22,11 @@ export class ErrorTally {
 
   /** The most frequent messages, for the report. */
   top(limit = 3): string {
-    return [...this.messages.entries()].sort((a, b) => b[1] - a[1]).slice(0, limit)
-      .map(([message, count]) => `${count}× ${message}`).join('; ');
+    return [...this.messages.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, limit)
+      .map(([message, count]) => `${count}× ${message}`)
+      .join('; ');
   }
 }
 
@@ -65,13 +68,21 @@ export async function openClients(count: number, make: (index: number) => Redis,
 
 /** Disconnects every client and waits until each has ended. */
 export async function closeClients(clients: readonly Redis[]): Promise<void> {
-  await Promise.all(clients.map((client) => new Promise<void>((resolve) => {
-    if (client.status === 'end') { resolve(); return; }
-    const timer = setTimeout(resolve, 5_000);
-    client.once('end', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    client.disconnect();
-  })));
+  await Promise.all(
+    clients.map(
+      (client) =>
+        new Promise<void>((resolve) => {
+          if (client.status === 'end') {
+            resolve();
+            return;
+          }
+          const timer = setTimeout(resolve, 5_000);
+          client.once('end', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          client.disconnect();
+        }),
+    ),
+  );
 }

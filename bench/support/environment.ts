@@ -58,7 +58,9 @@ function engineOf(folder: string): string {
 
 function openFilesLimit(): string {
   try {
-    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
     return line?.split(/\s{2,}/)[1] ?? 'unknown';
   } catch {
     return 'unknown';
@@ -80,8 +82,13 @@ export async function describeEnvironment(redis: RedisServerHandle): Promise<Env
     cores: os.cpus().length,
     loadAverage: os.loadavg()[0] ?? Number.NaN,
     openFilesLimit: openFilesLimit(),
-    peerEngines: ['redis', '@redis/client', '@redis/entraid', '@azure/identity', copySeenBy('@redis/entraid', '@azure/msal-node')]
-      .map(engineOf),
+    peerEngines: [
+      'redis',
+      '@redis/client',
+      '@redis/entraid',
+      '@azure/identity',
+      copySeenBy('@redis/entraid', '@azure/msal-node'),
+    ].map(engineOf),
     date: new Date().toISOString(),
   };
 }

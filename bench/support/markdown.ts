@@ -46,7 +46,8 @@ export interface TargetRow {
 }
 
 export function targetTable(rows: readonly TargetRow[]): string {
-  return table(['Target', 'Measured', 'Met', 'Details'], rows.map((row) => [
-    row.target, row.figure, row.met ? 'yes' : '**no**', row.section,
-  ]));
+  return table(
+    ['Target', 'Measured', 'Met', 'Details'],
+    rows.map((row) => [row.target, row.figure, row.met ? 'yes' : '**no**', row.section]),
+  );
 }

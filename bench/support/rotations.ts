@@ -41,7 +41,9 @@ export class RotationTracker {
   readonly #unsubscribeProbe: () => void;
 
   constructor(
-    provider: EntraCredentialsProvider, credential: TimedCredential, expected: () => number,
+    provider: EntraCredentialsProvider,
+    credential: TimedCredential,
+    expected: () => number,
     counts: (event: ReauthenticatedEvent) => boolean = () => true,
   ) {
     this.#provider = provider;
@@ -49,7 +51,13 @@ export class RotationTracker {
       const now = performance.now();
       const rotation: Rotation = {
         tokenAt: Number.isNaN(credential.lastTokenAt) ? now : credential.lastTokenAt,
-        writtenAt: Number.NaN, writeCpuMs: Number.NaN, doneAt: Number.NaN, expiresOn: info.expiresOn, byAuth: 0, byReconnect: 0, expected: expected(),
+        writtenAt: Number.NaN,
+        writeCpuMs: Number.NaN,
+        doneAt: Number.NaN,
+        expiresOn: info.expiresOn,
+        byAuth: 0,
+        byReconnect: 0,
+        expected: expected(),
       };
       this.rotations.push(rotation);
       this.#check(rotation);
@@ -62,13 +70,18 @@ export class RotationTracker {
       else rotation.byReconnect++;
       this.#check(rotation);
     };
-    this.#onFailed = () => { this.reauthenticationFailures++; };
+    this.#onFailed = () => {
+      this.reauthenticationFailures++;
+    };
     // Not the `ioredis-entraid:reauth` tracing channel: a subscriber there makes the library build a trace per AUTH,
     // which is not what is measured. The provider hands a token to its subscribers in the order they subscribed.
     this.#unsubscribeProbe = provider.subscribe({
       onToken: (token) => {
         const cpu = credential.lastTokenCpu ? process.cpuUsage(credential.lastTokenCpu) : undefined;
-        this.#lastWrite.set(token.expiresOn, { at: performance.now(), cpuMs: cpu ? (cpu.user + cpu.system) / 1000 : Number.NaN });
+        this.#lastWrite.set(token.expiresOn, {
+          at: performance.now(),
+          cpuMs: cpu ? (cpu.user + cpu.system) / 1000 : Number.NaN,
+        });
       },
     });
     provider.on('tokenRefreshed', this.#onRefreshed);
@@ -82,7 +95,11 @@ export class RotationTracker {
       const timer = setTimeout(() => {
         this.#waiters.delete(waiter);
         const last = this.rotations.at(-1);
-        reject(new Error(`no completed rotation within ${timeoutMs} ms (last: ${last ? `${last.byAuth + last.byReconnect}/${last.expected} re-authenticated` : 'none'})`));
+        reject(
+          new Error(
+            `no completed rotation within ${timeoutMs} ms (last: ${last ? `${last.byAuth + last.byReconnect}/${last.expected} re-authenticated` : 'none'})`,
+          ),
+        );
       }, timeoutMs);
       const waiter = (rotation: Rotation) => {
         clearTimeout(timer);

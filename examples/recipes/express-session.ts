@@ -13,7 +13,9 @@ import session from 'express-session';
 import { createEntraRedis, createManagedIdentityCredentialsProvider } from '../../lib/index.js';
 
 declare module 'express-session' {
-  interface SessionData { visits: number }
+  interface SessionData {
+    visits: number;
+  }
 }
 
 const host = process.env.REDIS_HOST;
@@ -27,12 +29,14 @@ const redis = createEntraRedis({ host, port, tls: { servername: host }, credenti
 redis.on('error', (error: Error) => console.error('redis:', error.message));
 
 const app = express();
-app.use(session({
-  store: new RedisStore({ client: redis, prefix: 'sess:' }),
-  secret: process.env.SESSION_SECRET ?? 'replace-me',
-  resave: false,
-  saveUninitialized: false,
-}));
+app.use(
+  session({
+    store: new RedisStore({ client: redis, prefix: 'sess:' }),
+    secret: process.env.SESSION_SECRET ?? 'replace-me',
+    resave: false,
+    saveUninitialized: false,
+  }),
+);
 app.get('/', (req, res) => {
   req.session.visits = (req.session.visits ?? 0) + 1;
   res.send(`visits: ${req.session.visits}`);

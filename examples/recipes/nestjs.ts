@@ -53,9 +53,10 @@ class RedisShutdown implements OnApplicationShutdown {
   providers: [
     {
       provide: ENTRA_CREDENTIALS,
-      useFactory: () => createManagedIdentityCredentialsProvider(
-        process.env.AZURE_CLIENT_ID ? { clientId: process.env.AZURE_CLIENT_ID } : {},
-      ),
+      useFactory: () =>
+        createManagedIdentityCredentialsProvider(
+          process.env.AZURE_CLIENT_ID ? { clientId: process.env.AZURE_CLIENT_ID } : {},
+        ),
     },
     {
       // What @InjectRedis() injects: the client @nestjs-modules/ioredis would have built, made by createEntraRedis.
@@ -72,7 +73,13 @@ class RedisShutdown implements OnApplicationShutdown {
       inject: [ENTRA_CREDENTIALS],
       useFactory: (credentialsProvider: EntraCredentialsProvider) => {
         const { host, port } = redisHost();
-        return createEntraRedis({ host, port, tls: { servername: host }, credentialsProvider, maxRetriesPerRequest: null });
+        return createEntraRedis({
+          host,
+          port,
+          tls: { servername: host },
+          credentialsProvider,
+          maxRetriesPerRequest: null,
+        });
       },
     },
     RedisShutdown,

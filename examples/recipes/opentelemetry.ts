@@ -52,7 +52,7 @@ await tracerProvider.forceFlush();
 const spans = exporter.getFinishedSpans();
 const byId = new Map(spans.map((s) => [s.spanContext().spanId, s.name]));
 for (const span of spans) {
-  const parent = span.parentSpanContext ? byId.get(span.parentSpanContext.spanId) ?? '?' : '(root)';
+  const parent = span.parentSpanContext ? (byId.get(span.parentSpanContext.spanId) ?? '?') : '(root)';
   const statement = span.attributes['db.query.text'];
   console.log(`span ${span.name} <- ${parent}${statement ? `: ${String(statement)}` : ''}`);
 }

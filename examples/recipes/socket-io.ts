@@ -22,11 +22,14 @@ const credentialsProvider = createManagedIdentityCredentialsProvider(
 );
 const pubClient = createEntraRedis({ host, port, tls: { servername: host }, credentialsProvider });
 const subClient = pubClient.duplicate();
-for (const client of [pubClient, subClient]) client.on('error', (error: Error) => console.error('redis:', error.message));
+for (const client of [pubClient, subClient])
+  client.on('error', (error: Error) => console.error('redis:', error.message));
 
 const httpServer = createServer();
 const io = new Server(httpServer, { adapter: createAdapter(pubClient, subClient) });
-io.on('connection', (socket) => { void socket.join('news'); });
+io.on('connection', (socket) => {
+  void socket.join('news');
+});
 await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
 
 // A browser would do this; here a client in the same process.
@@ -39,6 +42,8 @@ console.log('received:', await received);
 console.log('sockets across all servers:', (await io.fetchSockets()).length);
 
 socket.disconnect();
-await new Promise<void>((resolve) => { void io.close(() => resolve()); });
+await new Promise<void>((resolve) => {
+  void io.close(() => resolve());
+});
 await Promise.all([pubClient.quit(), subClient.quit()]);
 credentialsProvider.dispose();

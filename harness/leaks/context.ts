@@ -30,7 +30,8 @@ export class WatchedClients {
 
   /** Resolves with `client` once it is ready; rejects when it ends first. */
   readonly ready = async (client: Redis): Promise<Redis> => {
-    if (client.status !== 'ready') await waitFor(() => client.status === 'ready' || client.status === 'end', 'a client ready', 30_000, 1);
+    if (client.status !== 'ready')
+      await waitFor(() => client.status === 'ready' || client.status === 'end', 'a client ready', 30_000, 1);
     if (client.status !== 'ready') throw new Error('client ended before it was ready');
     return client;
   };

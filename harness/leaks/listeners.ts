@@ -2,7 +2,10 @@
 import type { Redis } from 'ioredis';
 
 /** Listener count of every event an emitter has listeners for. */
-export function listenerCounts(emitter: { eventNames(): (string | symbol)[]; listenerCount(event: string | symbol): number }): Record<string, number> {
+export function listenerCounts(emitter: {
+  eventNames(): (string | symbol)[];
+  listenerCount(event: string | symbol): number;
+}): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const event of emitter.eventNames()) counts[String(event)] = emitter.listenerCount(event);
   return counts;
@@ -10,8 +13,12 @@ export function listenerCounts(emitter: { eventNames(): (string | symbol)[]; lis
 
 /** Names of the commands a client holds in ioredis's command queue (sent, unanswered) and offline queue. */
 export function queued(client: Redis): string[] {
-  const internals = client as unknown as Record<'commandQueue' | 'offlineQueue', { toArray?(): { command?: { name?: string } }[] } | undefined>;
-  return [internals.commandQueue, internals.offlineQueue].flatMap((queue) => queue?.toArray?.() ?? [])
+  const internals = client as unknown as Record<
+    'commandQueue' | 'offlineQueue',
+    { toArray?(): { command?: { name?: string } }[] } | undefined
+  >;
+  return [internals.commandQueue, internals.offlineQueue]
+    .flatMap((queue) => queue?.toArray?.() ?? [])
     .map((item) => item.command?.name ?? '?');
 }
 
@@ -31,7 +38,8 @@ export function clientListeners(client: Redis): { client: Record<string, number>
 export function diffCounts(what: string, expected: Record<string, number>, actual: Record<string, number>): string[] {
   const lines: string[] = [];
   for (const event of new Set([...Object.keys(expected), ...Object.keys(actual)])) {
-    if ((expected[event] ?? 0) !== (actual[event] ?? 0)) lines.push(`${what} '${event}': ${expected[event] ?? 0} -> ${actual[event] ?? 0}`);
+    if ((expected[event] ?? 0) !== (actual[event] ?? 0))
+      lines.push(`${what} '${event}': ${expected[event] ?? 0} -> ${actual[event] ?? 0}`);
   }
   return lines;
 }

@@ -8,7 +8,10 @@ import type { PhaseReport } from './report.js';
 import { heapAfterGc, whenEnded } from './tokens-and-heap.js';
 
 /** A client shape and how to make a fresh one of it. */
-export interface Shape { name: string; make: () => Promise<Redis> }
+export interface Shape {
+  name: string;
+  make: () => Promise<Redis>;
+}
 
 export interface PhaseInput {
   name: string;
@@ -40,7 +43,10 @@ function diffsFromStart(clients: Used, startListeners: ReadonlyArray<ReturnType<
 }
 
 /** Listener counts and queued commands of each client against a fresh client of its shape, made now. */
-async function diffsFromFresh(clients: Used, shapes: readonly Shape[]): Promise<{ listenerDiffs: string[]; queueGrowth: string[] }> {
+async function diffsFromFresh(
+  clients: Used,
+  shapes: readonly Shape[],
+): Promise<{ listenerDiffs: string[]; queueGrowth: string[] }> {
   const listenerDiffs: string[] = [];
   const queueGrowth: string[] = [];
   for (const shape of shapes) {
@@ -52,13 +58,20 @@ async function diffsFromFresh(clients: Used, shapes: readonly Shape[]): Promise<
       // Rotations go on: a client caught in a reconnect holds its ready check for a moment. Compared once ready.
       await waitFor(() => used.client.status === 'ready', `${shape.name} #${index} ready`, 30_000, 5);
       const now = queued(used.client);
-      if (now.length > freshQueued.length) queueGrowth.push(`${shape.name} #${index}: ${now.length} commands queued (${summarizeNames(now)}), a fresh one ${freshQueued.length}`);
+      if (now.length > freshQueued.length)
+        queueGrowth.push(
+          `${shape.name} #${index}: ${now.length} commands queued (${summarizeNames(now)}), a fresh one ${freshQueued.length}`,
+        );
     }
     for (const [index, used] of clients.entries()) {
       if (used.shape !== shape) continue;
       const now = clientListeners(used.client);
-      listenerDiffs.push(...diffCounts(`${shape.name} #${index} client vs a fresh one`, freshCounts.client, now.client));
-      listenerDiffs.push(...diffCounts(`${shape.name} #${index} socket vs a fresh one`, freshCounts.stream, now.stream));
+      listenerDiffs.push(
+        ...diffCounts(`${shape.name} #${index} client vs a fresh one`, freshCounts.client, now.client),
+      );
+      listenerDiffs.push(
+        ...diffCounts(`${shape.name} #${index} socket vs a fresh one`, freshCounts.stream, now.stream),
+      );
     }
     fresh.disconnect();
     await whenEnded(fresh);
@@ -75,7 +88,8 @@ export async function measurePhase(input: PhaseInput): Promise<PhaseReport> {
   const subscriberMismatches: string[] = [];
   const checkSubscribers = (label: string) => {
     const alive = clients.filter(({ client }) => client.status !== 'end').length;
-    if (provider.subscriberCount !== alive) subscriberMismatches.push(`${label}: subscriberCount ${provider.subscriberCount}, connections alive ${alive}`);
+    if (provider.subscriberCount !== alive)
+      subscriberMismatches.push(`${label}: subscriberCount ${provider.subscriberCount}, connections alive ${alive}`);
   };
   checkSubscribers('start');
   const xs: number[] = [0];
@@ -84,7 +98,9 @@ export async function measurePhase(input: PhaseInput): Promise<PhaseReport> {
     checkSubscribers(`after ${done}`);
     xs.push(done);
     heaps.push(await heapAfterGc(gc));
-    input.log(`  ${input.name}: ${done} (heap ${(heaps.at(-1) as number / 1048576).toFixed(1)} MiB, subscribers ${provider.subscriberCount})`);
+    input.log(
+      `  ${input.name}: ${done} (heap ${((heaps.at(-1) as number) / 1048576).toFixed(1)} MiB, subscribers ${provider.subscriberCount})`,
+    );
   });
   // Let the last rotation or reconnect settle before comparing listeners.
   await waitFor(() => clients.every(({ client }) => client.status === 'ready'), 'every client ready', 30_000, 5);
@@ -95,11 +111,21 @@ export async function measurePhase(input: PhaseInput): Promise<PhaseReport> {
   checkSubscribers('end');
   const seconds = (Date.now() - started) / 1000;
   const report: PhaseReport = {
-    name: input.name, operations: input.operations, connections: input.connections, seconds,
-    heapPerOperation: slope(xs, heaps), heapStart: heaps[0] as number, heapEnd: heaps.at(-1) as number,
-    listenerDiffs: [...new Set(listenerDiffs)], subscriberMismatches, queueGrowth: fresh.queueGrowth, notes,
+    name: input.name,
+    operations: input.operations,
+    connections: input.connections,
+    seconds,
+    heapPerOperation: slope(xs, heaps),
+    heapStart: heaps[0] as number,
+    heapEnd: heaps.at(-1) as number,
+    listenerDiffs: [...new Set(listenerDiffs)],
+    subscriberMismatches,
+    queueGrowth: fresh.queueGrowth,
+    notes,
   };
-  input.log(`  ${input.name}: done in ${seconds.toFixed(0)} s, heap ${report.heapPerOperation.toFixed(0)} bytes per operation, `
-    + `${report.listenerDiffs.length} listener differences, ${subscriberMismatches.length} subscriber mismatches, ${report.queueGrowth.length} grown queues`);
+  input.log(
+    `  ${input.name}: done in ${seconds.toFixed(0)} s, heap ${report.heapPerOperation.toFixed(0)} bytes per operation, ` +
+      `${report.listenerDiffs.length} listener differences, ${subscriberMismatches.length} subscriber mismatches, ${report.queueGrowth.length} grown queues`,
+  );
   return report;
 }

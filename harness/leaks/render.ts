@@ -1,20 +1,30 @@
 /** The leak report as markdown (docs/leaks.md). */
 import type { LeakReport, PhaseReport } from './report.js';
 
-const n = (value: number, digits = 0) => (Number.isFinite(value)
-  ? value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a');
+const n = (value: number, digits = 0) =>
+  Number.isFinite(value)
+    ? value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+    : 'n/a';
 
 export function renderLeaks(report: LeakReport): string {
   const row = (p: PhaseReport) => [
-    p.name, n(p.operations), n(p.connections), `${n(p.seconds)} s`,
+    p.name,
+    n(p.operations),
+    n(p.connections),
+    `${n(p.seconds)} s`,
     `${n(p.heapPerOperation)} B (${n(p.heapPerOperation / p.connections, 1)} B per connection)`,
     `${n(p.heapStart / 1048576, 1)} → ${n(p.heapEnd / 1048576, 1)} MiB`,
     p.listenerDiffs.length === 0 ? 'none' : `**${p.listenerDiffs.length}**`,
     p.subscriberMismatches.length === 0 ? 'none' : `**${p.subscriberMismatches.length}**`,
     p.queueGrowth.length === 0 ? 'none' : `**${p.queueGrowth.length}**`,
   ];
-  const clean = report.phases.every((p) => p.listenerDiffs.length === 0 && p.subscriberMismatches.length === 0 && p.queueGrowth.length === 0)
-    && report.libTimersLeft.length === 0 && report.activeTimersAfter <= report.activeTimersBefore && report.unhandledRejections === 0;
+  const clean =
+    report.phases.every(
+      (p) => p.listenerDiffs.length === 0 && p.subscriberMismatches.length === 0 && p.queueGrowth.length === 0,
+    ) &&
+    report.libTimersLeft.length === 0 &&
+    report.activeTimersAfter <= report.activeTimersBefore &&
+    report.unhandledRejections === 0;
   return [
     '# Leaks',
     '',
@@ -24,27 +34,27 @@ export function renderLeaks(report: LeakReport): string {
     '',
     '## Method',
     '',
-    `- **Rotations**: ${n(report.options.rotations)} token rotations over ${n(report.options.connections)} connections sharing one provider `
-    + '(createEntraRedis clients, one in five a `duplicate()`). To run them in minutes through the real '
-    + 'library, the credential mints tokens with the Entra emulator\'s key whose `exp` is an hour away but whose '
-    + `\`expiresOnTimestamp\` says ${report.options.tokenMs} ms: the library takes the earlier, so its real TokenManager refreshes every `
-    + `~${n(report.options.tokenMs / 2)} ms (\`expirationRefreshRatio\` 0.5, no jitter) and every binding sends AUTH on its live connection `
-    + '(or, blocked behind BLPOP or not answered by its deadline, reconnects). These connections go straight to redis-server as an ACL user '
-    + 'that takes any password: through the AMR emulator, each of the million AUTHs would cost a signature check and an ACL SETUSER.',
-    `- **Rotations with a blocked connection**: ${n(report.options.blockedRotations)} rotations, the same way, over 10 connections of which `
-    + 'one sits in `BLPOP 0` on an empty list: its AUTH waits behind the BLPOP, so the library reconnects it before each token expires.',
-    `- **Reconnects**: ${n(report.options.reconnects)} rounds of \`amr.closeAllConnections()\` over 12 connections through the AMR emulator `
-    + '(6 clients, 4 duplicates, 2 RESP2 subscribers, 1 blocked in BLPOP): each round waits until every connection is back, authenticated '
-    + 'and resubscribed. Hour-long tokens: no rotation interferes.',
-    `- **Create/quit cycles**: ${n(report.options.cycles)} times createEntraRedis → ready → \`duplicate()\` → ready (every tenth subscribes) → `
-    + 'SET → `quit()` both, through the AMR emulator, the 12 connections above still open.',
-    '- **Checked**: listener counts of every client and of its socket for every event name, against the same client at the start of '
-    + 'the phase and against a fresh client of the same shape made at the end; listener counts of the provider and of `process`; '
-    + '`provider.subscriberCount` against the clients alive, at ten checkpoints; the commands each client holds in ioredis\'s '
-    + 'command and offline queues against a fresh client of the same shape; the V8 heap after three `gc()` at each checkpoint '
-    + '(least-squares slope = bytes kept per operation). After everything was closed and the providers disposed: every timer '
-    + 'created through `setTimeout`/`setInterval` was tracked with its creation stack (unref\'d ones too, which '
-    + '`process.getActiveResourcesInfo()` does not list: the library unrefs all its timers), and none created by lib/ may be left.',
+    `- **Rotations**: ${n(report.options.rotations)} token rotations over ${n(report.options.connections)} connections sharing one provider ` +
+      '(createEntraRedis clients, one in five a `duplicate()`). To run them in minutes through the real ' +
+      "library, the credential mints tokens with the Entra emulator's key whose `exp` is an hour away but whose " +
+      `\`expiresOnTimestamp\` says ${report.options.tokenMs} ms: the library takes the earlier, so its real TokenManager refreshes every ` +
+      `~${n(report.options.tokenMs / 2)} ms (\`expirationRefreshRatio\` 0.5, no jitter) and every binding sends AUTH on its live connection ` +
+      '(or, blocked behind BLPOP or not answered by its deadline, reconnects). These connections go straight to redis-server as an ACL user ' +
+      'that takes any password: through the AMR emulator, each of the million AUTHs would cost a signature check and an ACL SETUSER.',
+    `- **Rotations with a blocked connection**: ${n(report.options.blockedRotations)} rotations, the same way, over 10 connections of which ` +
+      'one sits in `BLPOP 0` on an empty list: its AUTH waits behind the BLPOP, so the library reconnects it before each token expires.',
+    `- **Reconnects**: ${n(report.options.reconnects)} rounds of \`amr.closeAllConnections()\` over 12 connections through the AMR emulator ` +
+      '(6 clients, 4 duplicates, 2 RESP2 subscribers, 1 blocked in BLPOP): each round waits until every connection is back, authenticated ' +
+      'and resubscribed. Hour-long tokens: no rotation interferes.',
+    `- **Create/quit cycles**: ${n(report.options.cycles)} times createEntraRedis → ready → \`duplicate()\` → ready (every tenth subscribes) → ` +
+      'SET → `quit()` both, through the AMR emulator, the 12 connections above still open.',
+    '- **Checked**: listener counts of every client and of its socket for every event name, against the same client at the start of ' +
+      'the phase and against a fresh client of the same shape made at the end; listener counts of the provider and of `process`; ' +
+      "`provider.subscriberCount` against the clients alive, at ten checkpoints; the commands each client holds in ioredis's " +
+      'command and offline queues against a fresh client of the same shape; the V8 heap after three `gc()` at each checkpoint ' +
+      '(least-squares slope = bytes kept per operation). After everything was closed and the providers disposed: every timer ' +
+      "created through `setTimeout`/`setInterval` was tracked with its creation stack (unref'd ones too, which " +
+      '`process.getActiveResourcesInfo()` does not list: the library unrefs all its timers), and none created by lib/ may be left.',
     '',
     '## Figures',
     '',
@@ -53,22 +63,34 @@ export function renderLeaks(report: LeakReport): string {
     ...report.phases.map((p) => `| ${row(p).join(' | ')} |`),
     '',
     ...report.phases.flatMap((p) => [
-      `${p.name}: ${Object.entries(p.notes).map(([k, v]) => `${k} ${typeof v === 'number' ? n(v) : v}`).join(', ') || 'no other figures'}.`
-      + (p.listenerDiffs.length > 0 ? ` Listener differences: ${p.listenerDiffs.slice(0, 10).join('; ')}.` : '')
-      + (p.subscriberMismatches.length > 0 ? ` Subscriber mismatches: ${p.subscriberMismatches.slice(0, 5).join('; ')}.` : '')
-      + (p.queueGrowth.length > 0 ? ` Queues: ${p.queueGrowth.slice(0, 5).join('; ')}.` : ''),
+      `${p.name}: ${
+        Object.entries(p.notes)
+          .map(([k, v]) => `${k} ${typeof v === 'number' ? n(v) : v}`)
+          .join(', ') || 'no other figures'
+      }.` +
+        (p.listenerDiffs.length > 0 ? ` Listener differences: ${p.listenerDiffs.slice(0, 10).join('; ')}.` : '') +
+        (p.subscriberMismatches.length > 0
+          ? ` Subscriber mismatches: ${p.subscriberMismatches.slice(0, 5).join('; ')}.`
+          : '') +
+        (p.queueGrowth.length > 0 ? ` Queues: ${p.queueGrowth.slice(0, 5).join('; ')}.` : ''),
       '',
     ]),
-    `Timers: ${n(report.timersCreated)} created through the globals during the run; left by lib/ after everything was closed: `
-    + `**${report.libTimersLeft.length}**${report.libTimersLeft.length > 0 ? ` (${report.libTimersLeft.slice(0, 5).join('; ')})` : ''}; `
-    + `ref'd timers in \`process.getActiveResourcesInfo()\`: ${report.activeTimersBefore} before the first client, ${report.activeTimersAfter} after. `
-    + `\`process\` listeners added and not removed: ${report.processListenerDiffs.length === 0 ? 'none' : report.processListenerDiffs.join('; ')}. `
-    + `Unhandled rejections: ${report.unhandledRejections}. Client \`error\` events: `
-    + `${Object.keys(report.clientErrors).length === 0 ? 'none' : Object.entries(report.clientErrors).map(([m, c]) => `${c}× ${m}`).join('; ')}.`,
+    `Timers: ${n(report.timersCreated)} created through the globals during the run; left by lib/ after everything was closed: ` +
+      `**${report.libTimersLeft.length}**${report.libTimersLeft.length > 0 ? ` (${report.libTimersLeft.slice(0, 5).join('; ')})` : ''}; ` +
+      `ref'd timers in \`process.getActiveResourcesInfo()\`: ${report.activeTimersBefore} before the first client, ${report.activeTimersAfter} after. ` +
+      `\`process\` listeners added and not removed: ${report.processListenerDiffs.length === 0 ? 'none' : report.processListenerDiffs.join('; ')}. ` +
+      `Unhandled rejections: ${report.unhandledRejections}. Client \`error\` events: ` +
+      `${
+        Object.keys(report.clientErrors).length === 0
+          ? 'none'
+          : Object.entries(report.clientErrors)
+              .map(([m, c]) => `${c}× ${m}`)
+              .join('; ')
+      }.`,
     '',
-    'Heap slopes are small against V8\'s own noise (a few hundred KiB between checkpoints) when they are within a few hundred bytes per '
-    + 'operation: what would matter is growth per operation that stays, which shows as a slope of kilobytes (a closure or listener '
-    + 'kept per connection per rotation is already 100+ bytes × 100 connections).',
+    "Heap slopes are small against V8's own noise (a few hundred KiB between checkpoints) when they are within a few hundred bytes per " +
+      'operation: what would matter is growth per operation that stays, which shows as a slope of kilobytes (a closure or listener ' +
+      'kept per connection per rotation is already 100+ bytes × 100 connections).',
     '',
   ].join('\n');
 }

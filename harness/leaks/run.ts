@@ -30,27 +30,49 @@ import { activeTimers, LIB_DIR, TimerTracker } from './timers.js';
 import { garbageCollector } from './tokens-and-heap.js';
 
 /** Runs the phases; resolves with them and the `process` listeners they added and did not remove. */
-async function runPhases(context: LeakContext, options: Required<Omit<LeakOptions, 'log'>>): Promise<{ phases: PhaseReport[]; processListenerDiffs: string[] }> {
+async function runPhases(
+  context: LeakContext,
+  options: Required<Omit<LeakOptions, 'log'>>,
+): Promise<{ phases: PhaseReport[]; processListenerDiffs: string[] }> {
   // after the world: redis-server.ts installs its own exit and signal handlers once per process
   const processListenersBefore = listenerCounts(process);
   const phases: PhaseReport[] = [];
   const rotation = { tokenMs: options.tokenMs };
-  phases.push(await rotationPhase(context, { ...rotation, name: 'rotations', rotations: options.rotations, connections: options.connections, blocked: 0 }));
+  phases.push(
+    await rotationPhase(context, {
+      ...rotation,
+      name: 'rotations',
+      rotations: options.rotations,
+      connections: options.connections,
+      blocked: 0,
+    }),
+  );
   if (options.blockedRotations > 0) {
-    phases.push(await rotationPhase(context, {
-      ...rotation, name: 'rotations, one connection blocked in BLPOP 0', rotations: options.blockedRotations, connections: 10, blocked: 1,
-    }));
+    phases.push(
+      await rotationPhase(context, {
+        ...rotation,
+        name: 'rotations, one connection blocked in BLPOP 0',
+        rotations: options.blockedRotations,
+        connections: 10,
+        blocked: 1,
+      }),
+    );
   }
-  phases.push(...await connectionPhases(context, options));
+  phases.push(...(await connectionPhases(context, options)));
   return { phases, processListenerDiffs: diffCounts('process', processListenersBefore, listenerCounts(process)) };
 }
 
 /** Library timers still alive (waits up to 5 s for them, and for ref'd timers, to go), each as "kind frame". */
 async function timersLeft(tracker: TimerTracker, activeTimersBefore: number): Promise<string[]> {
   const deadline = Date.now() + 5_000;
-  while (Date.now() < deadline && (tracker.liveFrom(LIB_DIR).length > 0 || activeTimers() > activeTimersBefore)) await sleep(50);
+  while (Date.now() < deadline && (tracker.liveFrom(LIB_DIR).length > 0 || activeTimers() > activeTimersBefore))
+    await sleep(50);
   return tracker.liveFrom(LIB_DIR).map((timer) => {
-    const frame = timer.stack.split('\n').slice(1).find((line) => line.includes(LIB_DIR)) ?? '';
+    const frame =
+      timer.stack
+        .split('\n')
+        .slice(1)
+        .find((line) => line.includes(LIB_DIR)) ?? '';
     return `${timer.kind}${timer.unref ? ' (unref)' : ''} ${frame.trim()}`;
   });
 }
@@ -58,14 +80,20 @@ async function timersLeft(tracker: TimerTracker, activeTimersBefore: number): Pr
 export async function runLeaks(input: LeakOptions): Promise<LeakReport> {
   const options = { tokenMs: 100, blockedRotations: 1_000, ...input };
   const settings = {
-    rotations: options.rotations, connections: options.connections, reconnects: options.reconnects, cycles: options.cycles,
-    tokenMs: options.tokenMs, blockedRotations: options.blockedRotations,
+    rotations: options.rotations,
+    connections: options.connections,
+    reconnects: options.reconnects,
+    cycles: options.cycles,
+    tokenMs: options.tokenMs,
+    blockedRotations: options.blockedRotations,
   };
   const log = input.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const gc = garbageCollector();
   const tracker = new TimerTracker().install();
   let unhandledRejections = 0;
-  const onRejection = () => { unhandledRejections++; };
+  const onRejection = () => {
+    unhandledRejections++;
+  };
   process.on('unhandledRejection', onRejection);
   const activeTimersBefore = activeTimers();
   const clients = new WatchedClients();

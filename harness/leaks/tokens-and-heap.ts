@@ -9,7 +9,11 @@ import type { EntraEmulator } from '../../lib/testing/entra-emulator.js';
 /** Mints tokens with the Entra emulator's key: `exp` an hour away, `expiresOnTimestamp` as the caller says. */
 export class MintingCredential implements TokenCredential {
   issued = 0;
-  constructor(readonly entra: EntraEmulator, readonly oid: string, public lifetimeMs: number) {}
+  constructor(
+    readonly entra: EntraEmulator,
+    readonly oid: string,
+    public lifetimeMs: number,
+  ) {}
 
   async getToken(): Promise<AccessToken> {
     const now = Date.now();
@@ -22,7 +26,10 @@ export class MintingCredential implements TokenCredential {
 /** `gc()` from --expose-gc, or one obtained at run time when the flag was not given. */
 export function garbageCollector(): () => void {
   const given = globalThis.gc;
-  if (typeof given === 'function') return () => { given(); };
+  if (typeof given === 'function')
+    return () => {
+      given();
+    };
   setFlagsFromString('--expose-gc');
   return runInNewContext('gc') as () => void;
 }

@@ -6,7 +6,14 @@
  */
 import type { EntraCredentialsProvider } from '../../lib/index.js';
 import type { Dice } from './dice.js';
-import { drawTokenFault, injectServerFault, SERVER_FAULT_KINDS, sideOf, TOKEN_FAULT_KINDS, type TokenFaultKind } from './faults.js';
+import {
+  drawTokenFault,
+  injectServerFault,
+  SERVER_FAULT_KINDS,
+  sideOf,
+  TOKEN_FAULT_KINDS,
+  type TokenFaultKind,
+} from './faults.js';
 import type { Lane } from './lane.js';
 import type { FaultRecord, RecoveryReport } from './report.js';
 import type { Servers } from './servers.js';
@@ -86,7 +93,9 @@ export class Chaos {
 
   #record(kind: string, detail: string, start: number): void {
     this.faults.push({ kind, detail, at: start - this.start, durationMs: Date.now() - start });
-    this.log(`  ${((start - this.start) / 1000).toFixed(1)} s: ${kind} (${detail}), ${((Date.now() - start) / 1000).toFixed(1)} s`);
+    this.log(
+      `  ${((start - this.start) / 1000).toFixed(1)} s: ${kind} (${detail}), ${((Date.now() - start) / 1000).toFixed(1)} s`,
+    );
   }
 
   async #lifetimeLoop(end: number): Promise<void> {

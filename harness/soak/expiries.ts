@@ -29,8 +29,12 @@ export function recordExpirations(servers: Servers, standaloneClients: readonly 
   for (const client of standaloneClients) {
     const entry = { client, readyAt: 0, closeAt: 0 };
     byName.set(String(client.options.connectionName), entry);
-    client.on('ready', () => { entry.readyAt = Date.now(); });
-    client.on('close', () => { entry.closeAt = Date.now(); });
+    client.on('ready', () => {
+      entry.readyAt = Date.now();
+    });
+    client.on('close', () => {
+      entry.closeAt = Date.now();
+    });
   }
   const clientState = (name: string | undefined) => {
     const entry = name === undefined ? undefined : byName.get(name);
@@ -39,9 +43,13 @@ export function recordExpirations(servers: Servers, standaloneClients: readonly 
     return `, client ${entry.client.status}, last ready ${now - entry.readyAt} ms ago, last close ${now - entry.closeAt} ms ago`;
   };
   const expirations: Expiration[] = [];
-  servers.amr.on('expired', (info: AmrConnectionInfo) => expirations.push({ info, target: 'standalone', at: Date.now(), state: clientState(info.name) }));
+  servers.amr.on('expired', (info: AmrConnectionInfo) =>
+    expirations.push({ info, target: 'standalone', at: Date.now(), state: clientState(info.name) }),
+  );
   for (const emulator of servers.amrCluster.emulators) {
-    emulator.on('expired', (info: AmrConnectionInfo) => expirations.push({ info, target: 'cluster', at: Date.now(), state: '' }));
+    emulator.on('expired', (info: AmrConnectionInfo) =>
+      expirations.push({ info, target: 'cluster', at: Date.now(), state: '' }),
+    );
   }
   return expirations;
 }
@@ -69,12 +77,19 @@ function lateMargin(context: ExpiryContext, timeline: TokenTimeline, expiresAt: 
 /** Sorts every expiry close into the report's classes. */
 export function classifyExpiries(expirations: readonly Expiration[], context: ExpiryContext): ExpiryReport {
   const report: ExpiryReport = {
-    total: expirations.length, tokenLate: 0, duringStall: 0, avoidableDuringRestart: 0, avoidableNotBlocked: 0, avoidableBlocked: 0, details: [],
+    total: expirations.length,
+    tokenLate: 0,
+    duringStall: 0,
+    avoidableDuringRestart: 0,
+    avoidableNotBlocked: 0,
+    avoidableBlocked: 0,
+    details: [],
   };
   for (const { info, target, at, state } of expirations) {
     const timeline = context.timelines[target];
     const successor = info.expiresAt === undefined ? undefined : timeline.successorOf(info.expiresAt);
-    const late = !successor || successor.receivedAt > (info.expiresAt ?? 0) - lateMargin(context, timeline, info.expiresAt ?? 0);
+    const late =
+      !successor || successor.receivedAt > (info.expiresAt ?? 0) - lateMargin(context, timeline, info.expiresAt ?? 0);
     if (late) {
       report.tokenLate++;
       continue;
@@ -91,19 +106,25 @@ export function classifyExpiries(expirations: readonly Expiration[], context: Ex
     if (overlaps(context.serverWindows[target], at, at)) report.avoidableDuringRestart++;
     else if (blocked) report.avoidableBlocked++;
     else report.avoidableNotBlocked++;
-    report.details.push(`${((at - context.chaosStart) / 1000).toFixed(1)} s: ${target} connection ${info.name ?? `port ${info.remotePort}`} `
-      + `expired although a newer token arrived ${((info.expiresAt ?? 0) - successor.receivedAt)} ms before`
-      + ` (${info.authCount} AUTHs on it${state}${overlaps(context.standaloneOutages, at, at) && target === 'standalone' ? '; in a redis-server restart window' : ''})`);
+    report.details.push(
+      `${((at - context.chaosStart) / 1000).toFixed(1)} s: ${target} connection ${info.name ?? `port ${info.remotePort}`} ` +
+        `expired although a newer token arrived ${(info.expiresAt ?? 0) - successor.receivedAt} ms before` +
+        ` (${info.authCount} AUTHs on it${state}${overlaps(context.standaloneOutages, at, at) && target === 'standalone' ? '; in a redis-server restart window' : ''})`,
+    );
   }
   report.details = report.details.slice(0, 30);
   return report;
 }
 
 /** Late tokens (per TokenTimeline.lateWindows) with no token-service fault within 3 s of them: normal refreshes delayed by load. */
-export function lateTokensWithoutFault(timelines: Record<Side, TokenTimeline>, tokenFaultWindows: readonly Window[]): number {
+export function lateTokensWithoutFault(
+  timelines: Record<Side, TokenTimeline>,
+  tokenFaultWindows: readonly Window[],
+): number {
   let count = 0;
   for (const timeline of Object.values(timelines)) {
-    for (const window of timeline.lateWindows()) if (!overlaps(tokenFaultWindows, window.start, window.end, 3_000)) count++;
+    for (const window of timeline.lateWindows())
+      if (!overlaps(tokenFaultWindows, window.start, window.end, 3_000)) count++;
   }
   return count;
 }

@@ -18,7 +18,10 @@ export interface LaneReport {
 }
 
 export interface QueueReport {
-  pushed: number; delivered: number; remaining: number; duplicates: number;
+  pushed: number;
+  delivered: number;
+  remaining: number;
+  duplicates: number;
   /**
    * Moved by the server into the taken list while the connection broke (an outage, or the library reconnecting the
    * blocked consumer to move it to a new token), so its reply never reached the consumer. The reliable-queue pattern
@@ -31,7 +34,12 @@ export interface QueueReport {
 }
 
 export interface PubsubReport {
-  publishedToSubscribers: number; received: number; duplicates: number; outOfOrder: number; lostInOutage: number; lostOutside: number;
+  publishedToSubscribers: number;
+  received: number;
+  duplicates: number;
+  outOfOrder: number;
+  lostInOutage: number;
+  lostOutside: number;
 }
 
 export interface ExpiryReport {
@@ -53,7 +61,12 @@ export interface ExpiryReport {
   details: string[];
 }
 
-export interface RecoveryReport { at: number; downMs: number; tokenBackMs: number; lanesBackMs: number }
+export interface RecoveryReport {
+  at: number;
+  downMs: number;
+  tokenBackMs: number;
+  lanesBackMs: number;
+}
 
 export interface SoakReport {
   seed: number;

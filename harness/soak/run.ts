@@ -24,7 +24,11 @@ import { Clients, Providers, Workload } from './workload.js';
 /** Version of an installed package (by its folder under node_modules). */
 function installedVersion(folder: string): string {
   try {
-    return (JSON.parse(readFileSync(fileURLToPath(new URL(`../../node_modules/${folder}/package.json`, import.meta.url)), 'utf8')) as { version: string }).version;
+    return (
+      JSON.parse(
+        readFileSync(fileURLToPath(new URL(`../../node_modules/${folder}/package.json`, import.meta.url)), 'utf8'),
+      ) as { version: string }
+    ).version;
   } catch {
     return 'unknown';
   }
@@ -57,7 +61,13 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const clients = new Clients(servers, providers);
   const workload = new Workload(clients, dice);
   const expirations = recordExpirations(servers, clients.standalone());
-  const chaos = new Chaos(servers, workload.lanes, { standalone: providers.standalone, cluster: providers.cluster }, dice, log);
+  const chaos = new Chaos(
+    servers,
+    workload.lanes,
+    { standalone: providers.standalone, cluster: providers.cluster },
+    dice,
+    log,
+  );
   const run: Run = { options, seed, wallStart, monitor, servers, providers, clients, workload, expirations, chaos };
   try {
     log('soak: clients connecting');
@@ -108,19 +118,30 @@ async function verify(run: Run, lanesNotRecovered: string[]): Promise<SoakReport
   const queue = await checkQueue(servers, workload.pushed, workload.delivered, chaos.start);
   const pubsub = checkPubsub(workload.published, workload.received, outages.standalone);
   const expiry = classifyExpiries(run.expirations, {
-    timelines, serverWindows: chaos.serverWindows, standaloneOutages: outages.standalone,
-    responsiveMs: (start, end) => monitor.responsiveMs(start, end), lateTokenRule: run.options.lateTokenRule, chaosStart: chaos.start,
+    timelines,
+    serverWindows: chaos.serverWindows,
+    standaloneOutages: outages.standalone,
+    responsiveMs: (start, end) => monitor.responsiveMs(start, end),
+    lateTokenRule: run.options.lateTokenRule,
+    chaosStart: chaos.start,
   });
   const faultCounts: Record<string, number> = {};
   for (const fault of chaos.faults) faultCounts[fault.kind] = (faultCounts[fault.kind] ?? 0) + 1;
   const ioredisVersion = installedVersion(process.env.IOREDIS_MAJOR === '6' ? 'ioredis6' : 'ioredis');
-  const redisVersion = /redis_version:(\S+)/.exec(String(await servers.redis.command('INFO', 'server')))?.[1] ?? 'unknown';
+  const redisVersion =
+    /redis_version:(\S+)/.exec(String(await servers.redis.command('INFO', 'server')))?.[1] ?? 'unknown';
   return {
     seed: run.seed,
     minutes: run.options.minutes,
     startedAt: new Date(run.wallStart).toISOString(),
     wallSeconds: (Date.now() - run.wallStart) / 1000,
-    environment: { node: process.version, ioredis: ioredisVersion, redis: redisVersion, cpus: os.cpus().length, loadAverage: os.loadavg() },
+    environment: {
+      node: process.version,
+      ioredis: ioredisVersion,
+      redis: redisVersion,
+      cpus: os.cpus().length,
+      loadAverage: os.loadavg(),
+    },
     lifetimesUsed: [...chaos.lifetimesUsed].sort((x, y) => x - y),
     faults: [...chaos.faults].sort((x, y) => x.at - y.at),
     faultCounts,

@@ -4,7 +4,12 @@
  */
 import { AmrEmulator, startAmrCluster, type AmrCluster } from '../../lib/testing/amr-emulator.js';
 import { EntraEmulator } from '../../lib/testing/entra-emulator.js';
-import { startRedisCluster, startRedisServer, type RedisClusterHandle, type RedisServerHandle } from '../../lib/testing/redis-server.js';
+import {
+  startRedisCluster,
+  startRedisServer,
+  type RedisClusterHandle,
+  type RedisServerHandle,
+} from '../../lib/testing/redis-server.js';
 import { PERSISTENCE } from './settings.js';
 
 export interface Servers {
@@ -26,7 +31,11 @@ export async function startServers(): Promise<Servers> {
   try {
     cluster = await startRedisCluster({ masters: 3, extraConfig: PERSISTENCE });
     entra = await EntraEmulator.start({ tokenLifetimeSeconds: 4 });
-    amr = await AmrEmulator.start({ backend: { host: redis.host, port: redis.port }, publicKey: entra.publicKey, admin: redis.admin });
+    amr = await AmrEmulator.start({
+      backend: { host: redis.host, port: redis.port },
+      publicKey: entra.publicKey,
+      admin: redis.admin,
+    });
     const amrCluster = await startAmrCluster(cluster, { publicKey: entra.publicKey });
     const restoreEnv = entra.applyManagedIdentityEnv();
     return { redis, cluster, entra, amr, amrCluster, restoreEnv };

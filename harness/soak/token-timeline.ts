@@ -21,7 +21,11 @@ export class TokenTimeline {
       const previous = this.tokens[i - 1] as TokenInfo;
       const next = this.tokens[i] as TokenInfo;
       if (next.receivedAt > previous.expiresOn - LATE_TOKEN_MS) {
-        windows.push({ start: Math.min(previous.expiresOn, next.receivedAt) - 1_000, end: Math.max(previous.expiresOn, next.receivedAt), why: 'late token' });
+        windows.push({
+          start: Math.min(previous.expiresOn, next.receivedAt) - 1_000,
+          end: Math.max(previous.expiresOn, next.receivedAt),
+          why: 'late token',
+        });
       }
     }
     return windows;

@@ -2,7 +2,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GRACE_MS } from './settings.js';
 
-export const describeError = (error: unknown): string => String(error instanceof Error ? `${error.name}: ${error.message}` : error).slice(0, 160);
+export const describeError = (error: unknown): string =>
+  String(error instanceof Error ? `${error.name}: ${error.message}` : error).slice(0, 160);
 
 export function tally(map: Map<string, number>, key: string): void {
   map.set(key, (map.get(key) ?? 0) + 1);
@@ -10,7 +11,10 @@ export function tally(map: Map<string, number>, key: string): void {
 
 /** The most frequent keys of a tally, as "count× key". */
 export function top(map: Map<string, number>, limit = 8): string[] {
-  return [...map.entries()].sort((a, b) => b[1] - a[1]).slice(0, limit).map(([message, count]) => `${count}× ${message}`);
+  return [...map.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, limit)
+    .map(([message, count]) => `${count}× ${message}`);
 }
 
 /**
@@ -26,7 +30,8 @@ export async function persist(action: () => Promise<void>, what: string): Promis
       if (attempt > 1) process.stderr.write(`soak: ${what} after ${attempt} attempts\n`);
       return;
     } catch (error) {
-      if (Date.now() > deadline) throw new Error(`soak: gave up waiting for ${what}: ${describeError(error)}`, { cause: error });
+      if (Date.now() > deadline)
+        throw new Error(`soak: gave up waiting for ${what}: ${describeError(error)}`, { cause: error });
       await sleep(500);
     }
   }
@@ -38,7 +43,11 @@ export async function pause(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** A span of time (epoch ms) in which failures are expected, and why. */
-export interface Window { start: number; end: number; why: string }
+export interface Window {
+  start: number;
+  end: number;
+  why: string;
+}
 
 /** Whether [start, end] meets one of `windows`, each extended by `grace` ms at its end. */
 export const overlaps = (windows: readonly Window[], start: number, end: number, grace = GRACE_MS): boolean =>

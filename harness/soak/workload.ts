@@ -6,7 +6,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ManagedIdentityCredential } from '@azure/identity';
 import type { Cluster, Redis } from 'ioredis';
-import { createCredentialsProvider, createEntraCluster, createEntraRedis, type EntraCredentialsProvider } from '../../lib/index.js';
+import {
+  createCredentialsProvider,
+  createEntraCluster,
+  createEntraRedis,
+  type EntraCredentialsProvider,
+} from '../../lib/index.js';
 import type { Dice } from './dice.js';
 import { Lane } from './lane.js';
 import type { Servers } from './servers.js';
@@ -18,7 +23,10 @@ import { describeError, tally } from './util.js';
 export const clusterKey = (lane: number, i: number): string => `soak:{c${lane}-${i % 6}}`;
 
 /** A message or queue item, by sequence number, and when it was sent (epoch ms). */
-export interface Sent { i: number; at: number }
+export interface Sent {
+  i: number;
+  at: number;
+}
 
 /** The two providers (one shared by the standalone clients, one by the cluster) and what they report. */
 export class Providers {
@@ -31,17 +39,22 @@ export class Providers {
 
   constructor(servers: Servers) {
     const identity = servers.entra.addManagedIdentity({ kind: 'user' });
-    const make = () => createCredentialsProvider({
-      credential: new ManagedIdentityCredential({ clientId: identity.clientId, retryOptions: { maxRetries: 0 } }),
-      tokenManagerOptions: TOKEN_MANAGER_OPTIONS,
-    });
+    const make = () =>
+      createCredentialsProvider({
+        credential: new ManagedIdentityCredential({ clientId: identity.clientId, retryOptions: { maxRetries: 0 } }),
+        tokenManagerOptions: TOKEN_MANAGER_OPTIONS,
+      });
     this.standalone = make();
     this.cluster = make();
     this.timelines = { standalone: new TokenTimeline(this.standalone), cluster: new TokenTimeline(this.cluster) };
     for (const provider of this.all()) {
       provider.on('reauthenticated', (event) => tally(this.reauthenticated, event.method));
-      provider.on('reauthenticationFailed', () => { this.reauthenticationFailed++; });
-      provider.on('refreshFailed', () => { this.refreshFailed++; });
+      provider.on('reauthenticationFailed', () => {
+        this.reauthenticationFailed++;
+      });
+      provider.on('refreshFailed', () => {
+        this.refreshFailed++;
+      });
     }
   }
 
@@ -64,21 +77,31 @@ export class Clients {
 
   constructor(servers: Servers, providers: Providers) {
     const endpoint = { host: servers.amr.host, port: servers.amr.port };
-    const standalone = (name: string) => this.#watch(createEntraRedis({ ...endpoint, connectionName: name, credentialsProvider: providers.standalone }));
+    const standalone = (name: string) =>
+      this.#watch(createEntraRedis({ ...endpoint, connectionName: name, credentialsProvider: providers.standalone }));
     this.a = standalone('soak-a');
     this.b = standalone('soak-b');
     this.dup1 = this.#watch(this.a.duplicate({ connectionName: 'soak-dup1' }));
     this.dup2 = this.#watch(this.dup1.duplicate({ connectionName: 'soak-dup2' }));
     this.consumer = standalone('soak-consumer');
     this.subscriber = standalone('soak-sub');
-    this.cluster = this.#watch(createEntraCluster(servers.amrCluster.startupNodes(), {
-      natMap: servers.amrCluster.natMap, credentialsProvider: providers.cluster, redisOptions: { connectionName: 'soak-cluster' },
-    }));
-    this.cluster.on('node error', () => { this.errorCount++; });
+    this.cluster = this.#watch(
+      createEntraCluster(servers.amrCluster.startupNodes(), {
+        natMap: servers.amrCluster.natMap,
+        credentialsProvider: providers.cluster,
+        redisOptions: { connectionName: 'soak-cluster' },
+      }),
+    );
+    this.cluster.on('node error', () => {
+      this.errorCount++;
+    });
   }
 
   #watch<T extends Redis | Cluster>(client: T): T {
-    client.on('error', (error: unknown) => { this.errorCount++; tally(this.errors, describeError(error)); });
+    client.on('error', (error: unknown) => {
+      this.errorCount++;
+      tally(this.errors, describeError(error));
+    });
     return client;
   }
 
@@ -105,17 +128,34 @@ export class Workload {
   #laneRuns: Array<Promise<void>> = [];
   #consumerLoop: Promise<void> = Promise.resolve();
 
-  constructor(readonly clients: Clients, readonly dice: Dice) {
+  constructor(
+    readonly clients: Clients,
+    readonly dice: Dice,
+  ) {
     const { a, b, dup1, dup2, cluster, subscriber } = clients;
-    subscriber.on('message', (channel: string, message: string) => { if (channel === 'soak:events') this.received.push(Number(message)); });
+    subscriber.on('message', (channel: string, message: string) => {
+      if (channel === 'soak:events') this.received.push(Number(message));
+    });
     this.lanes = [
       new Lane('a zadd', 'standalone', (i) => a.zadd('soak:a', i, String(i))),
       new Lane('a incr', 'standalone', () => a.incr('soak:incr')),
       new Lane('b hset', 'standalone', (i) => b.hset('soak:b', String(i), String(i))),
-      new Lane('b publish', 'standalone', (i) => b.publish('soak:events', String(i)),
-        (i, reply, start) => { if (Number(reply) >= 1) this.published.push({ i, at: start }); }, () => 20),
-      new Lane('b rpush (queue)', 'standalone', (i) => b.rpush('soak:queue', String(i)),
-        (i, _reply, start) => this.pushed.push({ i, at: start }), () => this.#queuePace()),
+      new Lane(
+        'b publish',
+        'standalone',
+        (i) => b.publish('soak:events', String(i)),
+        (i, reply, start) => {
+          if (Number(reply) >= 1) this.published.push({ i, at: start });
+        },
+        () => 20,
+      ),
+      new Lane(
+        'b rpush (queue)',
+        'standalone',
+        (i) => b.rpush('soak:queue', String(i)),
+        (i, _reply, start) => this.pushed.push({ i, at: start }),
+        () => this.#queuePace(),
+      ),
       new Lane('duplicate zadd', 'standalone', (i) => dup1.zadd('soak:dup1', i, String(i))),
       new Lane('duplicate of duplicate zadd', 'standalone', (i) => dup2.zadd('soak:dup2', i, String(i))),
       new Lane('cluster zadd 1', 'cluster', (i) => cluster.zadd(clusterKey(1, i), i, String(i))),

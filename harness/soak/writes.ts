@@ -13,7 +13,12 @@ import { clusterKey, type Sent } from './workload.js';
 const lostBy = (acked: readonly number[], stored: Set<number>) => acked.filter((i) => !stored.has(i)).length;
 
 /** Members of a standalone key, read with `command key ...args`. */
-async function standaloneMembers(servers: Servers, key: string, command: string, ...args: string[]): Promise<Set<number>> {
+async function standaloneMembers(
+  servers: Servers,
+  key: string,
+  command: string,
+  ...args: string[]
+): Promise<Set<number>> {
   return new Set(((await servers.redis.command(command, key, ...args)) as string[]).map(Number));
 }
 
@@ -34,17 +39,28 @@ async function clusterMembers(servers: Servers, laneNo: number): Promise<Set<num
 /** What a lane stored, for the lanes whose every acknowledged write leaves a member behind (undefined for the others). */
 async function storedBy(servers: Servers, lane: Lane): Promise<Set<number> | undefined> {
   switch (lane.name) {
-    case 'a zadd': return standaloneMembers(servers, 'soak:a', 'ZRANGE', '0', '-1');
-    case 'b hset': return standaloneMembers(servers, 'soak:b', 'HKEYS');
-    case 'duplicate zadd': return standaloneMembers(servers, 'soak:dup1', 'ZRANGE', '0', '-1');
-    case 'duplicate of duplicate zadd': return standaloneMembers(servers, 'soak:dup2', 'ZRANGE', '0', '-1');
-    default: return lane.name.startsWith('cluster zadd') ? clusterMembers(servers, Number(lane.name.slice(-1))) : undefined;
+    case 'a zadd':
+      return standaloneMembers(servers, 'soak:a', 'ZRANGE', '0', '-1');
+    case 'b hset':
+      return standaloneMembers(servers, 'soak:b', 'HKEYS');
+    case 'duplicate zadd':
+      return standaloneMembers(servers, 'soak:dup1', 'ZRANGE', '0', '-1');
+    case 'duplicate of duplicate zadd':
+      return standaloneMembers(servers, 'soak:dup2', 'ZRANGE', '0', '-1');
+    default:
+      return lane.name.startsWith('cluster zadd') ? clusterMembers(servers, Number(lane.name.slice(-1))) : undefined;
   }
 }
 
 /** Per lane: acknowledged writes lost, failures inside and outside the outage windows of its side. */
-export async function checkLanes(servers: Servers, lanes: readonly Lane[], outages: Record<Lane['target'], readonly Window[]>): Promise<{
-  lanes: LaneReport[]; lost: number; failedOutsideMessages: Map<string, number>;
+export async function checkLanes(
+  servers: Servers,
+  lanes: readonly Lane[],
+  outages: Record<Lane['target'], readonly Window[]>,
+): Promise<{
+  lanes: LaneReport[];
+  lost: number;
+  failedOutsideMessages: Map<string, number>;
 }> {
   const reports: LaneReport[] = [];
   const failedOutsideMessages = new Map<string, number>();
@@ -62,13 +78,23 @@ export async function checkLanes(servers: Servers, lanes: readonly Lane[], outag
         tally(failedOutsideMessages, `${lane.name}: ${failure.message}`);
       }
     }
-    reports.push({ name: lane.name, target: lane.target, acked: lane.acked.length, failedInOutage, failedOutside, lost });
+    reports.push({
+      name: lane.name,
+      target: lane.target,
+      acked: lane.acked.length,
+      failedInOutage,
+      failedOutside,
+      lost,
+    });
   }
   return { lanes: reports, lost: lostInAll, failedOutsideMessages };
 }
 
 /** The INCR counter against the acknowledged INCRs: a command resent after a reconnect may count twice, never less. */
-export async function checkIncr(servers: Servers, incrLane: Lane): Promise<{ acked: number; value: number; lost: number }> {
+export async function checkIncr(
+  servers: Servers,
+  incrLane: Lane,
+): Promise<{ acked: number; value: number; lost: number }> {
   const value = Number(await servers.redis.command('GET', 'soak:incr'));
   const acked = incrLane.acked.length;
   return { acked, value, lost: value < acked ? acked - value : 0 };
@@ -78,7 +104,12 @@ export async function checkIncr(servers: Servers, incrLane: Lane): Promise<{ ack
  * Queue: every acknowledged push was delivered, or taken by the server (its reply lost with a broken connection), or
  * is still queued. Anything else is an acknowledged write lost, whatever happened around it.
  */
-export async function checkQueue(servers: Servers, pushed: readonly Sent[], delivered: readonly Sent[], chaosStart: number): Promise<QueueReport> {
+export async function checkQueue(
+  servers: Servers,
+  pushed: readonly Sent[],
+  delivered: readonly Sent[],
+  chaosStart: number,
+): Promise<QueueReport> {
   const remaining = new Set(((await servers.redis.command('LRANGE', 'soak:queue', '0', '-1')) as string[]).map(Number));
   const taken = new Set(((await servers.redis.command('LRANGE', 'soak:taken', '0', '-1')) as string[]).map(Number));
   const deliveredCount = new Map<number, number>();
@@ -96,13 +127,22 @@ export async function checkQueue(servers: Servers, pushed: readonly Sent[], deli
     details.push(`item ${i} pushed at ${((at - chaosStart) / 1000).toFixed(1)} s`);
   }
   return {
-    pushed: pushed.length, delivered: delivered.length, remaining: remaining.size,
-    duplicates: [...deliveredCount.values()].filter((n) => n > 1).length, takenReplyLost, lost, details: details.slice(0, 10),
+    pushed: pushed.length,
+    delivered: delivered.length,
+    remaining: remaining.size,
+    duplicates: [...deliveredCount.values()].filter((n) => n > 1).length,
+    takenReplyLost,
+    lost,
+    details: details.slice(0, 10),
   };
 }
 
 /** Pub/sub: at-most-once by nature; a message is expected when PUBLISH said a subscriber got it. */
-export function checkPubsub(published: readonly Sent[], received: readonly number[], outages: readonly Window[]): PubsubReport {
+export function checkPubsub(
+  published: readonly Sent[],
+  received: readonly number[],
+  outages: readonly Window[],
+): PubsubReport {
   const receivedCount = new Map<number, number>();
   for (const i of received) receivedCount.set(i, (receivedCount.get(i) ?? 0) + 1);
   let outOfOrder = 0;
@@ -115,7 +155,11 @@ export function checkPubsub(published: readonly Sent[], received: readonly numbe
     else lostOutside++;
   }
   return {
-    publishedToSubscribers: published.length, received: received.length,
-    duplicates: [...receivedCount.values()].filter((n) => n > 1).length, outOfOrder, lostInOutage, lostOutside,
+    publishedToSubscribers: published.length,
+    received: received.length,
+    duplicates: [...receivedCount.values()].filter((n) => n > 1).length,
+    outOfOrder,
+    lostInOutage,
+    lostOutside,
   };
 }

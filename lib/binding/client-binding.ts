@@ -9,8 +9,17 @@ import { isReauthTraced, publishReauthReconnect, traceReauthentication } from '.
 import { connectionState, reauthMethod } from './connection-state.js';
 import { addDeadline, cancelDeadline, type Deadline } from './deadlines.js';
 import {
-  type EmitHook, blockingCommandInFlight, forceReconnect, hasBlockingCommandInFlight, interceptConnect,
-  interceptEmit, isResp2Subscriber, redactCredentialCommands, resetTransaction, setHandshakeCredentials, watchCommands,
+  type EmitHook,
+  blockingCommandInFlight,
+  forceReconnect,
+  hasBlockingCommandInFlight,
+  interceptConnect,
+  interceptEmit,
+  isResp2Subscriber,
+  redactCredentialCommands,
+  resetTransaction,
+  setHandshakeCredentials,
+  watchCommands,
 } from './ioredis-internals.js';
 import { handleStateRestoreRejections } from './ioredis-workarounds.js';
 import { isMessageEvent, SubscriberHandover } from './pubsub-handover.js';
@@ -215,7 +224,8 @@ export class ClientBinding implements TokenSubscriber {
   #tokenToPresent(): EntraToken | undefined {
     const current = this.provider.currentToken();
     const refusal = this.#refusal;
-    if (current && refusal && current.sameAs(refusal.refused) && isUsable(refusal.held, Date.now())) return refusal.held;
+    if (current && refusal && current.sameAs(refusal.refused) && isUsable(refusal.held, Date.now()))
+      return refusal.held;
     return current;
   }
 
@@ -243,7 +253,9 @@ export class ClientBinding implements TokenSubscriber {
     if (this.#reconnectingForToken && this.#authenticatedWith) {
       this.#reconnectingForToken = false;
       this.provider.emit('reauthenticated', {
-        connection: this.connectionDescription, token: describeToken(this.#authenticatedWith), method: 'reconnect',
+        connection: this.connectionDescription,
+        token: describeToken(this.#authenticatedWith),
+        method: 'reconnect',
       });
     }
     this.#catchUp();
@@ -275,7 +287,12 @@ export class ClientBinding implements TokenSubscriber {
     if (token.sameAs(this.#authenticatedWith) || token.sameAs(this.#refusal?.refused)) return;
     this.#cancelPending();
     const pending: PendingReauth = {
-      token, phase: 'jitter', attempts: 0, retryDelay: REAUTH_RETRY_INITIAL_MS, timer: undefined, deadline: undefined,
+      token,
+      phase: 'jitter',
+      attempts: 0,
+      retryDelay: REAUTH_RETRY_INITIAL_MS,
+      timer: undefined,
+      deadline: undefined,
     };
     this.#pending = pending;
     const old = this.#authenticatedWith;
@@ -348,8 +365,10 @@ export class ClientBinding implements TokenSubscriber {
     pending.phase = 'in-flight';
     // One AUTH per connection per rotation: nothing is built for tracing unless someone traces.
     const reply = isReauthTraced()
-      ? traceReauthentication(() => this.redis.auth(token.username, token.password),
-        () => ({ connection: this.connectionDescription, token, attempt }))
+      ? traceReauthentication(
+          () => this.redis.auth(token.username, token.password),
+          () => ({ connection: this.connectionDescription, token, attempt }),
+        )
       : this.redis.auth(token.username, token.password);
     reply.then(
       (reply: unknown) => {
@@ -359,7 +378,11 @@ export class ClientBinding implements TokenSubscriber {
           this.#authenticatedWith = token;
           this.#refusal = undefined;
           if (this.provider.listenerCount('reauthenticated') > 0) {
-            this.provider.emit('reauthenticated', { connection: this.connectionDescription, token: describeToken(token), method: 'auth' });
+            this.provider.emit('reauthenticated', {
+              connection: this.connectionDescription,
+              token: describeToken(token),
+              method: 'auth',
+            });
           }
           return;
         }
@@ -383,7 +406,11 @@ export class ClientBinding implements TokenSubscriber {
       (pending.timer as { unref?: () => void }).unref?.(); // a timer from a fake-timer library may lack unref
     }
     this.provider.emit('reauthenticationFailed', {
-      connection: this.connectionDescription, error, willRetry, refused: false, authenticatedUntil: this.#authenticatedWith?.expiresOn,
+      connection: this.connectionDescription,
+      error,
+      willRetry,
+      refused: false,
+      authenticatedUntil: this.#authenticatedWith?.expiresOn,
     });
   }
 
@@ -399,7 +426,11 @@ export class ClientBinding implements TokenSubscriber {
     this.#refusal = { refused: pending.token, held };
     if (isUsable(held, Date.now())) this.#useForNextConnect(held);
     this.provider.emit('reauthenticationFailed', {
-      connection: this.connectionDescription, error, willRetry: false, refused: true, authenticatedUntil: held?.expiresOn,
+      connection: this.connectionDescription,
+      error,
+      willRetry: false,
+      refused: true,
+      authenticatedUntil: held?.expiresOn,
     });
     this.provider.replaceRefusedToken(pending.token);
   }
@@ -415,20 +446,28 @@ export class ClientBinding implements TokenSubscriber {
     const beforeExpiry = old ? Math.max(0, old.expiresOn - now) : HANDOVER_JOIN_MAX_MS;
     const join = Math.min(HANDOVER_JOIN_MAX_MS, Math.max(0, (token.expiresOn - now) / 2));
     const connection = this.connectionDescription;
-    traceReauthentication(() => handover.run(beforeExpiry, join), () => ({ connection, method: 'handover', token, attempt: 1 })).then(
+    traceReauthentication(
+      () => handover.run(beforeExpiry, join),
+      () => ({ connection, method: 'handover', token, attempt: 1 }),
+    ).then(
       () => {
         if (this.#handover === handover) this.#handover = undefined;
         this.provider.emit('reauthenticated', { connection, token: describeToken(token), method: 'handover' });
         // a token that arrived during the handover is picked up now
         const current = this.provider.currentToken();
-        if (this.redis.status === 'ready' && current && !current.sameAs(this.#authenticatedWith)) this.#reauthenticate(current);
+        if (this.redis.status === 'ready' && current && !current.sameAs(this.#authenticatedWith))
+          this.#reauthenticate(current);
       },
       (error: unknown) => {
         // the handover fell back to a plain reconnect with the fresh token: nothing to retry
         if (this.#handover === handover) this.#handover = undefined;
         publishReauthReconnect(connection, token, 'handover-failed');
         this.provider.emit('reauthenticationFailed', {
-          connection, error: redactError(error), willRetry: false, refused: false, authenticatedUntil: undefined,
+          connection,
+          error: redactError(error),
+          willRetry: false,
+          refused: false,
+          authenticatedUntil: undefined,
         });
         // Not reconnected when the application left subscribe mode during the handover: AUTH it now.
         if (this.redis.status === 'ready' && !isResp2Subscriber(this.redis)) {

@@ -18,8 +18,16 @@ export interface Reliance {
 
 const isFunction = (value: unknown): boolean => typeof value === 'function';
 const field = (target: object, path: string): unknown =>
-  path.split('.').reduce<unknown>((value, key) => (value === null || value === undefined ? undefined : (value as Record<string, unknown>)[key]), target);
-const method = (path: string): Reliance => ({ name: `Redis#${path}()`, holds: (target) => isFunction(field(target, path)) });
+  path
+    .split('.')
+    .reduce<unknown>(
+      (value, key) => (value === null || value === undefined ? undefined : (value as Record<string, unknown>)[key]),
+      target,
+    );
+const method = (path: string): Reliance => ({
+  name: `Redis#${path}()`,
+  holds: (target) => isFunction(field(target, path)),
+});
 const denque = (path: string): Reliance => ({
   name: `Redis#${path} (a Denque with peekAt, peekBack)`,
   holds: (target) => isFunction(field(target, `${path}.peekAt`)) && isFunction(field(target, `${path}.peekBack`)),
@@ -44,10 +52,13 @@ export const CLIENT_RELIANCES: readonly Reliance[] = [
 
 /** Reliances checkable on any `Cluster` instance, before it connects. */
 export const CLUSTER_RELIANCES: readonly Reliance[] = [
-  { name: 'Cluster#subscriber (a ClusterSubscriber with a `subscriber` field)', holds: (target) => {
-    const subscriber = field(target, 'subscriber');
-    return typeof subscriber === 'object' && subscriber !== null && 'subscriber' in subscriber;
-  } },
+  {
+    name: 'Cluster#subscriber (a ClusterSubscriber with a `subscriber` field)',
+    holds: (target) => {
+      const subscriber = field(target, 'subscriber');
+      return typeof subscriber === 'object' && subscriber !== null && 'subscriber' in subscriber;
+    },
+  },
   { name: 'Cluster#startupNodes (an array)', holds: (target) => Array.isArray(field(target, 'startupNodes')) },
   method('duplicate'),
 ];
@@ -77,8 +88,8 @@ export function assertIoredisContract(target: Redis | Cluster, kind: 'Redis' | '
   const missing = missingReliances(target, kind === 'Redis' ? CLIENT_RELIANCES : CLUSTER_RELIANCES);
   if (missing.length > 0) {
     throw new IoredisContractError(
-      `ioredis ${installedIoredisVersion() ?? '(version unknown)'} lacks what ioredis-entraid relies on to keep ${kind} `
-      + `connections authenticated: ${missing.join(', ')}. Supported: ioredis ^5.3.0 and ^6.0.0; see docs/troubleshooting.md.`,
+      `ioredis ${installedIoredisVersion() ?? '(version unknown)'} lacks what ioredis-entraid relies on to keep ${kind} ` +
+        `connections authenticated: ${missing.join(', ')}. Supported: ioredis ^5.3.0 and ^6.0.0; see docs/troubleshooting.md.`,
     );
   }
   checked.add(prototype);

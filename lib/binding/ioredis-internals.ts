@@ -49,7 +49,10 @@ export interface RedisInternals {
   reconnectTimeout?: unknown;
   setStatus(status: string, ...rest: unknown[]): void;
   silentEmit(event: string, arg: unknown): unknown;
-  commandQueue?: { length: number; peekAt(index: number): { command?: { name?: string; args?: unknown[] } } | undefined };
+  commandQueue?: {
+    length: number;
+    peekAt(index: number): { command?: { name?: string; args?: unknown[] } } | undefined;
+  };
   condition?: { auth?: string | [string, string]; subscriber?: unknown; protocol?: number };
   flushQueue(error: Error, options?: { offlineQueue?: boolean; commandQueue?: boolean }): void;
   options: Redis['options'] & { protocol?: number };
@@ -66,10 +69,17 @@ export const internals = (redis: Redis) => redis as unknown as RedisInternals;
  * `prepare` is meant to be one function for every client: the connector gets two shared functions and one small
  * object, no closure per client.
  */
-export function interceptConnect(redis: Redis, prepare: (redis: Redis, signal: AbortSignal) => void | Promise<void>): void {
+export function interceptConnect(
+  redis: Redis,
+  prepare: (redis: Redis, signal: AbortSignal) => void | Promise<void>,
+): void {
   const connector = internals(redis).connector as InterceptedConnector;
   connector[CONNECT_INTERCEPTION] = {
-    redis, prepare, connect: connector.connect, disconnect: connector.disconnect, waiting: undefined,
+    redis,
+    prepare,
+    connect: connector.connect,
+    disconnect: connector.disconnect,
+    waiting: undefined,
   };
   connector.disconnect = interceptedDisconnect;
   connector.connect = interceptedConnect;
@@ -171,7 +181,11 @@ function emitThroughHook(this: HookedEmitter, event: string | symbol, ...args: u
   return emit.call(this, event, ...args);
 }
 
-export interface CommandInternals { name?: string; reject?: (error: unknown) => void; promise?: unknown }
+export interface CommandInternals {
+  name?: string;
+  reject?: (error: unknown) => void;
+  promise?: unknown;
+}
 export type SendCommand = (command: CommandInternals, ...rest: unknown[]) => unknown;
 
 /**
@@ -223,7 +237,8 @@ const REDACTED_COMMANDS: Record<'auth' | 'hello', CredentialCommand> = {
 function runRedacted(client: RedactingClient, name: 'auth' | 'hello', args: unknown[]): unknown {
   const original = client[OWN_COMMANDS]?.[name] ?? (Object.getPrototypeOf(client) as RedactingClient)[name];
   if (!client[REDACT]) return original.apply(client, args);
-  const savedHadOwn = redaction.hadOwn, savedOwn = redaction.own;
+  const savedHadOwn = redaction.hadOwn,
+    savedOwn = redaction.own;
   // No closure per call but the one that wraps `reject`: a rotation sends one AUTH per connection.
   redaction.hadOwn = Object.prototype.hasOwnProperty.call(client, 'sendCommand');
   redaction.own = client.sendCommand;
@@ -272,7 +287,8 @@ export function forceReconnect(redis: Redis): void {
 
 /** Channels, patterns and sharded channels the connection is subscribed to. */
 export function subscriptions(redis: Redis): { subscribe: string[]; psubscribe: string[]; ssubscribe: string[] } {
-  const set = (internals(redis).condition as { subscriber?: { channels?(type: string): string[] } } | undefined)?.subscriber;
+  const set = (internals(redis).condition as { subscriber?: { channels?(type: string): string[] } } | undefined)
+    ?.subscriber;
   const read = (type: string) => (set && typeof set.channels === 'function' ? set.channels(type) : []);
   return { subscribe: read('subscribe'), psubscribe: read('psubscribe'), ssubscribe: read('ssubscribe') };
 }
@@ -288,7 +304,10 @@ interface ClusterInternals {
  * setter on its `subscriber` field) and sharded subscribers (caught when ClusterSubscriberGroup stores them).
  * Slot-refresh connections are duplicates of node connections, covered by the caller's duplicate() wrapper.
  */
-export function watchClusterConnections(cluster: import('ioredis').Cluster, onConnection: (redis: Redis) => void): void {
+export function watchClusterConnections(
+  cluster: import('ioredis').Cluster,
+  onConnection: (redis: Redis) => void,
+): void {
   cluster.on('+node', (redis: Redis) => onConnection(redis));
   const { subscriber, shardedSubscribers } = cluster as unknown as ClusterInternals;
   if (subscriber && typeof subscriber === 'object') {
@@ -345,16 +364,26 @@ const TRANSACTION_CLOSED = Symbol('ioredis-entraid.transactionClosed');
 /** Made on the first command that has something to follow (most clients never send one). */
 const COMMAND_WATCH = Symbol('ioredis-entraid.commandWatch');
 type WatchedClient = RedisInternals & {
-  sendCommand: SendCommand; [TRANSACTION_CLOSED]?: (redis: Redis) => void; [COMMAND_WATCH]?: CommandWatch;
+  sendCommand: SendCommand;
+  [TRANSACTION_CLOSED]?: (redis: Redis) => void;
+  [COMMAND_WATCH]?: CommandWatch;
 };
 
 function commandWatch(client: WatchedClient): CommandWatch {
-  return client[COMMAND_WATCH] ??= {
-    transactionOpen: false, queuedInTransaction: 0, changesInTransaction: undefined, clientName: undefined, db: undefined,
-  };
+  return (client[COMMAND_WATCH] ??= {
+    transactionOpen: false,
+    queuedInTransaction: 0,
+    changesInTransaction: undefined,
+    clientName: undefined,
+    db: undefined,
+  });
 }
-interface QueuedCommand { command?: unknown }
-interface QueueInternals { peekBack?(): QueuedCommand | undefined }
+interface QueuedCommand {
+  command?: unknown;
+}
+interface QueueInternals {
+  peekBack?(): QueuedCommand | undefined;
+}
 type WatchedCommand = CommandInternals & { args?: unknown[] };
 
 /**
@@ -424,7 +453,14 @@ function sendCommandWatched(this: WatchedClient, command: WatchedCommand, stream
     return result;
   }
   const lower = name.toLowerCase();
-  if (lower !== 'multi' && lower !== 'exec' && lower !== 'discard' && lower !== 'client' && lower !== 'select' && lower !== 'hello') {
+  if (
+    lower !== 'multi' &&
+    lower !== 'exec' &&
+    lower !== 'discard' &&
+    lower !== 'client' &&
+    lower !== 'select' &&
+    lower !== 'hello'
+  ) {
     if (watch?.transactionOpen && accepted(this, command)) watch.queuedInTransaction++;
     return result;
   }
@@ -444,10 +480,13 @@ function sendCommandWatched(this: WatchedClient, command: WatchedCommand, stream
       const changes = watch.changesInTransaction;
       watch.changesInTransaction = undefined;
       if (lower === 'exec' && changes) {
-        (command.promise as Promise<unknown> | undefined)?.then((reply) => {
-          if (!Array.isArray(reply)) return; // aborted by WATCH
-          for (const change of changes) if (!failed(reply[change.index])) change.apply();
-        }, () => undefined);
+        (command.promise as Promise<unknown> | undefined)?.then(
+          (reply) => {
+            if (!Array.isArray(reply)) return; // aborted by WATCH
+            for (const change of changes) if (!failed(reply[change.index])) change.apply();
+          },
+          () => undefined,
+        );
       }
       process.nextTick(this[TRANSACTION_CLOSED], this);
       return result;
@@ -470,13 +509,25 @@ function stateChange(name: string, args: unknown[], client: WatchedClient): (() 
   const text = (value: unknown) => (Buffer.isBuffer(value) ? value.toString() : String(value));
   if (name === 'select') {
     const db = Number(text(args[0]));
-    return Number.isInteger(db) ? () => { commandWatch(client).db = db; } : undefined;
+    return Number.isInteger(db)
+      ? () => {
+          commandWatch(client).db = db;
+        }
+      : undefined;
   }
-  const at = name === 'client' ? (text(args[0]).toLowerCase() === 'setname' ? 1 : -1)
-    : name === 'hello' ? args.findIndex((arg, i) => i > 0 && text(arg).toLowerCase() === 'setname') + 1 : -1;
+  const at =
+    name === 'client'
+      ? text(args[0]).toLowerCase() === 'setname'
+        ? 1
+        : -1
+      : name === 'hello'
+        ? args.findIndex((arg, i) => i > 0 && text(arg).toLowerCase() === 'setname') + 1
+        : -1;
   if (at <= 0 || args[at] === undefined) return undefined;
   const value = text(args[at]);
-  return () => { commandWatch(client).clientName = value; };
+  return () => {
+    commandWatch(client).clientName = value;
+  };
 }
 
 /** An element of EXEC's reply that failed: an error, or ioredis's `[error, result]` pair holding one. */
@@ -486,12 +537,25 @@ function failed(element: unknown): boolean {
 
 /** Whether ioredis took the command (wrote it, or queued it until the connection is ready) rather than rejecting it. */
 function accepted(client: WatchedClient, command: unknown): boolean {
-  const queues = [client.commandQueue, (client as unknown as { offlineQueue?: unknown }).offlineQueue] as Array<QueueInternals | undefined>;
+  const queues = [client.commandQueue, (client as unknown as { offlineQueue?: unknown }).offlineQueue] as Array<
+    QueueInternals | undefined
+  >;
   return queues.some((queue) => typeof queue?.peekBack === 'function' && queue.peekBack()?.command === command);
 }
 
 /** Commands that hold the connection until data arrives (their timeout may be 0: for ever). */
-const BLOCKING_COMMANDS = new Set(['blpop', 'brpop', 'brpoplpush', 'blmove', 'blmpop', 'bzpopmin', 'bzpopmax', 'bzmpop', 'wait', 'waitaof']);
+const BLOCKING_COMMANDS = new Set([
+  'blpop',
+  'brpop',
+  'brpoplpush',
+  'blmove',
+  'blmpop',
+  'bzpopmin',
+  'bzpopmax',
+  'bzmpop',
+  'wait',
+  'waitaof',
+]);
 
 /**
  * True when a blocking command (BLPOP, XREAD BLOCK, ...) is in flight on the connection: an AUTH sent now would wait
@@ -510,41 +574,64 @@ export function blockingCommandInFlight(redis: Redis): Promise<unknown> | undefi
   if (!queue || typeof queue.peekAt !== 'function') return undefined;
   let found: Promise<unknown> | undefined;
   for (let i = 0; i < queue.length; i++) {
-    const command: (CommandInternals & { args?: unknown[]; promise?: Promise<unknown> }) | undefined = queue.peekAt(i)?.command;
+    const command: (CommandInternals & { args?: unknown[]; promise?: Promise<unknown> }) | undefined =
+      queue.peekAt(i)?.command;
     const name = command?.name?.toLowerCase();
     if (!name) continue;
-    const blocking = BLOCKING_COMMANDS.has(name)
-      || ((name === 'xread' || name === 'xreadgroup') && command?.args?.some((arg) => String(arg).toUpperCase() === 'BLOCK'));
+    const blocking =
+      BLOCKING_COMMANDS.has(name) ||
+      ((name === 'xread' || name === 'xreadgroup') &&
+        command?.args?.some((arg) => String(arg).toUpperCase() === 'BLOCK'));
     if (blocking && command?.promise instanceof Promise) found = command.promise;
   }
   return found;
 }
 
 /** The pub/sub commands whose effect a subscriber handover must know. */
-const SUBSCRIPTION_COMMANDS = new Set(['subscribe', 'psubscribe', 'ssubscribe', 'unsubscribe', 'punsubscribe', 'sunsubscribe']);
+const SUBSCRIPTION_COMMANDS = new Set([
+  'subscribe',
+  'psubscribe',
+  'ssubscribe',
+  'unsubscribe',
+  'punsubscribe',
+  'sunsubscribe',
+]);
 
 /** A pub/sub command as sent: its name (lower case) and its channel or pattern arguments. */
-export interface SubscriptionCommand { name: string; args: string[] }
+export interface SubscriptionCommand {
+  name: string;
+  args: string[];
+}
 
 interface QueueInternals {
   length: number;
-  peekAt(index: number): { command?: CommandInternals & { args?: unknown[]; resolve?: (value: unknown) => void } } | undefined;
+  peekAt(
+    index: number,
+  ): { command?: CommandInternals & { args?: unknown[]; resolve?: (value: unknown) => void } } | undefined;
   removeOne?(index: number): unknown;
   remove?(index: number, count: number): unknown;
 }
 
-function toSubscriptionCommand(command: { name?: string; args?: unknown[] } | undefined): SubscriptionCommand | undefined {
+function toSubscriptionCommand(
+  command: { name?: string; args?: unknown[] } | undefined,
+): SubscriptionCommand | undefined {
   const name = command?.name?.toLowerCase();
   if (!name || !SUBSCRIPTION_COMMANDS.has(name)) return undefined;
-  const args = (command?.args ?? []).flat(Infinity as 1).map((arg) => (Buffer.isBuffer(arg) ? arg.toString() : String(arg)));
+  const args = (command?.args ?? [])
+    .flat(Infinity as 1)
+    .map((arg) => (Buffer.isBuffer(arg) ? arg.toString() : String(arg)));
   return { name, args };
 }
 
 /** The queues ioredis keeps commands in until they are answered (the previous connection's too, until ready). */
 function commandQueues(redis: Redis): QueueInternals[] {
-  const client = redis as unknown as Record<'commandQueue' | 'offlineQueue' | 'prevCommandQueue', QueueInternals | null | undefined>;
-  return [client.prevCommandQueue, client.commandQueue, client.offlineQueue]
-    .filter((queue): queue is QueueInternals => !!queue && typeof queue.peekAt === 'function');
+  const client = redis as unknown as Record<
+    'commandQueue' | 'offlineQueue' | 'prevCommandQueue',
+    QueueInternals | null | undefined
+  >;
+  return [client.prevCommandQueue, client.commandQueue, client.offlineQueue].filter(
+    (queue): queue is QueueInternals => !!queue && typeof queue.peekAt === 'function',
+  );
 }
 
 /** Pub/sub commands written and not yet answered, or queued to be written, in the order ioredis will send them. */
@@ -565,9 +652,13 @@ export function subscriptionCommandsInFlight(redis: Redis): SubscriptionCommand[
  * that no reconnect restores it. The server is not told: send the unsubscribe as well when the connection is up.
  */
 export function forgetSubscription(redis: Redis, type: 'subscribe' | 'ssubscribe', channel: string): void {
-  const client = redis as unknown as { condition?: { subscriber?: unknown }; prevCondition?: { subscriber?: unknown } | null };
+  const client = redis as unknown as {
+    condition?: { subscriber?: unknown };
+    prevCondition?: { subscriber?: unknown } | null;
+  };
   for (const set of [client.condition?.subscriber, client.prevCondition?.subscriber]) {
-    if (set && typeof (set as { del?: unknown }).del === 'function') (set as { del(type: string, channel: string): void }).del(type, channel);
+    if (set && typeof (set as { del?: unknown }).del === 'function')
+      (set as { del(type: string, channel: string): void }).del(type, channel);
   }
   const queues = [
     (redis as unknown as { offlineQueue?: QueueInternals }).offlineQueue,
@@ -610,7 +701,11 @@ export function guardPrivateChannels(redis: Redis, isPrivate: (channel: string) 
   const guard: PrivateChannelGuard = { isPrivate, sendingOwn: false };
   client[PRIVATE_CHANNEL_GUARD] = guard;
   const previous = client.sendCommand;
-  client.sendCommand = function sendWithoutPrivateChannels(this: unknown, command: CommandInternals & { args?: unknown[]; resolve?: (value: unknown) => void }, ...rest: unknown[]) {
+  client.sendCommand = function sendWithoutPrivateChannels(
+    this: unknown,
+    command: CommandInternals & { args?: unknown[]; resolve?: (value: unknown) => void },
+    ...rest: unknown[]
+  ) {
     if (guard.sendingOwn) guard.onOwn?.(command);
     else if (SUBSCRIPTION_COMMANDS.has(command.name?.toLowerCase() ?? '') && Array.isArray(command.args)) {
       const args = command.args.flat(Infinity as 1);
@@ -636,7 +731,10 @@ export function guardPrivateChannels(redis: Redis, isPrivate: (channel: string) 
  * resend resolves the promise with undefined instead of a reply.
  */
 export function sendPrivateSubscriptionCommand<T>(
-  redis: Redis, isPrivate: (channel: string) => boolean, send: () => Promise<T>, options: PrivateCommandOptions = {},
+  redis: Redis,
+  isPrivate: (channel: string) => boolean,
+  send: () => Promise<T>,
+  options: PrivateCommandOptions = {},
 ): Promise<T> {
   guardPrivateChannels(redis, isPrivate);
   const guard = (redis as unknown as GuardedClient)[PRIVATE_CHANNEL_GUARD] as PrivateChannelGuard;
@@ -651,7 +749,13 @@ export function sendPrivateSubscriptionCommand<T>(
     // before anything later on the connection is read. A resend the guard drops resolves with undefined.
     command.resolve = (value: unknown) => {
       if (value !== undefined) {
-        if (options.keepSubscriberMode && set && client.condition === condition && condition.subscriber === false && !set.isEmpty()) {
+        if (
+          options.keepSubscriberMode &&
+          set &&
+          client.condition === condition &&
+          condition.subscriber === false &&
+          !set.isEmpty()
+        ) {
           condition.subscriber = set;
         }
         options.onAnswer?.(value);
@@ -667,7 +771,9 @@ export function sendPrivateSubscriptionCommand<T>(
   }
 }
 
-interface SubscriptionSetInternals { isEmpty(): boolean }
+interface SubscriptionSetInternals {
+  isEmpty(): boolean;
+}
 
 /** What {@link sendPrivateSubscriptionCommand} does when the server answers (a resend dropped by the guard: nothing). */
 export interface PrivateCommandOptions {
@@ -692,7 +798,9 @@ export interface PrivateCommandOptions {
 export function observeSubscriptionCommands(
   redis: Redis,
   observe: (
-    command: SubscriptionCommand, answered: Promise<unknown>, onReply: (transform: (reply: unknown) => unknown) => void,
+    command: SubscriptionCommand,
+    answered: Promise<unknown>,
+    onReply: (transform: (reply: unknown) => unknown) => void,
   ) => ((send: () => void) => void) | undefined,
 ): () => void {
   const client = redis as unknown as { sendCommand: SendCommand };
@@ -706,9 +814,12 @@ export function observeSubscriptionCommands(
       const resolve = target.resolve;
       if (typeof resolve === 'function') target.resolve = (value: unknown) => resolve.call(command, transform(value));
     };
-    const postpone = parsed && command.promise instanceof Promise ? observe(parsed, command.promise, onReply) : undefined;
+    const postpone =
+      parsed && command.promise instanceof Promise ? observe(parsed, command.promise, onReply) : undefined;
     if (!postpone) return previous.call(this, command, ...rest);
-    postpone(() => { previous.call(this, command, ...rest); });
+    postpone(() => {
+      previous.call(this, command, ...rest);
+    });
     return command.promise;
   };
   client.sendCommand = observing;

@@ -42,7 +42,11 @@ export function handleStateRestoreRejections(redis: Redis): void {
 }
 
 /** One function for every client (a closure per client would cost memory on each): ioredis's own is the prototype's. */
-function setStatusWatchingRestore(this: RedisInternals & { sendCommand: SendCommand }, status: string, ...rest: unknown[]): void {
+function setStatusWatchingRestore(
+  this: RedisInternals & { sendCommand: SendCommand },
+  status: string,
+  ...rest: unknown[]
+): void {
   if (status === 'ready') watchStateRestore(this);
   (Object.getPrototypeOf(this) as RedisInternals).setStatus.call(this, status, ...rest);
 }
@@ -52,7 +56,11 @@ function watchStateRestore(client: RedisInternals & { sendCommand: SendCommand }
   const previous = client.sendCommand;
   const report = (error: unknown) => client.silentEmit('error', error);
   const watching: SendCommand = function sendWatchingRestore(this: unknown, command, ...rest) {
-    if (STATE_RESTORE_COMMANDS.has(String((command as typeof command | undefined)?.name)) && command.promise instanceof Promise) command.promise.catch(report);
+    if (
+      STATE_RESTORE_COMMANDS.has(String((command as typeof command | undefined)?.name)) &&
+      command.promise instanceof Promise
+    )
+      command.promise.catch(report);
     return previous.call(this, command, ...rest);
   };
   client.sendCommand = watching;
@@ -63,4 +71,3 @@ function watchStateRestore(client: RedisInternals & { sendCommand: SendCommand }
     else delete (client as Partial<typeof client>).sendCommand;
   });
 }
-

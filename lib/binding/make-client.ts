@@ -17,7 +17,8 @@ export function bindClient(redis: Redis, provider: EntraCredentialsProvider, rea
   new ClientBinding(redis, provider, { reauthJitter }); // it attaches itself to the client
   const client = redis as unknown as DuplicatingClient;
   // ioredis's own duplicate() is on the prototype; one the instance already has of its own is kept and called.
-  if (Object.prototype.hasOwnProperty.call(client, 'duplicate') && client.duplicate !== duplicateBound) client[OWN_DUPLICATE] = client.duplicate;
+  if (Object.prototype.hasOwnProperty.call(client, 'duplicate') && client.duplicate !== duplicateBound)
+    client[OWN_DUPLICATE] = client.duplicate;
   client.duplicate = duplicateBound;
 }
 
@@ -42,7 +43,10 @@ function duplicateBound(this: DuplicatingClient, override?: DuplicateOptions): R
  * The last step of making a client (or cluster) of the library's, which is created with `lazyConnect` so that
  * nothing connects before it is bound: restores the caller's `lazyConnect` and connects unless it was asked for.
  */
-export function connectUnlessLazy<T extends { options: { lazyConnect?: boolean }; connect(): Promise<unknown> }>(client: T, lazyConnect: boolean): T {
+export function connectUnlessLazy<T extends { options: { lazyConnect?: boolean }; connect(): Promise<unknown> }>(
+  client: T,
+  lazyConnect: boolean,
+): T {
   client.options.lazyConnect = lazyConnect;
   if (!lazyConnect) {
     client.connect().catch(() => {

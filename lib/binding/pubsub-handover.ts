@@ -43,11 +43,25 @@ import { Redis } from 'ioredis';
 import type { EntraToken } from '../token/entra-token.js';
 import { publishHandoverPhase, type HandoverPhaseMessage } from '../tracing.js';
 import {
-  forceReconnect, forgetSubscription, isWriteClosed, localPort, observeSubscriptionCommands, sendPrivateSubscriptionCommand,
-  subscriptionCommandsInFlight, subscriptions, type SubscriptionCommand,
+  forceReconnect,
+  forgetSubscription,
+  isWriteClosed,
+  localPort,
+  observeSubscriptionCommands,
+  sendPrivateSubscriptionCommand,
+  subscriptionCommandsInFlight,
+  subscriptions,
+  type SubscriptionCommand,
 } from './ioredis-internals.js';
 
-const MESSAGE_EVENTS = ['message', 'messageBuffer', 'pmessage', 'pmessageBuffer', 'smessage', 'smessageBuffer'] as const;
+const MESSAGE_EVENTS = [
+  'message',
+  'messageBuffer',
+  'pmessage',
+  'pmessageBuffer',
+  'smessage',
+  'smessageBuffer',
+] as const;
 const MESSAGE_EVENT_SET = new Set<string>(MESSAGE_EVENTS);
 const MARKER_PREFIX = '__ioredis-entraid:handover:';
 /** A marker channel of any handover (sharded ones start with a hash tag). */
@@ -57,7 +71,10 @@ const HANDOVER_STEP_MAX_MS = 5_000;
 
 type Phase = HandoverPhaseMessage['phase'];
 type Source = 'client' | 'shadow';
-interface Recorded { event: string; args: unknown[] }
+interface Recorded {
+  event: string;
+  args: unknown[];
+}
 type HandoverEvent =
   | { type: 'prepared' }
   | { type: 'shadowSubscribed' }
@@ -113,7 +130,10 @@ export function isMessageEvent(event: string | symbol): event is string {
 
 /** Thrown (redacted of nothing: it never holds a token) when a handover ends in the fallback. */
 export class HandoverFailedError extends Error {
-  constructor(readonly phase: Phase, reason: string) {
+  constructor(
+    readonly phase: Phase,
+    reason: string,
+  ) {
     super(`subscriber handover fell back to a reconnect in phase ${phase}: ${reason}`);
     this.name = 'HandoverFailedError';
   }
@@ -200,7 +220,8 @@ export class SubscriberHandover {
    */
   onClientMessage(event: string, args: unknown[]): boolean {
     if (channelOf(event, args) === this.#marker) {
-      if (event === 'messageBuffer' || event === 'smessageBuffer') this.#on({ type: 'marker', source: 'client', payload: payloadOf(event, args) });
+      if (event === 'messageBuffer' || event === 'smessageBuffer')
+        this.#on({ type: 'marker', source: 'client', payload: payloadOf(event, args) });
       return false;
     }
     switch (this.#phase) {
@@ -247,7 +268,8 @@ export class SubscriberHandover {
   #start(): void {
     const subscribed = subscriptions(this.#redis);
     const [firstShardChannel] = subscribed.ssubscribe;
-    const shardedOnly = subscribed.subscribe.length === 0 && subscribed.psubscribe.length === 0 && firstShardChannel !== undefined;
+    const shardedOnly =
+      subscribed.subscribe.length === 0 && subscribed.psubscribe.length === 0 && firstShardChannel !== undefined;
     if (shardedOnly) {
       // Only sharded subscriptions: a sharded marker in the same slot, so that SPUBLISH stays on this node (a cluster
       // node owns that slot, since it holds the application's channel).
@@ -261,14 +283,22 @@ export class SubscriberHandover {
       }
     }
     this.#mirrorBacklog.push(...subscriptionCommandsInFlight(this.#redis));
-    this.#cleanups.push(observeSubscriptionCommands(this.#redis, (command, answered, onReply) => this.#onClientCommand(command, answered, onReply)));
+    this.#cleanups.push(
+      observeSubscriptionCommands(this.#redis, (command, answered, onReply) =>
+        this.#onClientCommand(command, answered, onReply),
+      ),
+    );
     const onClose = () => this.#on({ type: 'lost', who: 'client' });
     const onReady = () => this.#on({ type: 'clientReady' });
     const onEnd = () => this.#on({ type: 'ended' });
     this.#redis.on('close', onClose);
     this.#redis.on('ready', onReady);
     this.#redis.on('end', onEnd);
-    this.#cleanups.push(() => { this.#redis.off('close', onClose); this.#redis.off('ready', onReady); this.#redis.off('end', onEnd); });
+    this.#cleanups.push(() => {
+      this.#redis.off('close', onClose);
+      this.#redis.off('ready', onReady);
+      this.#redis.off('end', onEnd);
+    });
     this.#enter('preparing');
 
     const shadow = this.#connection('shadow');
@@ -282,9 +312,13 @@ export class SubscriberHandover {
       .then(() => {
         // Nothing of ours goes on the client once the handover has ended (it failed while the marker was chosen).
         if (this.#phase !== 'preparing') return undefined;
-        return Promise.all([this.#markerCommand(shadow, 'subscribe'), this.#markerCommand(this.#redis, 'subscribe')]).then(
+        return Promise.all([
+          this.#markerCommand(shadow, 'subscribe'),
+          this.#markerCommand(this.#redis, 'subscribe'),
+        ]).then(
           // undefined: the client's was not sent on this connection (it closed: that is the failure)
-          ([, client]) => (client === undefined ? this.#fail('the client connection closed') : this.#on({ type: 'prepared' })),
+          ([, client]) =>
+            client === undefined ? this.#fail('the client connection closed') : this.#on({ type: 'prepared' }),
         );
       })
       .catch((error: unknown) => this.#onCommandFailure(error));
@@ -301,7 +335,9 @@ export class SubscriberHandover {
   #chooseMarker(publisher: Redis): Promise<void> {
     if (this.#redis.options.keyPrefix) return publisher.ping().then(() => undefined);
     return publisher.spublish(this.#marker, 'probe').then(
-      () => { this.#sharded = true; },
+      () => {
+        this.#sharded = true;
+      },
       (error: unknown) => {
         if (!(error instanceof Error && error.name === 'ReplyError')) throw error;
       },
@@ -358,7 +394,10 @@ export class SubscriberHandover {
     const sends = backlog.map((command) => this.#mirror(shadow, command));
     // Nothing to subscribe (the application left all its channels): the split still needs A.
     Promise.all(sends).then(
-      () => { this.#shadowSubscribed = true; this.#on({ type: 'shadowSubscribed' }); },
+      () => {
+        this.#shadowSubscribed = true;
+        this.#on({ type: 'shadowSubscribed' });
+      },
       (error: unknown) => this.#onCommandFailure(error),
     );
   }
@@ -377,7 +416,9 @@ export class SubscriberHandover {
       if (subscribing) this.#shadowKeys.add(`${kind}:${name}`);
       else this.#shadowKeys.delete(`${kind}:${name}`);
     }
-    const send = (shadow as unknown as Record<string, (...a: string[]) => Promise<unknown>>)[command.name] as (...a: string[]) => Promise<unknown>;
+    const send = (shadow as unknown as Record<string, (...a: string[]) => Promise<unknown>>)[command.name] as (
+      ...a: string[]
+    ) => Promise<unknown>;
     if (kind === 'ssubscribe') return Promise.all(args.map((name) => send.call(shadow, name)));
     return send.call(shadow, ...args);
   }
@@ -390,7 +431,11 @@ export class SubscriberHandover {
    */
   #leavesItsKind(command: SubscriptionCommand): { kind: boolean; all: boolean } {
     const held = subscriptions(this.#redis);
-    const sets = { subscribe: new Set(held.subscribe), psubscribe: new Set(held.psubscribe), ssubscribe: new Set(held.ssubscribe) };
+    const sets = {
+      subscribe: new Set(held.subscribe),
+      psubscribe: new Set(held.psubscribe),
+      ssubscribe: new Set(held.ssubscribe),
+    };
     for (const queued of [...subscriptionCommandsInFlight(this.#redis), command]) {
       const set = sets[kindOf(queued.name)];
       if (queued.name === kindOf(queued.name)) for (const name of queued.args) set.add(name);
@@ -406,7 +451,9 @@ export class SubscriberHandover {
 
   /** Every pub/sub command the client sends while the handover runs (see the module comment for the order argument). */
   #onClientCommand(
-    command: SubscriptionCommand, answered: Promise<unknown>, onReply: (transform: (reply: unknown) => unknown) => void,
+    command: SubscriptionCommand,
+    answered: Promise<unknown>,
+    onReply: (transform: (reply: unknown) => unknown) => void,
   ): ((send: () => void) => void) | undefined {
     if (command.args.includes(this.#marker)) return undefined; // ours, or ioredis restoring ours
     const kind = kindOf(command.name);
@@ -414,7 +461,10 @@ export class SubscriberHandover {
     // The count the application's command resolves with is the server's, less the marker when the server counts it
     // among this kind as it answers.
     onReply((count) => {
-      const counted = this.#markerHeldOn !== undefined && this.#markerHeldOn === this.#redis.stream && (kind === 'ssubscribe') === this.#sharded;
+      const counted =
+        this.#markerHeldOn !== undefined &&
+        this.#markerHeldOn === this.#redis.stream &&
+        (kind === 'ssubscribe') === this.#sharded;
       return typeof count === 'number' && counted ? count - 1 : count;
     });
     const phase = this.#phase;
@@ -434,7 +484,12 @@ export class SubscriberHandover {
     else {
       // From the moment the application's unsubscribe is answered, the shadow's messages for it are dropped.
       const affected = keys.length > 0 ? keys : [...this.#shadowKeys].filter((key) => key.startsWith(`${kind}:`));
-      answered.then(() => { for (const key of affected) this.#left.add(key); }, () => {});
+      answered.then(
+        () => {
+          for (const key of affected) this.#left.add(key);
+        },
+        () => {},
+      );
     }
     if (this.#fenceWritten) {
       // The reconnected client carries what it subscribes from now on; the shadow only stops what is left.
@@ -452,12 +507,20 @@ export class SubscriberHandover {
     const shadow = this.#shadow as Redis;
     this.#mirrorsInFlight++;
     this.#mirror(shadow, command).then(
-      () => { this.#mirrorsInFlight--; this.#on({ type: 'mirrorsAnswered' }); },
-      (error: unknown) => { this.#mirrorsInFlight--; this.#onCommandFailure(error); },
+      () => {
+        this.#mirrorsInFlight--;
+        this.#on({ type: 'mirrorsAnswered' });
+      },
+      (error: unknown) => {
+        this.#mirrorsInFlight--;
+        this.#onCommandFailure(error);
+      },
     );
     if (this.#markerAWritten && !this.#clientSawA && !isWriteClosed(this.#redis)) {
       if (subscribing) for (const key of keys) this.#notOnOld.add(key);
-      return (send) => { this.#heldCommands.push(send); };
+      return (send) => {
+        this.#heldCommands.push(send);
+      };
     }
     return undefined;
   }
@@ -470,8 +533,12 @@ export class SubscriberHandover {
 
   #publish(payload: string): void {
     const publisher = this.#publisher as Redis;
-    (this.#sharded ? publisher.spublish(this.#marker, payload) : publisher.publish(this.#marker, payload))
-      .then(() => { this.#published.add(payload); }, (error: unknown) => this.#onCommandFailure(error));
+    (this.#sharded ? publisher.spublish(this.#marker, payload) : publisher.publish(this.#marker, payload)).then(
+      () => {
+        this.#published.add(payload);
+      },
+      (error: unknown) => this.#onCommandFailure(error),
+    );
   }
 
   #onMarker(source: Source, payload: string): void {
@@ -505,7 +572,8 @@ export class SubscriberHandover {
   #onShadowMessage(event: string, args: unknown[]): void {
     if (this.#shadowClosed) return;
     if (channelOf(event, args) === this.#marker) {
-      if (event === 'messageBuffer' || event === 'smessageBuffer') this.#on({ type: 'marker', source: 'shadow', payload: payloadOf(event, args) });
+      if (event === 'messageBuffer' || event === 'smessageBuffer')
+        this.#on({ type: 'marker', source: 'shadow', payload: payloadOf(event, args) });
       return;
     }
     const key = keyOf(event, args);
@@ -526,8 +594,12 @@ export class SubscriberHandover {
     this.#fenceWritten = true;
     this.#markerCommand(this.#redis, 'subscribe').then(
       // undefined: not sent (its connection dropped before it was written; the next ready sends a new fence)
-      (reply) => { if (reply !== undefined) this.#on({ type: 'fenced', epoch }); },
-      () => { /* the client dropped: its 'close' is the event */ },
+      (reply) => {
+        if (reply !== undefined) this.#on({ type: 'fenced', epoch });
+      },
+      () => {
+        /* the client dropped: its 'close' is the event */
+      },
     );
   }
 
@@ -587,7 +659,9 @@ export class SubscriberHandover {
       if (this.#clientSawB) this.#flush(this.#clientHeld);
       else if (this.#redis.status === 'ready' && !isWriteClosed(this.#redis) && this.#shadowSawA) {
         this.#dropUntilFence = true;
-        const stopDropping = () => { this.#dropUntilFence = false; };
+        const stopDropping = () => {
+          this.#dropUntilFence = false;
+        };
         this.#redis.ping().then(stopDropping, stopDropping);
       }
       // Not ready yet: its resubscriptions are written after the shadow's end, so all it reads is newer.
@@ -620,7 +694,9 @@ export class SubscriberHandover {
     const released = () => this.#on({ type: 'markerReleased' });
     this.#markerCommand(this.#redis, 'unsubscribe').then(released, released);
     // An unanswered UNSUBSCRIBE means a stuck connection: reconnecting it drops the marker for good.
-    this.#armFinishBound(() => { if (this.#redis.status === 'ready') forceReconnect(this.#redis); });
+    this.#armFinishBound(() => {
+      if (this.#redis.status === 'ready') forceReconnect(this.#redis);
+    });
   }
 
   /** The last wait (for the marker to be gone) is bounded too. */
@@ -653,13 +729,20 @@ export class SubscriberHandover {
     this.#clearTimer();
     if (phase !== 'done' && phase !== 'fallback') {
       const bound = phase === 'reconnecting' || phase === 'joining' ? this.#joinMs : this.#stepMs;
-      this.#timer = setTimeout(() => { this.#timer = undefined; this.#on({ type: 'timeout' }); }, bound);
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#on({ type: 'timeout' });
+      }, bound);
       (this.#timer as { unref?: () => void }).unref?.(); // a timer from a fake-timer library may lack unref
     }
     publishHandoverPhase(() => ({
       connection: this.#description(),
       phase,
-      ports: { client: localPort(this.#redis), shadow: this.#shadow && localPort(this.#shadow), publisher: this.#publisher && localPort(this.#publisher) },
+      ports: {
+        client: localPort(this.#redis),
+        shadow: this.#shadow && localPort(this.#shadow),
+        publisher: this.#publisher && localPort(this.#publisher),
+      },
     }));
   }
 
@@ -677,7 +760,9 @@ export class SubscriberHandover {
     try {
       this.#deliver(event, ...args);
     } catch (error) {
-      process.nextTick(() => { throw error; });
+      process.nextTick(() => {
+        throw error;
+      });
     }
   }
 
@@ -695,12 +780,15 @@ export class SubscriberHandover {
    */
   #markerCommand(client: Redis, action: 'subscribe' | 'unsubscribe'): Promise<unknown> {
     const send = () => {
-      if (this.#sharded) return action === 'subscribe' ? client.ssubscribe(this.#marker) : client.sunsubscribe(this.#marker);
+      if (this.#sharded)
+        return action === 'subscribe' ? client.ssubscribe(this.#marker) : client.sunsubscribe(this.#marker);
       return action === 'subscribe' ? client.subscribe(this.#marker) : client.unsubscribe(this.#marker);
     };
     if (client !== this.#redis) return send();
     return sendPrivateSubscriptionCommand(client, isMarker, send, {
-      onAnswer: () => { this.#markerHeldOn = action === 'subscribe' ? client.stream : undefined; },
+      onAnswer: () => {
+        this.#markerHeldOn = action === 'subscribe' ? client.stream : undefined;
+      },
       keepSubscriberMode: action === 'unsubscribe',
     });
   }

@@ -21,7 +21,6 @@ export interface SplitArguments {
   lazyConnect: boolean;
 }
 
-
 /**
  * Accepts every argument form of `new Redis()` ((options), (port, host, options), (url, options), (path, options),
  * ...) and takes our options out of the options object.
@@ -38,17 +37,25 @@ export function splitRedisArguments(args: unknown[]): SplitArguments {
   else redisArgs[optionsIndex] = forced;
   return {
     redisArgs,
-    extra: { credentialsProvider: credentialsProvider as EntraCredentialsProvider | undefined, reauthJitter: reauthJitter as number | undefined },
+    extra: {
+      credentialsProvider: credentialsProvider as EntraCredentialsProvider | undefined,
+      reauthJitter: reauthJitter as number | undefined,
+    },
     lazyConnect: redisOptions.lazyConnect === true,
   };
 }
 
 export function validateExtra(credentialsProvider: unknown, reauthJitter: unknown): void {
   if (credentialsProvider !== undefined && !(credentialsProvider instanceof EntraCredentialsProvider)) {
-    throw new TypeError('Invalid option "credentialsProvider": expected a provider made by createCredentialsProvider, '
-      + 'createManagedIdentityCredentialsProvider, createConfidentialCredentialsProvider or createDefaultAzureCredentialsProvider');
+    throw new TypeError(
+      'Invalid option "credentialsProvider": expected a provider made by createCredentialsProvider, ' +
+        'createManagedIdentityCredentialsProvider, createConfidentialCredentialsProvider or createDefaultAzureCredentialsProvider',
+    );
   }
-  if (reauthJitter !== undefined && (typeof reauthJitter !== 'number' || !Number.isFinite(reauthJitter) || reauthJitter < 0)) {
+  if (
+    reauthJitter !== undefined &&
+    (typeof reauthJitter !== 'number' || !Number.isFinite(reauthJitter) || reauthJitter < 0)
+  ) {
     invalidOption('reauthJitter', 'expected a number of ms, at least 0', reauthJitter);
   }
 }

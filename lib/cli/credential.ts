@@ -35,8 +35,10 @@ export interface TokenOutcome {
 /** Which managed-identity source MSAL will use in this environment, from the variables it reads. */
 export function managedIdentitySource(env: NodeJS.ProcessEnv): string {
   if (env.IDENTITY_ENDPOINT && env.IMDS_ENDPOINT) return 'Azure Arc (IDENTITY_ENDPOINT, IMDS_ENDPOINT)';
-  if (env.IDENTITY_ENDPOINT && env.IDENTITY_HEADER && env.IDENTITY_SERVER_THUMBPRINT) return 'Service Fabric (IDENTITY_ENDPOINT)';
-  if (env.IDENTITY_ENDPOINT && env.IDENTITY_HEADER) return 'App Service, Functions or Container Apps (IDENTITY_ENDPOINT)';
+  if (env.IDENTITY_ENDPOINT && env.IDENTITY_HEADER && env.IDENTITY_SERVER_THUMBPRINT)
+    return 'Service Fabric (IDENTITY_ENDPOINT)';
+  if (env.IDENTITY_ENDPOINT && env.IDENTITY_HEADER)
+    return 'App Service, Functions or Container Apps (IDENTITY_ENDPOINT)';
   if (env.MSI_ENDPOINT) return 'Cloud Shell (MSI_ENDPOINT)';
   return 'the instance metadata service, IMDS (VMs, scale sets, AKS nodes)';
 }
@@ -58,26 +60,45 @@ export function chooseCredential(options: CliOptions, env: NodeJS.ProcessEnv): C
     case 'managed-identity': {
       const source = managedIdentitySource(env);
       if (options.clientId !== undefined) {
-        return { credential: new ManagedIdentityCredential({ ...common, clientId: options.clientId }), name: 'ManagedIdentityCredential',
-          detail: `user-assigned, client id ${options.clientId}; source: ${source}` };
+        return {
+          credential: new ManagedIdentityCredential({ ...common, clientId: options.clientId }),
+          name: 'ManagedIdentityCredential',
+          detail: `user-assigned, client id ${options.clientId}; source: ${source}`,
+        };
       }
       if (options.objectId !== undefined) {
-        return { credential: new ManagedIdentityCredential({ ...common, objectId: options.objectId }), name: 'ManagedIdentityCredential',
-          detail: `user-assigned, object id ${options.objectId}; source: ${source}` };
+        return {
+          credential: new ManagedIdentityCredential({ ...common, objectId: options.objectId }),
+          name: 'ManagedIdentityCredential',
+          detail: `user-assigned, object id ${options.objectId}; source: ${source}`,
+        };
       }
       if (options.resourceId !== undefined) {
-        return { credential: new ManagedIdentityCredential({ ...common, resourceId: options.resourceId }), name: 'ManagedIdentityCredential',
-          detail: `user-assigned, resource id ${options.resourceId}; source: ${source}` };
+        return {
+          credential: new ManagedIdentityCredential({ ...common, resourceId: options.resourceId }),
+          name: 'ManagedIdentityCredential',
+          detail: `user-assigned, resource id ${options.resourceId}; source: ${source}`,
+        };
       }
-      return { credential: new ManagedIdentityCredential(common), name: 'ManagedIdentityCredential', detail: `system-assigned; source: ${source}` };
+      return {
+        credential: new ManagedIdentityCredential(common),
+        name: 'ManagedIdentityCredential',
+        detail: `system-assigned; source: ${source}`,
+      };
     }
     case 'workload': {
       const clientId = options.clientId ?? env.AZURE_CLIENT_ID;
       const tenantId = options.tenantId ?? env.AZURE_TENANT_ID;
-      const tokenFilePath = need(env.AZURE_FEDERATED_TOKEN_FILE, 'AZURE_FEDERATED_TOKEN_FILE (set by the AKS workload identity webhook)');
+      const tokenFilePath = need(
+        env.AZURE_FEDERATED_TOKEN_FILE,
+        'AZURE_FEDERATED_TOKEN_FILE (set by the AKS workload identity webhook)',
+      );
       return {
         credential: new WorkloadIdentityCredential({
-          ...common, clientId: need(clientId, '--client-id or AZURE_CLIENT_ID'), tenantId: need(tenantId, '--tenant-id or AZURE_TENANT_ID'), tokenFilePath,
+          ...common,
+          clientId: need(clientId, '--client-id or AZURE_CLIENT_ID'),
+          tenantId: need(tenantId, '--tenant-id or AZURE_TENANT_ID'),
+          tokenFilePath,
         }),
         name: 'WorkloadIdentityCredential',
         detail: `client id ${clientId}, tenant ${tenantId}, federated token file ${tokenFilePath}`,
@@ -86,15 +107,23 @@ export function chooseCredential(options: CliOptions, env: NodeJS.ProcessEnv): C
     case 'cli': {
       const tenantId = options.tenantId;
       return {
-        credential: new AzureCliCredential({ ...(tenantId ? { tenantId } : {}), processTimeoutInMs: options.timeoutMs }),
+        credential: new AzureCliCredential({
+          ...(tenantId ? { tenantId } : {}),
+          processTimeoutInMs: options.timeoutMs,
+        }),
         name: 'AzureCliCredential',
-        detail: tenantId ? `az account get-access-token, tenant ${tenantId}` : 'az account get-access-token, the signed-in account',
+        detail: tenantId
+          ? `az account get-access-token, tenant ${tenantId}`
+          : 'az account get-access-token, the signed-in account',
       };
     }
     case 'secret': {
       const clientId = need(options.clientId ?? env.AZURE_CLIENT_ID, '--client-id or AZURE_CLIENT_ID');
       const tenantId = need(options.tenantId ?? env.AZURE_TENANT_ID, '--tenant-id or AZURE_TENANT_ID');
-      const secret = need(env.AZURE_CLIENT_SECRET, 'AZURE_CLIENT_SECRET (the client secret is read from the environment only)');
+      const secret = need(
+        env.AZURE_CLIENT_SECRET,
+        'AZURE_CLIENT_SECRET (the client secret is read from the environment only)',
+      );
       return {
         credential: new ClientSecretCredential(tenantId, clientId, secret, common),
         name: 'ClientSecretCredential',
@@ -104,20 +133,31 @@ export function chooseCredential(options: CliOptions, env: NodeJS.ProcessEnv): C
     case 'certificate': {
       const clientId = need(options.clientId ?? env.AZURE_CLIENT_ID, '--client-id or AZURE_CLIENT_ID');
       const tenantId = need(options.tenantId ?? env.AZURE_TENANT_ID, '--tenant-id or AZURE_TENANT_ID');
-      const certificatePath = need(options.certificate ?? env.AZURE_CLIENT_CERTIFICATE_PATH, '--certificate or AZURE_CLIENT_CERTIFICATE_PATH');
+      const certificatePath = need(
+        options.certificate ?? env.AZURE_CLIENT_CERTIFICATE_PATH,
+        '--certificate or AZURE_CLIENT_CERTIFICATE_PATH',
+      );
       let pem: string;
       try {
         pem = readFileSync(certificatePath, 'utf8');
       } catch (error) {
-        throw new CredentialSetupError(`cannot read the certificate file ${certificatePath}: ${(error as Error).message}`);
+        throw new CredentialSetupError(
+          `cannot read the certificate file ${certificatePath}: ${(error as Error).message}`,
+        );
       }
       if (pemLacks(pem)) {
-        throw new CredentialSetupError(`${certificatePath} must be a PEM file holding the certificate and its private key (convert a .pfx with: openssl pkcs12 -in cert.pfx -out cert.pem -nodes)`);
+        throw new CredentialSetupError(
+          `${certificatePath} must be a PEM file holding the certificate and its private key (convert a .pfx with: openssl pkcs12 -in cert.pfx -out cert.pem -nodes)`,
+        );
       }
       const password = env.AZURE_CLIENT_CERTIFICATE_PASSWORD;
       return {
-        credential: new ClientCertificateCredential(tenantId, clientId,
-          { certificatePath, ...(password ? { certificatePassword: password } : {}) }, common),
+        credential: new ClientCertificateCredential(
+          tenantId,
+          clientId,
+          { certificatePath, ...(password ? { certificatePassword: password } : {}) },
+          common,
+        ),
         name: 'ClientCertificateCredential',
         detail: `service principal, client id ${clientId}, tenant ${tenantId}, certificate ${certificatePath}`,
       };
@@ -132,14 +172,19 @@ export function chooseCredential(options: CliOptions, env: NodeJS.ProcessEnv): C
           ...(options.tenantId ? { tenantId: options.tenantId } : {}),
         }),
         name: 'DefaultAzureCredential',
-        detail: clientId ? `chain, managed/workload identity client id ${clientId}` : 'chain: environment, workload identity, managed identity, developer sign-ins',
+        detail: clientId
+          ? `chain, managed/workload identity client id ${clientId}`
+          : 'chain: environment, workload identity, managed identity, developer sign-ins',
       };
     }
   }
 }
 
 interface ChainInternals {
-  getTokenInternal(scopes: string[], options: { abortSignal?: AbortSignal }): Promise<{ token: AccessToken; successfulCredential: object }>;
+  getTokenInternal(
+    scopes: string[],
+    options: { abortSignal?: AbortSignal },
+  ): Promise<{ token: AccessToken; successfulCredential: object }>;
 }
 
 /**
@@ -148,7 +193,10 @@ interface ChainInternals {
  */
 export async function requestToken(chosen: ChosenCredential, scope: string, timeoutMs: number): Promise<TokenOutcome> {
   const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(new Error(`the token request did not complete within ${timeoutMs} ms`)), timeoutMs);
+  const timer = setTimeout(
+    () => abort.abort(new Error(`the token request did not complete within ${timeoutMs} ms`)),
+    timeoutMs,
+  );
   timer.unref();
   const timedOut = new Promise<never>((_, reject) => {
     abort.signal.addEventListener('abort', () => reject(abort.signal.reason), { once: true });
@@ -157,7 +205,9 @@ export async function requestToken(chosen: ChosenCredential, scope: string, time
     const chain = chosen.credential as unknown as Partial<ChainInternals>;
     if (typeof chain.getTokenInternal === 'function') {
       const { token, successfulCredential } = await Promise.race([
-        chain.getTokenInternal([scope], { abortSignal: abort.signal }), timedOut]);
+        chain.getTokenInternal([scope], { abortSignal: abort.signal }),
+        timedOut,
+      ]);
       const member = (successfulCredential as object | undefined)?.constructor.name;
       return { accessToken: token, credentialName: member ? `${chosen.name} > ${member}` : chosen.name };
     }
@@ -180,7 +230,13 @@ export function describeCredentialError(error: unknown): string[] {
     const e = err as { name?: unknown; message?: unknown; errors?: unknown; cause?: unknown } | null | undefined;
     const name = typeof e?.name === 'string' ? e.name : 'Error';
     const message = typeof e?.message === 'string' ? e.message : String(err);
-    lines.push(`${'  '.repeat(depth)}${name}: ${redactTokens(message).split('\n').map((l) => l.trim()).filter(Boolean).join(' ')}`);
+    lines.push(
+      `${'  '.repeat(depth)}${name}: ${redactTokens(message)
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean)
+        .join(' ')}`,
+    );
     if (Array.isArray(e?.errors)) for (const inner of e.errors) visit(inner, depth + 1);
     else if (e?.cause !== undefined && e.cause !== err) visit(e.cause, depth + 1);
   };

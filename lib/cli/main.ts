@@ -90,7 +90,9 @@ class Check {
       ok: false,
       command: options.command.name,
       endpoint: {
-        host: options.host, port: options.port, tls: options.tls,
+        host: options.host,
+        port: options.port,
+        tls: options.tls,
         ...(options.tls ? { servername: options.servername ?? options.host } : {}),
       },
       hints: [],
@@ -123,7 +125,10 @@ class Check {
   async run(): Promise<number> {
     const o = this.#options;
     const { endpoint } = this.#report;
-    this.#line('endpoint', `${endpoint.host}:${endpoint.port} (${o.tls ? `TLS, server name ${endpoint.servername}` : 'no TLS'})`);
+    this.#line(
+      'endpoint',
+      `${endpoint.host}:${endpoint.port} (${o.tls ? `TLS, server name ${endpoint.servername}` : 'no TLS'})`,
+    );
 
     // 1. The credential and its token.
     let chosen;
@@ -143,7 +148,10 @@ class Check {
     } catch (error) {
       const lines = describeCredentialError(error);
       this.#report.credential.error = lines;
-      this.#line('credential', `${chosen.name} (${chosen.detail})\nFAILED to get a token for ${o.scope}:\n${lines.join('\n')}`);
+      this.#line(
+        'credential',
+        `${chosen.name} (${chosen.detail})\nFAILED to get a token for ${o.scope}:\n${lines.join('\n')}`,
+      );
       this.#credentialHints(error);
       return this.#finish(EXIT_NO_TOKEN);
     }
@@ -156,15 +164,17 @@ class Check {
       claims = decodeJwtClaims(raw);
     } catch (error) {
       this.#line('token', `FAILED: ${errorMessage(error)}`);
-      this.#hint('Azure\'s Redis needs a JWT access token; check that the credential talks to Microsoft Entra ID.');
+      this.#hint("Azure's Redis needs a JWT access token; check that the credential talks to Microsoft Entra ID.");
       return this.#finish(EXIT_NO_TOKEN);
     }
     const token = this.#describeClaims(claims, outcome.accessToken.expiresOnTimestamp);
     if (o.showToken) {
       token.accessToken = raw;
       if (!o.json) this.#io.stdout.write(`${'token'.padEnd(12)}${raw}\n`);
-      this.#io.stderr.write('WARNING: the access token printed on stdout is a live credential for this identity until it '
-        + `expires (${token.expiresOn ?? 'unknown'}). Do not paste it into tickets, chats or logs.\n`);
+      this.#io.stderr.write(
+        'WARNING: the access token printed on stdout is a live credential for this identity until it ' +
+          `expires (${token.expiresOn ?? 'unknown'}). Do not paste it into tickets, chats or logs.\n`,
+      );
     }
     let username = o.username;
     if (username === undefined) {
@@ -172,7 +182,9 @@ class Check {
         username = EntraToken.fromAccessToken(outcome.accessToken).username;
       } catch (error) {
         this.#line('token', `UNUSABLE: ${errorMessage(error)}`);
-        this.#hint('Azure\'s Redis authenticates the token\'s oid claim; tokens of users, service principals and managed identities all have one.');
+        this.#hint(
+          "Azure's Redis authenticates the token's oid claim; tokens of users, service principals and managed identities all have one.",
+        );
         return this.#finish(EXIT_NO_TOKEN);
       }
     }
@@ -214,17 +226,26 @@ class Check {
       if (command.name === 'check') return this.#finish(EXIT_OK);
       const args = command.name === 'ping' ? ['PING'] : command.args;
       const step: Step<unknown> = command.name === 'ping' ? await check.ping() : await check.exec(args);
-      this.#report.result = { command: args, ok: step.ok, reply: step.ok ? jsonReply(step.value) : step.error, ms: step.ms };
+      this.#report.result = {
+        command: args,
+        ok: step.ok,
+        reply: step.ok ? jsonReply(step.value) : step.error,
+        ms: step.ms,
+      };
       const label = (args[0] ?? '').toUpperCase();
       if (!step.ok) {
         this.#line(label, `(error) ${step.error}`);
         if (/^NOPERM/.test(step.error)) {
-          this.#hint('NOPERM: the identity authenticated but its access policy does not allow this command or key; '
-            + 'check the data access policy assigned to it on the cache.');
+          this.#hint(
+            'NOPERM: the identity authenticated but its access policy does not allow this command or key; ' +
+              'check the data access policy assigned to it on the cache.',
+          );
         }
         if (/^MOVED /.test(step.error)) {
-          this.#hint('MOVED: this endpoint is a node of an OSS-policy cluster and the key lives on another node; '
-            + 'use createEntraCluster in the application (see docs/cluster.md).');
+          this.#hint(
+            'MOVED: this endpoint is a node of an OSS-policy cluster and the key lives on another node; ' +
+              'use createEntraCluster in the application (see docs/cluster.md).',
+          );
         }
         return this.#finish(EXIT_FAILED);
       }
@@ -265,18 +286,27 @@ class Check {
       token.appId ? `app ${token.appId}` : undefined,
       token.identityType ? `type ${token.identityType}` : undefined,
       token.upn ? `user ${token.upn}` : undefined,
-    ].filter(Boolean).join(', ');
+    ]
+      .filter(Boolean)
+      .join(', ');
     const audienceText = audiences.length === 0 ? '(none)' : audiences.join(', ');
     const expiry = token.expiresOn
       ? `${token.expiresOn} (${formatDuration(token.expiresInSeconds ?? 0)}${issuedAt ? `; issued ${issuedAt}` : ''})`
       : '(unknown)';
-    const verdict = audienceOk ? '(ok)' : requested ? '(as requested with --scope; not the public cloud\'s Redis audience)' : '(NOT Azure Redis)';
+    const verdict = audienceOk
+      ? '(ok)'
+      : requested
+        ? "(as requested with --scope; not the public cloud's Redis audience)"
+        : '(NOT Azure Redis)';
     this.#line('token', `${who}\naudience ${audienceText} ${verdict}\nexpires ${expiry}`);
     if (!audienceOk) {
-      this.#hint(`The token's audience is ${audienceText}, but Azure's Redis accepts https://redis.azure.com: request the scope `
-        + 'https://redis.azure.com/.default (the library\'s default).');
+      this.#hint(
+        `The token's audience is ${audienceText}, but Azure's Redis accepts https://redis.azure.com: request the scope ` +
+          "https://redis.azure.com/.default (the library's default).",
+      );
     }
-    if ((token.expiresInSeconds ?? 1) <= 0) this.#hint('The token is already expired: check the clock of this machine.');
+    if ((token.expiresInSeconds ?? 1) <= 0)
+      this.#hint('The token is already expired: check the clock of this machine.');
     return token;
   }
 
@@ -284,43 +314,67 @@ class Check {
     const text = describeCredentialError(error).join('\n');
     const o = this.#options;
     if (/AADSTS7000215|invalid_client/i.test(text)) {
-      this.#hint('invalid_client: the client secret is wrong or expired; create a new secret for the app registration.');
+      this.#hint(
+        'invalid_client: the client secret is wrong or expired; create a new secret for the app registration.',
+      );
     }
     if (/AADSTS700016|AADSTS90002/i.test(text)) {
       this.#hint('The application or tenant was not found: check --client-id and --tenant-id.');
     }
     if (/AADSTS700027|AADSTS700023/i.test(text)) {
-      this.#hint('The certificate is not registered for this app, or the assertion was rejected: upload the certificate\'s public part to the app registration.');
+      this.#hint(
+        "The certificate is not registered for this app, or the assertion was rejected: upload the certificate's public part to the app registration.",
+      );
     }
     if (/AADSTS70021|AADSTS700213|AADSTS700212/i.test(text)) {
-      this.#hint('No federated credential matches: the federated identity credential of the identity must name this cluster\'s OIDC issuer and the service account "system:serviceaccount:<namespace>:<name>".');
+      this.#hint(
+        'No federated credential matches: the federated identity credential of the identity must name this cluster\'s OIDC issuer and the service account "system:serviceaccount:<namespace>:<name>".',
+      );
     }
     if (/az login|Azure CLI not found|'az' is not recognized|az: not found/i.test(text)) {
       this.#hint('Install the Azure CLI and run "az login" (developer machines only).');
     }
     if (o.credential === 'managed-identity' || o.credential === 'default') {
       if (/identity not found|Identity not found|no managed identity|400|unavailable/i.test(text)) {
-        this.#hint('Managed identity: check that an identity is assigned to this resource, and for a user-assigned one that '
-          + '--client-id (or --object-id / --resource-id) names an identity assigned to it.');
+        this.#hint(
+          'Managed identity: check that an identity is assigned to this resource, and for a user-assigned one that ' +
+            '--client-id (or --object-id / --resource-id) names an identity assigned to it.',
+        );
       }
     }
     if (/ENOTFOUND|ECONNREFUSED|ETIMEDOUT|network/i.test(text)) {
-      this.#hint('The token service could not be reached from here: check outbound access to Microsoft Entra ID (login.microsoftonline.com) or to the managed-identity endpoint.');
+      this.#hint(
+        'The token service could not be reached from here: check outbound access to Microsoft Entra ID (login.microsoftonline.com) or to the managed-identity endpoint.',
+      );
     }
   }
 
   #connectHints(error: string, code: string | undefined): void {
     const o = this.#options;
-    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') this.#hint('The host name does not resolve: check the endpoint (Azure Managed Redis: <name>.<region>.redis.azure.net).');
-    else if (code === 'ECONNREFUSED') this.#hint(`Nothing listens on ${o.host}:${o.port}: Azure Managed Redis listens on 10000, Azure Cache for Redis on 6380 (TLS).`);
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN')
+      this.#hint(
+        'The host name does not resolve: check the endpoint (Azure Managed Redis: <name>.<region>.redis.azure.net).',
+      );
+    else if (code === 'ECONNREFUSED')
+      this.#hint(
+        `Nothing listens on ${o.host}:${o.port}: Azure Managed Redis listens on 10000, Azure Cache for Redis on 6380 (TLS).`,
+      );
     else if (code === 'ETIMEDOUT' || /timeout/i.test(error)) {
-      this.#hint('The connection timed out: check firewall rules, private endpoints and network security groups between here and the cache.');
+      this.#hint(
+        'The connection timed out: check firewall rules, private endpoints and network security groups between here and the cache.',
+      );
     }
-    if (/certificate|self[- ]signed|altnames|CERT_|SSL|TLS|wrong version number|EPROTO|ECONNRESET/i.test(`${error} ${code ?? ''}`)) {
+    if (
+      /certificate|self[- ]signed|altnames|CERT_|SSL|TLS|wrong version number|EPROTO|ECONNRESET/i.test(
+        `${error} ${code ?? ''}`,
+      )
+    ) {
       if (!o.tls) this.#hint('The server speaks TLS (Azure requires it): drop --no-tls.');
       else {
-        this.#hint('TLS failed: when connecting by IP address (or through a tunnel), give --servername <the cache\'s host name>; '
-          + 'for a private CA give --ca <file>. A plain-text server (a local emulator) needs --no-tls.');
+        this.#hint(
+          "TLS failed: when connecting by IP address (or through a tunnel), give --servername <the cache's host name>; " +
+            'for a private CA give --ca <file>. A plain-text server (a local emulator) needs --no-tls.',
+        );
       }
     }
   }
@@ -328,14 +382,20 @@ class Check {
   #authHints(reply: string, claims: EntraTokenClaims, username: string): void {
     if (/^WRONGPASS/.test(reply)) {
       if (typeof claims.oid === 'string' && username !== claims.oid) {
-        this.#hint(`The username ${username} is not the token's oid (${claims.oid}): Azure requires the oid; drop --username.`);
+        this.#hint(
+          `The username ${username} is not the token's oid (${claims.oid}): Azure requires the oid; drop --username.`,
+        );
       }
-      this.#hint(`WRONGPASS: the cache refused this identity or token. Check that the identity with object id ${claims.oid ?? '?'} `
-        + 'is added to the cache (Authentication > Microsoft Entra ID: add the managed identity, service principal or user; '
-        + 'groups are not supported), that Microsoft Entra authentication is enabled on the cache, and that the token is '
-        + 'for https://redis.azure.com and not expired.');
+      this.#hint(
+        `WRONGPASS: the cache refused this identity or token. Check that the identity with object id ${claims.oid ?? '?'} ` +
+          'is added to the cache (Authentication > Microsoft Entra ID: add the managed identity, service principal or user; ' +
+          'groups are not supported), that Microsoft Entra authentication is enabled on the cache, and that the token is ' +
+          'for https://redis.azure.com and not expired.',
+      );
     } else if (/^ERR .*AUTH|^ERR Client sent AUTH, but no password is set/i.test(reply)) {
-      this.#hint('The server has no authentication configured: it is not an Azure cache with Microsoft Entra ID enabled.');
+      this.#hint(
+        'The server has no authentication configured: it is not an Azure cache with Microsoft Entra ID enabled.',
+      );
     } else if (/^NOAUTH/.test(reply)) {
       this.#hint('NOAUTH: the server wants authentication first; this answer to AUTH itself is unexpected.');
     }

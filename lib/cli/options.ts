@@ -36,10 +36,7 @@ export interface CliOptions {
 }
 
 export type ParseResult =
-  | { kind: 'run'; options: CliOptions }
-  | { kind: 'help' }
-  | { kind: 'version' }
-  | { kind: 'error'; message: string };
+  { kind: 'run'; options: CliOptions } | { kind: 'help' } | { kind: 'version' } | { kind: 'error'; message: string };
 
 export const USAGE = `Usage: ioredis-entraid [check | ping | exec <command...>] [options]
 
@@ -91,10 +88,14 @@ Set AZURE_LOG_LEVEL=info to see what the Azure Identity library tries (it never 
 
 /** Splits `host:port`, `[v6]:port` or a bare host. */
 export function parseEndpoint(value: string): { host: string; port: number | undefined } | undefined {
-  const trimmed = value.trim().replace(/^rediss?:\/\//, '').replace(/\/.*$/, '');
+  const trimmed = value
+    .trim()
+    .replace(/^rediss?:\/\//, '')
+    .replace(/\/.*$/, '');
   if (trimmed.length === 0) return undefined;
   const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(trimmed);
-  if (bracketed) return { host: bracketed[1] ?? '', port: bracketed[2] === undefined ? undefined : Number(bracketed[2]) };
+  if (bracketed)
+    return { host: bracketed[1] ?? '', port: bracketed[2] === undefined ? undefined : Number(bracketed[2]) };
   const colons = trimmed.split(':').length - 1;
   if (colons === 1) {
     const [host, port] = trimmed.split(':') as [string, string];
@@ -107,7 +108,8 @@ export function parseEndpoint(value: string): { host: string; port: number | und
 function parsePort(value: string | undefined, source: string): number | string {
   if (value === undefined) return DEFAULT_PORT;
   const port = Number(value);
-  if (!/^\d+$/.test(value) || port < 1 || port > 65_535) return `${source}: expected a port number (1-65535), got ${JSON.stringify(value)}`;
+  if (!/^\d+$/.test(value) || port < 1 || port > 65_535)
+    return `${source}: expected a port number (1-65535), got ${JSON.stringify(value)}`;
   return port;
 }
 
@@ -126,7 +128,11 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): Parse
   const [name = 'check', ...rest] = positionals;
   let command: CliCommand;
   if (name === 'check' || name === 'ping') {
-    if (rest.length > 0) return { kind: 'error', message: `"${name}" takes no arguments, got ${rest.map((a) => JSON.stringify(a)).join(' ')}` };
+    if (rest.length > 0)
+      return {
+        kind: 'error',
+        message: `"${name}" takes no arguments, got ${rest.map((a) => JSON.stringify(a)).join(' ')}`,
+      };
     command = { name };
   } else if (name === 'exec') {
     if (rest.length === 0) return { kind: 'error', message: '"exec" needs a command, e.g. exec GET mykey' };
@@ -136,23 +142,39 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): Parse
   }
 
   const fromEndpoint = env.REDIS_ENDPOINT ? parseEndpoint(env.REDIS_ENDPOINT) : undefined;
-  if (env.REDIS_ENDPOINT && !fromEndpoint) return { kind: 'error', message: `REDIS_ENDPOINT: expected host:port, got ${JSON.stringify(env.REDIS_ENDPOINT)}` };
+  if (env.REDIS_ENDPOINT && !fromEndpoint)
+    return { kind: 'error', message: `REDIS_ENDPOINT: expected host:port, got ${JSON.stringify(env.REDIS_ENDPOINT)}` };
   const host = values.host ?? fromEndpoint?.host ?? env.REDIS_HOST;
-  if (!host) return { kind: 'error', message: 'no endpoint: give --host (and --port), or set REDIS_ENDPOINT=host:port' };
-  const portSource = values.port !== undefined ? '--port' : fromEndpoint?.port !== undefined ? 'REDIS_ENDPOINT' : 'REDIS_PORT';
-  const port = parsePort(values.port ?? (fromEndpoint?.port === undefined ? env.REDIS_PORT : String(fromEndpoint.port)), portSource);
+  if (!host)
+    return { kind: 'error', message: 'no endpoint: give --host (and --port), or set REDIS_ENDPOINT=host:port' };
+  const portSource =
+    values.port !== undefined ? '--port' : fromEndpoint?.port !== undefined ? 'REDIS_ENDPOINT' : 'REDIS_PORT';
+  const port = parsePort(
+    values.port ?? (fromEndpoint?.port === undefined ? env.REDIS_PORT : String(fromEndpoint.port)),
+    portSource,
+  );
   if (typeof port === 'string') return { kind: 'error', message: port };
 
   const credential = values.credential ?? 'default';
   if (!(CREDENTIAL_KINDS as readonly string[]).includes(credential)) {
-    return { kind: 'error', message: `--credential: expected one of ${CREDENTIAL_KINDS.join(', ')}, got ${JSON.stringify(credential)}` };
+    return {
+      kind: 'error',
+      message: `--credential: expected one of ${CREDENTIAL_KINDS.join(', ')}, got ${JSON.stringify(credential)}`,
+    };
   }
   const ids = (['client-id', 'object-id', 'resource-id'] as const).filter((key) => values[key] !== undefined);
   if (credential === 'managed-identity' && ids.length > 1) {
-    return { kind: 'error', message: `--credential managed-identity: give one of --client-id, --object-id and --resource-id, got ${ids.map((k) => `--${k}`).join(' and ')}` };
+    return {
+      kind: 'error',
+      message: `--credential managed-identity: give one of --client-id, --object-id and --resource-id, got ${ids.map((k) => `--${k}`).join(' and ')}`,
+    };
   }
   if (credential !== 'managed-identity' && (values['object-id'] !== undefined || values['resource-id'] !== undefined)) {
-    return { kind: 'error', message: '--object-id and --resource-id select a user-assigned managed identity: use them with --credential managed-identity' };
+    return {
+      kind: 'error',
+      message:
+        '--object-id and --resource-id select a user-assigned managed identity: use them with --credential managed-identity',
+    };
   }
   if (values.certificate !== undefined && credential !== 'certificate') {
     return { kind: 'error', message: '--certificate applies to --credential certificate only' };
@@ -164,10 +186,12 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): Parse
   let timeoutMs = DEFAULT_TIMEOUT_MS;
   if (values.timeout !== undefined) {
     timeoutMs = Number(values.timeout);
-    if (!/^\d+$/.test(values.timeout) || timeoutMs <= 0) return { kind: 'error', message: `--timeout: expected a number of ms, got ${JSON.stringify(values.timeout)}` };
+    if (!/^\d+$/.test(values.timeout) || timeoutMs <= 0)
+      return { kind: 'error', message: `--timeout: expected a number of ms, got ${JSON.stringify(values.timeout)}` };
   }
   const scope = values.scope ?? DEFAULT_REDIS_SCOPE;
-  if (scope.length === 0) return { kind: 'error', message: '--scope: expected a scope such as https://redis.azure.com/.default' };
+  if (scope.length === 0)
+    return { kind: 'error', message: '--scope: expected a scope such as https://redis.azure.com/.default' };
 
   return {
     kind: 'run',
@@ -195,8 +219,22 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): Parse
   };
 }
 
-const STRING_OPTIONS = new Set(['--host', '--port', '--ca', '--servername', '--credential', '--client-id', '--object-id',
-  '--resource-id', '--tenant-id', '--certificate', '--authority-host', '--scope', '--username', '--timeout']);
+const STRING_OPTIONS = new Set([
+  '--host',
+  '--port',
+  '--ca',
+  '--servername',
+  '--credential',
+  '--client-id',
+  '--object-id',
+  '--resource-id',
+  '--tenant-id',
+  '--certificate',
+  '--authority-host',
+  '--scope',
+  '--username',
+  '--timeout',
+]);
 
 /** Index of the first word that is neither an option nor an option's value, or -1. */
 function firstPositionalIndex(argv: readonly string[]): number {

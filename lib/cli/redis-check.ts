@@ -107,11 +107,13 @@ export function formatReply(reply: unknown, indent = ''): string {
   if (Array.isArray(reply)) {
     if (reply.length === 0) return '(empty array)';
     const width = String(reply.length).length;
-    return reply.map((item, index) => {
-      const label = `${String(index + 1).padStart(width)}) `;
-      const body = formatReply(item, indent + ' '.repeat(label.length));
-      return `${index === 0 ? '' : indent}${label}${body}`;
-    }).join('\n');
+    return reply
+      .map((item, index) => {
+        const label = `${String(index + 1).padStart(width)}) `;
+        const body = formatReply(item, indent + ' '.repeat(label.length));
+        return `${index === 0 ? '' : indent}${label}${body}`;
+      })
+      .join('\n');
   }
   if (reply instanceof Error) return `(error) ${reply.message}`;
   return JSON.stringify(reply);

@@ -1,4 +1,9 @@
-import { createDefaultHttpClient, type HttpClient, type PipelineRequest, type PipelineResponse } from '@azure/core-rest-pipeline';
+import {
+  createDefaultHttpClient,
+  type HttpClient,
+  type PipelineRequest,
+  type PipelineResponse,
+} from '@azure/core-rest-pipeline';
 import { currentRequestSignal } from '../manager/request-signal.js';
 
 let sharedDefault: HttpClient | undefined;

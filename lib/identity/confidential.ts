@@ -70,13 +70,24 @@ const TENANT_PATTERN = /^[0-9a-zA-Z.-]+$/;
  * A credentials provider for a service principal (app registration) that signs in with a client secret or a
  * client certificate. Throws a TypeError naming the option when an option is invalid; secrets are never quoted.
  */
-export function createConfidentialCredentialsProvider(options: ConfidentialCredentialsProviderOptions): EntraCredentialsProvider {
+export function createConfidentialCredentialsProvider(
+  options: ConfidentialCredentialsProviderOptions,
+): EntraCredentialsProvider {
   if (!isPlainObject(options)) invalidOptions(options);
   const {
-    clientId, tenantId, clientSecret, certificate, sendCertificateChain, authority, credentialOptions, ...common
+    clientId,
+    tenantId,
+    clientSecret,
+    certificate,
+    sendCertificateChain,
+    authority,
+    credentialOptions,
+    ...common
   } = options;
-  if (typeof clientId !== 'string' || clientId.trim().length === 0) invalidOption('clientId', 'expected a non-empty string', clientId);
-  if (credentialOptions !== undefined && !isPlainObject(credentialOptions)) invalidOption('credentialOptions', 'expected an object', credentialOptions);
+  if (typeof clientId !== 'string' || clientId.trim().length === 0)
+    invalidOption('clientId', 'expected a non-empty string', clientId);
+  if (credentialOptions !== undefined && !isPlainObject(credentialOptions))
+    invalidOption('credentialOptions', 'expected an object', credentialOptions);
   const target = resolveAuthority(authority, tenantId, credentialOptions);
   const merged: ClientSecretCredentialOptions = { ...libraryCredentialOptions(credentialOptions), ...target.options };
   let credential: TokenCredential;
@@ -88,13 +99,20 @@ export function createConfidentialCredentialsProvider(options: ConfidentialCrede
       invalidOption('sendCertificateChain', 'expected a boolean', sendCertificateChain);
     }
     // The cast picks one overload; the credential accepts every member of the union at runtime.
-    credential = new ClientCertificateCredential(target.tenantId, clientId, configuration as { certificate: string }, { ...merged, sendCertificateChain });
+    credential = new ClientCertificateCredential(target.tenantId, clientId, configuration as { certificate: string }, {
+      ...merged,
+      sendCertificateChain,
+    });
   } else {
     if (typeof clientSecret !== 'string' || clientSecret.length === 0) {
       invalidOption('clientSecret', 'expected a non-empty string (or give "certificate" instead)', clientSecret, true);
     }
     if (sendCertificateChain !== undefined) {
-      invalidOption('sendCertificateChain', 'applies to "certificate" only, not to "clientSecret"', sendCertificateChain);
+      invalidOption(
+        'sendCertificateChain',
+        'applies to "certificate" only, not to "clientSecret"',
+        sendCertificateChain,
+      );
     }
     credential = new ClientSecretCredential(target.tenantId, clientId, clientSecret, merged);
   }
@@ -115,16 +133,29 @@ function resolveAuthority(
     invalidOption(tenantName, 'expected a tenant id or domain (letters, digits, "-" and "." only)', givenTenant);
   }
   if (type !== 'custom' && authority?.authority !== undefined) {
-    invalidOption('authority.authority', `applies to authorityType "custom" only, not to "${type}"`, authority.authority);
+    invalidOption(
+      'authority.authority',
+      `applies to authorityType "custom" only, not to "${type}"`,
+      authority.authority,
+    );
   }
   switch (type) {
     case 'default':
-      if (givenTenant === undefined) invalidOption('tenantId', 'expected a tenant id (or authority.tenantId) for authorityType "default"', givenTenant);
+      if (givenTenant === undefined)
+        invalidOption(
+          'tenantId',
+          'expected a tenant id (or authority.tenantId) for authorityType "default"',
+          givenTenant,
+        );
       return { tenantId: givenTenant, options: {} };
     case 'multi-tenant':
       // go-redis-entraid falls back to "common"; MSAL refuses client-credential tokens there (missing_tenant_id_error).
       if (givenTenant === undefined || ['common', 'organizations', 'consumers'].includes(givenTenant.toLowerCase())) {
-        invalidOption(tenantName, 'expected a tenant id for authorityType "multi-tenant" (a service principal cannot sign in at "common" or "organizations")', givenTenant);
+        invalidOption(
+          tenantName,
+          'expected a tenant id for authorityType "multi-tenant" (a service principal cannot sign in at "common" or "organizations")',
+          givenTenant,
+        );
       }
       return {
         tenantId: givenTenant,
@@ -133,12 +164,20 @@ function resolveAuthority(
     case 'custom': {
       const url = parseAuthorityUrl(authority?.authority);
       if (credentialOptions?.authorityHost !== undefined) {
-        invalidOption('credentialOptions.authorityHost', 'must not be set with authorityType "custom"; give the authority once, in authority.authority', credentialOptions.authorityHost);
+        invalidOption(
+          'credentialOptions.authorityHost',
+          'must not be set with authorityType "custom"; give the authority once, in authority.authority',
+          credentialOptions.authorityHost,
+        );
       }
       const segments = url.pathname.split('/').filter(Boolean);
       const tenant = givenTenant ?? segments.at(-1);
       if (tenant === undefined || !TENANT_PATTERN.test(tenant)) {
-        invalidOption('tenantId', 'expected a tenant id (or authority.tenantId, or a tenant in the path of authority.authority) for authorityType "custom"', givenTenant);
+        invalidOption(
+          'tenantId',
+          'expected a tenant id (or authority.tenantId, or a tenant in the path of authority.authority) for authorityType "custom"',
+          givenTenant,
+        );
       }
       // @azure/identity appends the tenant to the host: keep it out of the host.
       if (segments.at(-1) === tenant) segments.pop();
@@ -161,7 +200,11 @@ function parseAuthorityUrl(value: unknown): { origin: string; pathname: string }
   }
   if (url.protocol !== 'https:') invalidOption('authority.authority', 'expected an https URL', value);
   if (url.search || url.hash || url.username || url.password) {
-    invalidOption('authority.authority', 'expected a URL without credentials, query or fragment', `${url.origin}${url.pathname}`);
+    invalidOption(
+      'authority.authority',
+      'expected a URL without credentials, query or fragment',
+      `${url.origin}${url.pathname}`,
+    );
   }
   return { origin: url.origin, pathname: url.pathname };
 }
@@ -169,7 +212,8 @@ function parseAuthorityUrl(value: unknown): { origin: string; pathname: string }
 /** The PEM configuration ClientCertificateCredential takes. Never quotes certificate or key material. */
 function resolveCertificate(certificate: unknown): ClientCertificateCredentialPEMConfiguration {
   if (typeof certificate === 'string') return { certificate: checkPem('certificate', certificate) };
-  if (!isPlainObject(certificate)) invalidOption('certificate', 'expected a PEM string, { certificate } or { certificatePath }', certificate, true);
+  if (!isPlainObject(certificate))
+    invalidOption('certificate', 'expected a PEM string, { certificate } or { certificatePath }', certificate, true);
   const { certificate: pem, certificatePath, certificatePassword } = certificate;
   if (certificatePassword !== undefined && typeof certificatePassword !== 'string') {
     invalidOption('certificate.certificatePassword', 'expected a string', certificatePassword, true);
@@ -188,7 +232,8 @@ function resolveCertificate(certificate: unknown): ClientCertificateCredentialPE
   } catch {
     // reported below
   }
-  if (!isFile) invalidOption('certificate.certificatePath', 'expected the path of a readable PEM file', certificatePath);
+  if (!isFile)
+    invalidOption('certificate.certificatePath', 'expected the path of a readable PEM file', certificatePath);
   return { certificatePath, ...password };
 }
 
@@ -196,7 +241,9 @@ function checkPem(name: string, value: unknown): string {
   if (typeof value !== 'string' || value.length === 0) invalidOption(name, 'expected a PEM string', value, true);
   const lacks = pemLacks(value);
   if (lacks) {
-    throw new TypeError(`Invalid option "${name}": expected PEM text holding both a certificate and its private key, got text that lacks ${lacks}`);
+    throw new TypeError(
+      `Invalid option "${name}": expected PEM text holding both a certificate and its private key, got text that lacks ${lacks}`,
+    );
   }
   return value;
 }

@@ -62,7 +62,9 @@ export class EntraCredentialsProvider extends EventEmitter<CredentialsProviderEv
    * one process), so that `instanceof` works across them.
    */
   static override [Symbol.hasInstance](value: unknown): boolean {
-    return typeof value === 'object' && value !== null && (value as { [PROVIDER_BRAND]?: unknown })[PROVIDER_BRAND] === true;
+    return (
+      typeof value === 'object' && value !== null && (value as { [PROVIDER_BRAND]?: unknown })[PROVIDER_BRAND] === true
+    );
   }
 
   readonly [PROVIDER_BRAND] = true;
@@ -80,7 +82,11 @@ export class EntraCredentialsProvider extends EventEmitter<CredentialsProviderEv
     }
     const { credential } = options;
     const candidate: unknown = credential;
-    if (typeof candidate !== 'object' || candidate === null || typeof (candidate as { getToken?: unknown }).getToken !== 'function') {
+    if (
+      typeof candidate !== 'object' ||
+      candidate === null ||
+      typeof (candidate as { getToken?: unknown }).getToken !== 'function'
+    ) {
       throw new TypeError('Invalid option "credential": expected a TokenCredential (an object with a getToken method)');
     }
     this.scopes = Object.freeze(normalizeScopes(options.scopes));
@@ -197,7 +203,9 @@ function normalizeScopes(scopes: unknown): string[] {
   if (scopes === undefined) return [DEFAULT_REDIS_SCOPE];
   const list = typeof scopes === 'string' ? [scopes] : scopes;
   if (!Array.isArray(list) || list.length === 0 || list.some((s) => typeof s !== 'string' || s.length === 0)) {
-    throw new TypeError('Invalid option "scopes": expected a non-empty string or a non-empty array of non-empty strings');
+    throw new TypeError(
+      'Invalid option "scopes": expected a non-empty string or a non-empty array of non-empty strings',
+    );
   }
   return list as string[];
 }

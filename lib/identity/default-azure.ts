@@ -21,7 +21,8 @@ export interface DefaultAzureCredentialsProviderOptions extends CommonCredential
    * by default (`retryOptions.maxRetries: 0`) because the token manager retries; set `retryOptions` here to change
    * that.
    */
-  credentialOptions?: DefaultAzureCredentialOptions | DefaultAzureCredentialClientIdOptions | DefaultAzureCredentialResourceIdOptions;
+  credentialOptions?:
+    DefaultAzureCredentialOptions | DefaultAzureCredentialClientIdOptions | DefaultAzureCredentialResourceIdOptions;
 }
 
 /**
@@ -29,10 +30,13 @@ export interface DefaultAzureCredentialsProviderOptions extends CommonCredential
  * then developer sign-ins (Azure CLI, Azure Developer CLI, Azure PowerShell), whichever works first.
  * Throws a TypeError naming the option when an option is invalid.
  */
-export function createDefaultAzureCredentialsProvider(options: DefaultAzureCredentialsProviderOptions = {}): EntraCredentialsProvider {
+export function createDefaultAzureCredentialsProvider(
+  options: DefaultAzureCredentialsProviderOptions = {},
+): EntraCredentialsProvider {
   if (!isPlainObject(options)) invalidOptions(options);
   const { credentialOptions, ...common } = options;
-  if (credentialOptions !== undefined && !isPlainObject(credentialOptions)) invalidOption('credentialOptions', 'expected an object', credentialOptions);
+  if (credentialOptions !== undefined && !isPlainObject(credentialOptions))
+    invalidOption('credentialOptions', 'expected an object', credentialOptions);
   const credential = new DefaultAzureCredential(libraryCredentialOptions(credentialOptions));
   return createCredentialsProvider({ ...common, credential });
 }

@@ -50,28 +50,47 @@ export function createManagedIdentityCredentialsProvider(
   const given = ID_OPTIONS.filter((name) => options[name] !== undefined);
   for (const name of given) {
     const value = options[name];
-    if (typeof value !== 'string' || value.trim().length === 0) invalidOption(name, 'expected a non-empty string', value);
+    if (typeof value !== 'string' || value.trim().length === 0)
+      invalidOption(name, 'expected a non-empty string', value);
   }
   if (resourceId !== undefined && !/^\/subscriptions\/[^/]+\/resourcegroups\/[^/]+\/providers\//i.test(resourceId)) {
-    invalidOption('resourceId', 'expected an ARM resource id like "/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>"', resourceId);
+    invalidOption(
+      'resourceId',
+      'expected an ARM resource id like "/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>"',
+      resourceId,
+    );
   }
   const type: string = managedIdentityType ?? (given.length > 0 ? 'user-assigned' : 'system-assigned');
   if (type === 'system-assigned') {
     if (given.length > 0) {
-      throw new TypeError(`Invalid option "managedIdentityType": "system-assigned" takes no ${quoteList(given)}; use "user-assigned" to select that identity`);
+      throw new TypeError(
+        `Invalid option "managedIdentityType": "system-assigned" takes no ${quoteList(given)}; use "user-assigned" to select that identity`,
+      );
     }
   } else if (type === 'user-assigned') {
     if (given.length !== 1) {
-      throw new TypeError(`Invalid option "managedIdentityType": "user-assigned" needs exactly one of "clientId", "objectId" or "resourceId", got ${given.length === 0 ? 'none' : quoteList(given)}`);
+      throw new TypeError(
+        `Invalid option "managedIdentityType": "user-assigned" needs exactly one of "clientId", "objectId" or "resourceId", got ${given.length === 0 ? 'none' : quoteList(given)}`,
+      );
     }
   } else {
     invalidOption('managedIdentityType', 'expected "system-assigned" or "user-assigned"', managedIdentityType);
   }
   const rawCredentialOptions: unknown = credentialOptions;
-  if (rawCredentialOptions !== undefined && (typeof rawCredentialOptions !== 'object' || rawCredentialOptions === null || Array.isArray(rawCredentialOptions))) {
+  if (
+    rawCredentialOptions !== undefined &&
+    (typeof rawCredentialOptions !== 'object' || rawCredentialOptions === null || Array.isArray(rawCredentialOptions))
+  ) {
     invalidOption('credentialOptions', 'expected an object', credentialOptions);
   }
-  const selector = clientId !== undefined ? { clientId } : objectId !== undefined ? { objectId } : resourceId !== undefined ? { resourceId } : {};
+  const selector =
+    clientId !== undefined
+      ? { clientId }
+      : objectId !== undefined
+        ? { objectId }
+        : resourceId !== undefined
+          ? { resourceId }
+          : {};
   const credential = new ManagedIdentityCredential({ ...libraryCredentialOptions(credentialOptions), ...selector });
   return createCredentialsProvider({ ...common, credential });
 }

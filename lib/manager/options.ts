@@ -81,7 +81,13 @@ function positive(name: string, value: unknown, fallback: number): number {
   return n;
 }
 
-function fraction(name: string, value: unknown, fallback: number, rule: string, accept: (n: number) => boolean): number {
+function fraction(
+  name: string,
+  value: unknown,
+  fallback: number,
+  rule: string,
+  accept: (n: number) => boolean,
+): number {
   if (value === undefined) return fallback;
   const n = finiteNumber(name, value);
   if (!accept(n)) invalidOption(name, rule, n);
@@ -104,22 +110,56 @@ export function resolveTokenManagerOptions(
 ): ResolvedTokenManagerOptions {
   const o = plainObject('tokenManagerOptions', options);
   const r = plainObject('tokenManagerOptions.retryOptions', o.retryOptions);
-  const maxAttempts = r.maxAttempts === undefined ? DEFAULT_MAX_ATTEMPTS : finiteNumber('retryOptions.maxAttempts', r.maxAttempts);
-  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) invalidOption('retryOptions.maxAttempts', 'must be an integer of at least 1', maxAttempts);
+  const maxAttempts =
+    r.maxAttempts === undefined ? DEFAULT_MAX_ATTEMPTS : finiteNumber('retryOptions.maxAttempts', r.maxAttempts);
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1)
+    invalidOption('retryOptions.maxAttempts', 'must be an integer of at least 1', maxAttempts);
   const initialDelay = nonNegative('retryOptions.initialDelay', r.initialDelay, DEFAULT_INITIAL_DELAY);
   const maxDelay = nonNegative('retryOptions.maxDelay', r.maxDelay, Math.max(DEFAULT_MAX_DELAY, initialDelay));
-  if (maxDelay < initialDelay) invalidOption('retryOptions.maxDelay', `must not be less than retryOptions.initialDelay (${initialDelay})`, maxDelay);
-  const backoffMultiplier = r.backoffMultiplier === undefined ? DEFAULT_BACKOFF_MULTIPLIER : finiteNumber('retryOptions.backoffMultiplier', r.backoffMultiplier);
+  if (maxDelay < initialDelay)
+    invalidOption(
+      'retryOptions.maxDelay',
+      `must not be less than retryOptions.initialDelay (${initialDelay})`,
+      maxDelay,
+    );
+  const backoffMultiplier =
+    r.backoffMultiplier === undefined
+      ? DEFAULT_BACKOFF_MULTIPLIER
+      : finiteNumber('retryOptions.backoffMultiplier', r.backoffMultiplier);
   if (backoffMultiplier < 1) invalidOption('retryOptions.backoffMultiplier', 'must be at least 1', backoffMultiplier);
-  const jitter = fraction('retryOptions.jitter', r.jitter, DEFAULT_RETRY_JITTER, 'must be between 0 and 1', (n) => n >= 0 && n <= 1);
+  const jitter = fraction(
+    'retryOptions.jitter',
+    r.jitter,
+    DEFAULT_RETRY_JITTER,
+    'must be between 0 and 1',
+    (n) => n >= 0 && n <= 1,
+  );
   const isRetryable = r.isRetryable === undefined ? defaultIsRetryable : r.isRetryable;
   if (typeof isRetryable !== 'function') invalidOption('retryOptions.isRetryable', 'expected a function', isRetryable);
   return {
-    expirationRefreshRatio: fraction('expirationRefreshRatio', o.expirationRefreshRatio, DEFAULT_EXPIRATION_REFRESH_RATIO,
-      'must be greater than 0 and at most 1', (n) => n > 0 && n <= 1),
+    expirationRefreshRatio: fraction(
+      'expirationRefreshRatio',
+      o.expirationRefreshRatio,
+      DEFAULT_EXPIRATION_REFRESH_RATIO,
+      'must be greater than 0 and at most 1',
+      (n) => n > 0 && n <= 1,
+    ),
     lowerRefreshBounds: nonNegative('lowerRefreshBounds', o.lowerRefreshBounds, DEFAULT_LOWER_REFRESH_BOUNDS),
     tokenRequestTimeout: positive('tokenRequestTimeout', o.tokenRequestTimeout, DEFAULT_TOKEN_REQUEST_TIMEOUT),
-    refreshJitter: fraction('refreshJitter', o.refreshJitter, DEFAULT_REFRESH_JITTER, 'must be at least 0 and less than 1', (n) => n >= 0 && n < 1),
-    retryOptions: { maxAttempts, initialDelay, maxDelay, backoffMultiplier, jitter, isRetryable: isRetryable as (e: unknown) => boolean },
+    refreshJitter: fraction(
+      'refreshJitter',
+      o.refreshJitter,
+      DEFAULT_REFRESH_JITTER,
+      'must be at least 0 and less than 1',
+      (n) => n >= 0 && n < 1,
+    ),
+    retryOptions: {
+      maxAttempts,
+      initialDelay,
+      maxDelay,
+      backoffMultiplier,
+      jitter,
+      isRetryable: isRetryable as (e: unknown) => boolean,
+    },
   };
 }

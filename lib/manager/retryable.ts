@@ -17,10 +17,27 @@
 
 /** Error codes of Node, undici and core-rest-pipeline that mean the network failed, not the request. */
 const NETWORK_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'ESOCKETTIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND',
-  'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EHOSTDOWN', 'EADDRNOTAVAIL', 'ERR_SOCKET_CONNECTION_TIMEOUT',
-  'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED',
-  'REQUEST_SEND_ERROR', 'network_error',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'ESOCKETTIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EHOSTDOWN',
+  'EADDRNOTAVAIL',
+  'ERR_SOCKET_CONNECTION_TIMEOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'REQUEST_SEND_ERROR',
+  'network_error',
 ]);
 
 /**
@@ -28,12 +45,26 @@ const NETWORK_CODES = new Set([
  * authority's OpenID metadata: the authority is down or unreachable (or, indistinguishably, the tenant or authority
  * URL is wrong; retrying that only repeats a reported failure).
  */
-const TRANSIENT_OAUTH_ERRORS = new Set(['server_error', 'temporarily_unavailable', 'network_error', 'endpoints_resolution_error']);
+const TRANSIENT_OAUTH_ERRORS = new Set([
+  'server_error',
+  'temporarily_unavailable',
+  'network_error',
+  'endpoints_resolution_error',
+]);
 
 /** OAuth error codes that mean the request or the identity is wrong: retrying cannot help. */
 const FATAL_OAUTH_ERRORS = new Set([
-  'invalid_client', 'unauthorized_client', 'invalid_request', 'invalid_scope', 'invalid_grant', 'invalid_resource',
-  'unsupported_grant_type', 'access_denied', 'interaction_required', 'consent_required', 'login_required',
+  'invalid_client',
+  'unauthorized_client',
+  'invalid_request',
+  'invalid_scope',
+  'invalid_grant',
+  'invalid_resource',
+  'unsupported_grant_type',
+  'access_denied',
+  'interaction_required',
+  'consent_required',
+  'login_required',
 ]);
 
 /**
@@ -42,7 +73,8 @@ const FATAL_OAUTH_ERRORS = new Set([
  */
 const TRANSIENT_AADSTS = new Set(['50000', '90033', '90055', '50196', '90006']);
 
-const NETWORK_MESSAGE = /\b(socket hang up|network_error|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH)\b/;
+const NETWORK_MESSAGE =
+  /\b(socket hang up|network_error|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH)\b/;
 const OAUTH_PREFIX = /^([a-z]+(?:_[a-z]+)+):/;
 const THROTTLED_REPLAY_PREFIX = /^(\d+(?: \d+)*): /;
 const AADSTS_CODE = /AADSTS(\d+)/g;
@@ -100,7 +132,9 @@ function classifyStructured(error: Record<string, unknown>, depth: number): Verd
       return 'retry';
     case 'AbortError':
       // Retry only an abort caused by a timeout; any other abort is the caller giving up.
-      return classify(error.cause, depth + 1) === 'retry' || /\btime(d)? ?out\b/i.test(String(error.message)) ? 'retry' : 'fatal';
+      return classify(error.cause, depth + 1) === 'retry' || /\btime(d)? ?out\b/i.test(String(error.message))
+        ? 'retry'
+        : 'fatal';
     default:
       break;
   }
@@ -151,7 +185,8 @@ function nameOf(error: object): string | undefined {
 function statusOf(error: Record<string, unknown>): number | undefined {
   const response = error.response as { status?: unknown } | undefined;
   for (const candidate of [error.statusCode, error.status, error.httpStatus, response?.status]) {
-    if (typeof candidate === 'number' && Number.isInteger(candidate) && candidate >= 100 && candidate <= 599) return candidate;
+    if (typeof candidate === 'number' && Number.isInteger(candidate) && candidate >= 100 && candidate <= 599)
+      return candidate;
   }
   return undefined;
 }

@@ -42,7 +42,12 @@ function floorFor(token: EntraToken, now: number): number {
  * min(receivedAt + ttl × ratio, expiresOn − lowerRefreshBounds), brought forward by up to `refreshJitter` of the
  * wait, never below the floor.
  */
-export function refreshDelay(token: EntraToken, now: number, options: ResolvedTokenManagerOptions, random: () => number): number {
+export function refreshDelay(
+  token: EntraToken,
+  now: number,
+  options: ResolvedTokenManagerOptions,
+  random: () => number,
+): number {
   const byRatio = token.receivedAt + token.ttl * options.expirationRefreshRatio;
   const byBound = token.expiresOn - options.lowerRefreshBounds;
   const wait = Math.max(0, Math.min(byRatio, byBound) - now);
@@ -62,7 +67,12 @@ export function backoffDelay(failures: number, retry: ResolvedRetryOptions, rand
 }
 
 /** Delay between attempts within a cycle, honouring the service's Retry-After up to `maxDelay`. */
-export function retryDelay(attemptNumber: number, retryAfter: number | undefined, retry: ResolvedRetryOptions, random: () => number): number {
+export function retryDelay(
+  attemptNumber: number,
+  retryAfter: number | undefined,
+  retry: ResolvedRetryOptions,
+  random: () => number,
+): number {
   const backoff = backoffDelay(attemptNumber, retry, random);
   return retryAfter === undefined ? backoff : Math.max(backoff, Math.min(retryAfter, retry.maxDelay));
 }
@@ -72,8 +82,12 @@ export function retryDelay(attemptNumber: number, retryAfter: number | undefined
  * is still valid, no later than half of its remaining life, so that several cycles run before it expires.
  */
 export function failedCycleDelay(
-  consecutiveFailures: number, current: EntraToken | undefined, retryAfter: number | undefined, now: number,
-  retry: ResolvedRetryOptions, random: () => number,
+  consecutiveFailures: number,
+  current: EntraToken | undefined,
+  retryAfter: number | undefined,
+  now: number,
+  retry: ResolvedRetryOptions,
+  random: () => number,
 ): number {
   let delay = retryDelay(consecutiveFailures, retryAfter, retry, random);
   if (current && current.expiresOn > now) delay = Math.min(delay, (current.expiresOn - now) / 2);

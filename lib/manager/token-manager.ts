@@ -81,14 +81,22 @@ export class TokenManager {
   #expiryMismatchReported = false;
   readonly #waiters = new Set<Waiter>();
 
-  constructor(source: AccessTokenSource, options: {
-    tokenManagerOptions?: TokenManagerOptions; username?: UsernameResolver; hooks?: TokenManagerHooks; random?: () => number;
-    /** Audiences a token may have; others are refused with a clear error. Default: no check. */
-    audiences?: readonly string[];
-  } = {}) {
+  constructor(
+    source: AccessTokenSource,
+    options: {
+      tokenManagerOptions?: TokenManagerOptions;
+      username?: UsernameResolver;
+      hooks?: TokenManagerHooks;
+      random?: () => number;
+      /** Audiences a token may have; others are refused with a clear error. Default: no check. */
+      audiences?: readonly string[];
+    } = {},
+  ) {
     if (typeof source !== 'function') throw new TypeError('TokenManager needs a token source function');
     if (options.username !== undefined && typeof options.username !== 'function') {
-      throw new TypeError(`Invalid option "username": expected a function, got a value of type ${typeof options.username}`);
+      throw new TypeError(
+        `Invalid option "username": expected a function, got a value of type ${typeof options.username}`,
+      );
     }
     this.options = resolveTokenManagerOptions(options.tokenManagerOptions, defaultIsRetryable);
     this.#source = source;
@@ -188,8 +196,12 @@ export class TokenManager {
         signal?.removeEventListener('abort', onAbort);
         this.#waiters.delete(waiter);
         const cause = this.#lastError ?? new TokenRequestTimeoutError(timeout);
-        reject(new TokenUnavailableError(
-          `No valid Entra ID token could be obtained within ${timeout} ms${this.#causeSuffix(cause)}`, { cause }));
+        reject(
+          new TokenUnavailableError(
+            `No valid Entra ID token could be obtained within ${timeout} ms${this.#causeSuffix(cause)}`,
+            { cause },
+          ),
+        );
       }, timeout);
       const settle = () => {
         clearTimeout(timer);
@@ -197,8 +209,14 @@ export class TokenManager {
         this.#waiters.delete(waiter);
       };
       const waiter: Waiter = {
-        resolve: (token) => { settle(); resolve(token); },
-        reject: (error) => { settle(); reject(error); },
+        resolve: (token) => {
+          settle();
+          resolve(token);
+        },
+        reject: (error) => {
+          settle();
+          reject(error);
+        },
       };
       this.#waiters.add(waiter);
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -239,41 +257,51 @@ export class TokenManager {
     let attempts = 0;
     let token: EntraToken;
     try {
-      token = await pRetry(async () => {
-        attempts++;
-        try {
-          return await traceTokenRequest(() => this.#requestOnce(signal), () => ({
-            attempt: attempts, maxAttempts: retry.maxAttempts, timeoutMs: this.options.tokenRequestTimeout,
-          }));
-        } catch (error) {
-          this.#lastError = redactError(error);
-          // Classified here, with isRetryable seeing the credential's own error: p-retry would stop at once on any
-          // TypeError that does not look like a network error, without asking.
-          if (!this.#isRetryable(error)) throw new AbortError(asError(error));
-          throw new RetryableAttemptFailure(error);
-        }
-      }, {
-        retries: retry.maxAttempts - 1,
-        // p-retry waits the exponential backoff: initialDelay × backoffMultiplier^(n−1), capped at maxDelay, both
-        // scaled by (1 − jitter), the shortest a jittered delay can be. Its own `randomize` (×1 to ×2, Math.random)
-        // is not our jitter, which only ever shortens a delay and takes the manager's random source.
-        minTimeout: retry.initialDelay * (1 - retry.jitter),
-        factor: retry.backoffMultiplier,
-        maxTimeout: retry.maxDelay * (1 - retry.jitter),
-        unref: true,
-        signal,
-        // The rest of the delay waits here, before p-retry's: the random part of the jitter, and what a Retry-After
-        // asks beyond the backoff (honoured up to maxDelay). Together they wait what retryDelay() computes.
-        onFailedAttempt: async ({ attemptNumber, retriesLeft, retryDelay: backoff }) => {
-          if (retriesLeft === 0) return;
-          const extra = retryDelay(attemptNumber, retryAfterMs(this.#lastError), retry, this.#random) - backoff;
-          if (extra > 0) await abortableDelay(extra, signal);
+      token = await pRetry(
+        async () => {
+          attempts++;
+          try {
+            return await traceTokenRequest(
+              () => this.#requestOnce(signal),
+              () => ({
+                attempt: attempts,
+                maxAttempts: retry.maxAttempts,
+                timeoutMs: this.options.tokenRequestTimeout,
+              }),
+            );
+          } catch (error) {
+            this.#lastError = redactError(error);
+            // Classified here, with isRetryable seeing the credential's own error: p-retry would stop at once on any
+            // TypeError that does not look like a network error, without asking.
+            if (!this.#isRetryable(error)) throw new AbortError(asError(error));
+            throw new RetryableAttemptFailure(error);
+          }
         },
-      });
+        {
+          retries: retry.maxAttempts - 1,
+          // p-retry waits the exponential backoff: initialDelay × backoffMultiplier^(n−1), capped at maxDelay, both
+          // scaled by (1 − jitter), the shortest a jittered delay can be. Its own `randomize` (×1 to ×2, Math.random)
+          // is not our jitter, which only ever shortens a delay and takes the manager's random source.
+          minTimeout: retry.initialDelay * (1 - retry.jitter),
+          factor: retry.backoffMultiplier,
+          maxTimeout: retry.maxDelay * (1 - retry.jitter),
+          unref: true,
+          signal,
+          // The rest of the delay waits here, before p-retry's: the random part of the jitter, and what a Retry-After
+          // asks beyond the backoff (honoured up to maxDelay). Together they wait what retryDelay() computes.
+          onFailedAttempt: async ({ attemptNumber, retriesLeft, retryDelay: backoff }) => {
+            if (retriesLeft === 0) return;
+            const extra = retryDelay(attemptNumber, retryAfterMs(this.#lastError), retry, this.#random) - backoff;
+            if (extra > 0) await abortableDelay(extra, signal);
+          },
+        },
+      );
     } catch (error) {
       if (signal.aborted) throw signal.reason;
       this.#onCycleFailed(redactError(error instanceof RetryableAttemptFailure ? error.cause : error), attempts);
-      throw new TokenUnavailableError(`No valid Entra ID token could be obtained${this.#causeSuffix()}`, { cause: this.#lastError });
+      throw new TokenUnavailableError(`No valid Entra ID token could be obtained${this.#causeSuffix()}`, {
+        cause: this.#lastError,
+      });
     }
     this.#onCycleSucceeded(token);
     return this.#current ?? token;
@@ -309,8 +337,12 @@ export class TokenManager {
       const accessToken = await Promise.race([pending, rejectOnAbort(request.signal)]);
       if (!accessToken) throw new InvalidTokenError('The credential returned no access token');
       return EntraToken.fromAccessToken(accessToken, {
-        username: this.#username, now: Date.now(), audiences: this.#audiences,
-        onExpiryMismatch: (mismatch) => { if (!this.#expiryMismatchReported) this.#expiryMismatch ??= mismatch; },
+        username: this.#username,
+        now: Date.now(),
+        audiences: this.#audiences,
+        onExpiryMismatch: (mismatch) => {
+          if (!this.#expiryMismatchReported) this.#expiryMismatch ??= mismatch;
+        },
       });
     } finally {
       scope?.end(); // settled or abandoned: the request is over
@@ -329,7 +361,9 @@ export class TokenManager {
     const current = this.#current ?? token;
     for (const waiter of [...this.#waiters]) waiter.resolve(current);
     if (this.#running) {
-      this.#schedule(unchanged ? unchangedRecheckDelay(current, now) : refreshDelay(current, now, this.options, this.#random));
+      this.#schedule(
+        unchanged ? unchangedRecheckDelay(current, now) : refreshDelay(current, now, this.options, this.#random),
+      );
     }
     if (!unchanged) this.#hooks.onToken?.(current);
     const mismatch = this.#expiryMismatch;
@@ -349,14 +383,27 @@ export class TokenManager {
     const valid = this.validToken();
     let nextAttemptAt: number | undefined;
     if (this.#running) {
-      const delay = failedCycleDelay(this.#consecutiveFailures, valid, retryAfter, now, this.options.retryOptions, this.#random);
+      const delay = failedCycleDelay(
+        this.#consecutiveFailures,
+        valid,
+        retryAfter,
+        now,
+        this.options.retryOptions,
+        this.#random,
+      );
       this.#schedule(delay);
       nextAttemptAt = now + delay;
     }
-    const failure = new TokenUnavailableError(`No valid Entra ID token could be obtained${this.#causeSuffix()}`, { cause: error });
+    const failure = new TokenUnavailableError(`No valid Entra ID token could be obtained${this.#causeSuffix()}`, {
+      cause: error,
+    });
     for (const waiter of [...this.#waiters]) waiter.reject(failure);
     this.#hooks.onRefreshFailed?.({
-      error, attempts, consecutiveFailures: this.#consecutiveFailures, nextAttemptAt, validTokenExpiresOn: valid?.expiresOn,
+      error,
+      attempts,
+      consecutiveFailures: this.#consecutiveFailures,
+      nextAttemptAt,
+      validTokenExpiresOn: valid?.expiresOn,
     });
   }
 
@@ -396,7 +443,10 @@ function rejectOnAbort(signal: AbortSignal): Promise<never> {
 /** Waits `ms` (timer unref'd) or rejects as soon as `signal` aborts. */
 function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal.aborted) { reject(signal.reason); return; }
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
     const onAbort = () => {
       clearTimeout(timer);
       reject(signal.reason);

@@ -24,9 +24,7 @@ export function signJwt(claims: JwtClaims, key: SigningKey): string {
   return `${header}.${payload}.${base64url(signature)}`;
 }
 
-export type JwtVerification =
-  | { ok: true; claims: JwtClaims }
-  | { ok: false; reason: string };
+export type JwtVerification = { ok: true; claims: JwtClaims } | { ok: false; reason: string };
 
 /**
  * Verifies an RS256 JWT's signature and its `aud` and `exp` claims, as Azure's Redis front end does.
@@ -45,7 +43,9 @@ export function verifyJwt(token: string, publicKey: KeyObject, audience: string,
     return { ok: false, reason: 'undecodable' };
   }
   if (parsedHeader.alg !== 'RS256') return { ok: false, reason: 'unexpected alg' };
-  const valid = createVerify('RSA-SHA256').update(`${header}.${payload}`).verify(publicKey, Buffer.from(signature, 'base64url'));
+  const valid = createVerify('RSA-SHA256')
+    .update(`${header}.${payload}`)
+    .verify(publicKey, Buffer.from(signature, 'base64url'));
   if (!valid) return { ok: false, reason: 'bad signature' };
   if (claims.aud !== audience) return { ok: false, reason: 'wrong audience' };
   if (typeof claims.exp !== 'number' || claims.exp * 1000 <= nowMs) return { ok: false, reason: 'expired' };

@@ -102,9 +102,13 @@ function installSafetyNet(): void {
  */
 function startWatchdog(pid: number): ChildProcess | undefined {
   try {
-    const watchdog = spawn('/bin/sh', ['-c', 'cat >/dev/null; kill -9 "$1" 2>/dev/null', 'redis-watchdog', String(pid)], {
-      stdio: ['pipe', 'ignore', 'ignore'],
-    });
+    const watchdog = spawn(
+      '/bin/sh',
+      ['-c', 'cat >/dev/null; kill -9 "$1" 2>/dev/null', 'redis-watchdog', String(pid)],
+      {
+        stdio: ['pipe', 'ignore', 'ignore'],
+      },
+    );
     watchdog.on('error', () => undefined);
     watchdog.stdin.on('error', () => undefined);
     watchdog.unref();
@@ -133,7 +137,10 @@ export interface WaitOptions {
  * A helper of the emulators, not part of the documented testing API.
  * @internal
  */
-export async function waitUntil<T>(condition: () => T | Promise<T>, options: WaitOptions = {}): Promise<NonNullable<T>> {
+export async function waitUntil<T>(
+  condition: () => T | Promise<T>,
+  options: WaitOptions = {},
+): Promise<NonNullable<T>> {
   const { timeoutMs = DEFAULT_READY_TIMEOUT_MS, intervalMs = 25, description = 'condition' } = options;
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
@@ -184,7 +191,7 @@ async function answersPing(host: string, port: number, admin: AdminCredentials):
   try {
     await client.connect();
     const reply: unknown = await client.ping(); // checked: the server's answer, whatever the typings promise
-        return reply === 'PONG';
+    return reply === 'PONG';
   } catch {
     return false;
   } finally {
@@ -295,14 +302,20 @@ class RedisServer implements RedisServerHandle {
       child.once('error', done);
     });
     try {
-      await waitUntil(async () => {
-        if (exitedEarly) throw new Error(`redis-server exited during startup:\n${this.log()}`);
-        return await answersPing(this.host, this.port, this.admin);
-      }, { timeoutMs: this.spec.readyTimeoutMs, description: `redis-server on port ${this.port}` });
+      await waitUntil(
+        async () => {
+          if (exitedEarly) throw new Error(`redis-server exited during startup:\n${this.log()}`);
+          return await answersPing(this.host, this.port, this.admin);
+        },
+        { timeoutMs: this.spec.readyTimeoutMs, description: `redis-server on port ${this.port}` },
+      );
     } catch (error) {
       await this.kill();
       const log = this.log();
-      throw new Error(`${(error as Error).message}${log && !(error as Error).message.includes(log) ? `\n${log}` : ''}`, { cause: error });
+      throw new Error(
+        `${(error as Error).message}${log && !(error as Error).message.includes(log) ? `\n${log}` : ''}`,
+        { cause: error },
+      );
     }
   }
 
@@ -346,8 +359,12 @@ function randomAdmin(): AdminCredentials {
 
 /** Starts a standalone redis-server (default user off, admin user) on an ephemeral loopback port; awaits readiness. */
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServerHandle> {
-  return await startServerWithRetry(randomAdmin(), options.extraConfig ?? [],
-    options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS, () => Promise.resolve([]));
+  return await startServerWithRetry(
+    randomAdmin(),
+    options.extraConfig ?? [],
+    options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
+    () => Promise.resolve([]),
+  );
 }
 
 /**
@@ -490,12 +507,15 @@ class RedisCluster implements RedisClusterHandle {
   }
 
   async waitForHealthy(timeoutMs = this.readyTimeoutMs): Promise<void> {
-    await waitUntil(async () => {
-      for (const node of this.nodes) {
-        if (!(await nodeSeesHealthyCluster(node, this.nodes.length))) return false;
-      }
-      return true;
-    }, { timeoutMs, intervalMs: 50, description: 'a healthy cluster (state ok, all slots, all links connected)' });
+    await waitUntil(
+      async () => {
+        for (const node of this.nodes) {
+          if (!(await nodeSeesHealthyCluster(node, this.nodes.length))) return false;
+        }
+        return true;
+      },
+      { timeoutMs, intervalMs: 50, description: 'a healthy cluster (state ok, all slots, all links connected)' },
+    );
   }
 
   async stop(): Promise<void> {
@@ -525,23 +545,25 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   const nodes: (RedisServer & RedisClusterNode)[] = [];
   try {
     // Start the processes in parallel: a master only reports cluster_state:ok 2 s after its start.
-    const started = await Promise.allSettled(ranges.map(async (range) => {
-      let busPort = 0;
-      const server = await startServerWithRetry(admin, options.extraConfig ?? [], readyTimeoutMs, async () => {
-        busPort = await freePort();
-        return [
-          'cluster-enabled yes',
-          'cluster-config-file nodes.conf',
-          `cluster-node-timeout ${nodeTimeoutMs}`,
-          `cluster-port ${busPort}`,
-          'cluster-announce-ip 127.0.0.1',
-        ];
-      });
-      return Object.assign(server, { busPort, slots: range });
-    }));
+    const started = await Promise.allSettled(
+      ranges.map(async (range) => {
+        let busPort = 0;
+        const server = await startServerWithRetry(admin, options.extraConfig ?? [], readyTimeoutMs, async () => {
+          busPort = await freePort();
+          return [
+            'cluster-enabled yes',
+            'cluster-config-file nodes.conf',
+            `cluster-node-timeout ${nodeTimeoutMs}`,
+            `cluster-port ${busPort}`,
+            'cluster-announce-ip 127.0.0.1',
+          ];
+        });
+        return Object.assign(server, { busPort, slots: range });
+      }),
+    );
     for (const result of started) if (result.status === 'fulfilled') nodes.push(result.value);
     const failed = started.find((result) => result.status === 'rejected');
-    if (failed) throw (failed).reason;
+    if (failed) throw failed.reason;
     for (const [i, node] of nodes.entries()) {
       const [first, last] = node.slots;
       await node.command('CLUSTER', 'SET-CONFIG-EPOCH', i + 1);

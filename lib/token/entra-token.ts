@@ -25,7 +25,14 @@ export class EntraToken {
   /** The decoded claims. */
   readonly claims: Readonly<EntraTokenClaims>;
 
-  private constructor(raw: string, username: string, oid: string, expiresOn: number, receivedAt: number, claims: EntraTokenClaims) {
+  private constructor(
+    raw: string,
+    username: string,
+    oid: string,
+    expiresOn: number,
+    receivedAt: number,
+    claims: EntraTokenClaims,
+  ) {
     this.#raw = raw;
     this.username = username;
     this.oid = oid;
@@ -40,22 +47,35 @@ export class EntraToken {
    * credential's `expiresOnTimestamp` when that is earlier and plausible; an implausible one (epoch seconds, not a
    * number, later than `exp`) is set aside and, once the token is accepted, passed to `onExpiryMismatch`.
    */
-  static fromAccessToken(accessToken: AccessToken, options: {
-    username?: UsernameResolver; now?: number; audiences?: readonly string[];
-    onExpiryMismatch?: (mismatch: ExpiryMismatch) => void;
-  } = {}): EntraToken {
+  static fromAccessToken(
+    accessToken: AccessToken,
+    options: {
+      username?: UsernameResolver;
+      now?: number;
+      audiences?: readonly string[];
+      onExpiryMismatch?: (mismatch: ExpiryMismatch) => void;
+    } = {},
+  ): EntraToken {
     const now = options.now ?? Date.now();
-    if (!(accessToken as AccessToken | null | undefined) || typeof accessToken.token !== 'string' || accessToken.token.length === 0) {
+    if (
+      !(accessToken as AccessToken | null | undefined) ||
+      typeof accessToken.token !== 'string' ||
+      accessToken.token.length === 0
+    ) {
       throw new InvalidTokenError('The credential returned no access token');
     }
     const claims = decodeJwtClaims(accessToken.token);
     if (typeof claims.oid !== 'string' || claims.oid.length === 0) {
-      throw new InvalidTokenError('The access token has no "oid" claim; Azure Redis needs the object id as the username');
+      throw new InvalidTokenError(
+        'The access token has no "oid" claim; Azure Redis needs the object id as the username',
+      );
     }
     if (options.audiences && options.audiences.length > 0) checkAudience(claims, options.audiences);
     const { expiresOn, mismatch } = resolveExpiry(accessToken.expiresOnTimestamp, claims);
     if (expiresOn <= now) {
-      throw new InvalidTokenError(`The access token expired at ${new Date(expiresOn).toISOString()}, before it could be used`);
+      throw new InvalidTokenError(
+        `The access token expired at ${new Date(expiresOn).toISOString()}, before it could be used`,
+      );
     }
     let username = claims.oid;
     if (options.username) {
@@ -86,7 +106,11 @@ export class EntraToken {
   /** A description without the raw token, for logs: {@link describeToken} with ISO dates. */
   toJSON(): Record<string, unknown> {
     const info = describeToken(this);
-    return { ...info, expiresOn: new Date(info.expiresOn).toISOString(), receivedAt: new Date(info.receivedAt).toISOString() };
+    return {
+      ...info,
+      expiresOn: new Date(info.expiresOn).toISOString(),
+      receivedAt: new Date(info.receivedAt).toISOString(),
+    };
   }
 
   [inspect.custom](): string {
@@ -97,11 +121,14 @@ export class EntraToken {
 /** A token for another resource would only get WRONGPASS from the server: say why before that. */
 function checkAudience(claims: EntraTokenClaims, audiences: readonly string[]): void {
   const aud = claims.aud;
-  const given = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : [];
+  const given =
+    typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : [];
   if (given.length === 0) throw new InvalidTokenError('The access token has no "aud" (audience) claim');
   if (!given.some((a) => audiences.includes(a))) {
-    throw new InvalidTokenError(`The access token is for audience ${JSON.stringify(given.join(' '))}, not ${JSON.stringify(audiences[0])}: `
-      + 'check the "scopes" option (and the cloud) of the credentials provider');
+    throw new InvalidTokenError(
+      `The access token is for audience ${JSON.stringify(given.join(' '))}, not ${JSON.stringify(audiences[0])}: ` +
+        'check the "scopes" option (and the cloud) of the credentials provider',
+    );
   }
 }
 

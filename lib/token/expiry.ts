@@ -24,7 +24,10 @@ export interface ExpiryMismatch {
  * implausible one (not a finite number, before the token was issued, such as epoch seconds, or later than `exp`) is
  * set aside and described in `mismatch`. Throws {@link InvalidTokenError} when neither gives an expiry.
  */
-export function resolveExpiry(reported: unknown, claims: EntraTokenClaims): { expiresOn: number; mismatch?: ExpiryMismatch } {
+export function resolveExpiry(
+  reported: unknown,
+  claims: EntraTokenClaims,
+): { expiresOn: number; mismatch?: ExpiryMismatch } {
   const exp = typeof claims.exp === 'number' && Number.isFinite(claims.exp) ? claims.exp * 1000 : undefined;
   const reportedNumber = typeof reported === 'number' ? reported : undefined;
   if (exp === undefined) {
@@ -34,7 +37,8 @@ export function resolveExpiry(reported: unknown, claims: EntraTokenClaims): { ex
     throw new InvalidTokenError('The access token has no expiry (no "exp" claim and no plausible expiresOnTimestamp)');
   }
   const mismatch = (reason: ExpiryMismatchReason) => ({
-    expiresOn: exp, mismatch: { reason, reportedExpiresOnTimestamp: reportedNumber, tokenExpiresOn: exp },
+    expiresOn: exp,
+    mismatch: { reason, reportedExpiresOnTimestamp: reportedNumber, tokenExpiresOn: exp },
   });
   if (reportedNumber === undefined || !Number.isFinite(reportedNumber)) return mismatch('not-a-number');
   if (reportedNumber < issuedAt(claims, exp - LONGEST_LIFETIME_MS) - CLOCK_SKEW_MS) return mismatch('before-issue');

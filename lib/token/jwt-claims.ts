@@ -23,7 +23,9 @@ export interface EntraTokenClaims {
 export function decodeJwtClaims(raw: string): EntraTokenClaims {
   const parts = raw.split('.');
   if (parts.length !== 3 || !parts[1]) {
-    throw new InvalidTokenError(`The credential returned a token that is not a JWT (expected 3 dot-separated parts, got ${parts.length})`);
+    throw new InvalidTokenError(
+      `The credential returned a token that is not a JWT (expected 3 dot-separated parts, got ${parts.length})`,
+    );
   }
   let claims: unknown;
   try {

@@ -14,8 +14,12 @@ import { nextEvent, waitUntil, World } from '../../harness/world.js';
 import { must } from '../support/must.js';
 
 let world: World;
-before(async () => { world = await World.start({ tokenLifetimeSeconds: 3 }); });
-after(async () => { await world.stop(); });
+before(async () => {
+  world = await World.start({ tokenLifetimeSeconds: 3 });
+});
+after(async () => {
+  await world.stop();
+});
 
 const major = process.env.IOREDIS_MAJOR ?? '5';
 /**
@@ -43,7 +47,9 @@ function watchPhases(name: string, onPhase: (phase: HandoverPhaseMessage['phase'
 /** Resolves when a handover of `name` ended, either way. */
 function handoverEnded(provider: EntraCredentialsProvider, name: string) {
   return Promise.race([
-    nextEvent(provider, 'reauthenticated', (e) => e.connection === name && e.method === 'handover', 20_000).then(() => 'done'),
+    nextEvent(provider, 'reauthenticated', (e) => e.connection === name && e.method === 'handover', 20_000).then(
+      () => 'done',
+    ),
     nextEvent(provider, 'reauthenticationFailed', (e) => e.connection === name, 20_000).then(() => 'failed'),
   ]);
 }
@@ -56,7 +62,9 @@ describe(`adversarial: RESP2 subscriber handover (ioredis ${major})`, () => {
     const publisher = client(provider);
     let disconnected = false as boolean; // set by the phase watcher while the loop runs
     const afterDisconnect: string[] = [];
-    redis.on('message', (_channel: string, message: string) => { if (disconnected) afterDisconnect.push(message); });
+    redis.on('message', (_channel: string, message: string) => {
+      if (disconnected) afterDisconnect.push(message);
+    });
     await redis.subscribe('adv:q');
     const ended = new Promise((resolve) => redis.once('end', resolve));
     const stop = watchPhases(name, (phase) => {
@@ -68,13 +76,19 @@ describe(`adversarial: RESP2 subscriber handover (ioredis ${major})`, () => {
     try {
       // Publish until the client's disconnect is seen by the server on every connection it owned.
       let n = 0;
-      while (!disconnected) { await publisher.publish('adv:q', String(n++)); await new Promise((r) => setTimeout(r, 5)); }
+      while (!disconnected) {
+        await publisher.publish('adv:q', String(n++));
+        await new Promise((r) => setTimeout(r, 5));
+      }
       await ended;
       // A plain client that was disconnected gets no message. Keep publishing while a connection of its handover lives.
-      await waitUntil(async () => {
-        await publisher.publish('adv:q', String(n++));
-        return !world.amr.connections().some((c) => c.name === `${name}:shadow`);
-      }, { timeoutMs: 20_000, intervalMs: 5, description: 'the shadow connection gone' });
+      await waitUntil(
+        async () => {
+          await publisher.publish('adv:q', String(n++));
+          return !world.amr.connections().some((c) => c.name === `${name}:shadow`);
+        },
+        { timeoutMs: 20_000, intervalMs: 5, description: 'the shadow connection gone' },
+      );
       assert.deepEqual(afterDisconnect, [], 'messages delivered after disconnect()');
     } finally {
       stop();
@@ -92,7 +106,8 @@ describe(`adversarial: RESP2 subscriber handover (ioredis ${major})`, () => {
       const replies: Promise<unknown>[] = [];
       const stop = watchPhases(name, (phase) => {
         // The application subscribes and leaves one more channel the moment the handover has begun.
-        if (phase === 'shadowing' && replies.length === 0) replies.push(redis.subscribe('adv:b'), redis.unsubscribe('adv:b'));
+        if (phase === 'shadowing' && replies.length === 0)
+          replies.push(redis.subscribe('adv:b'), redis.unsubscribe('adv:b'));
       });
       try {
         await handoverEnded(provider, name);
@@ -105,33 +120,45 @@ describe(`adversarial: RESP2 subscriber handover (ioredis ${major})`, () => {
     });
   }
 
-  it('keyPrefix with sharded subscriptions: the application still receives its channel after a rotation', NOT_YET_FIXED, async () => {
-    const provider = world.provider();
-    const name = 'adv-prefix-sharded';
-    const redis = client(provider, { connectionName: name, keyPrefix: 'app:', ...resp2 });
-    const publisher = client(provider, { keyPrefix: 'app:' });
-    const received: string[] = [];
-    redis.on('smessage', (_channel: string, message: string) => received.push(message));
-    await redis.ssubscribe('news');
-    await handoverEnded(provider, name);
-    await waitUntil(() => redis.status === 'ready', { description: 'the client ready' });
-    // A plain client (no rotation) is still subscribed to app:news and nothing else.
-    const admin = world.admin();
-    assert.deepEqual(await admin.call('PUBSUB', 'SHARDCHANNELS'), ['app:news']);
-    await waitUntil(async () => {
-      await publisher.spublish('news', 'after');
-      return received.includes('after');
-    }, { timeoutMs: 5_000, description: 'a message on the application\'s sharded channel' });
-    publisher.disconnect();
-    redis.disconnect();
-  });
+  it(
+    'keyPrefix with sharded subscriptions: the application still receives its channel after a rotation',
+    NOT_YET_FIXED,
+    async () => {
+      const provider = world.provider();
+      const name = 'adv-prefix-sharded';
+      const redis = client(provider, { connectionName: name, keyPrefix: 'app:', ...resp2 });
+      const publisher = client(provider, { keyPrefix: 'app:' });
+      const received: string[] = [];
+      redis.on('smessage', (_channel: string, message: string) => received.push(message));
+      await redis.ssubscribe('news');
+      await handoverEnded(provider, name);
+      await waitUntil(() => redis.status === 'ready', { description: 'the client ready' });
+      // A plain client (no rotation) is still subscribed to app:news and nothing else.
+      const admin = world.admin();
+      assert.deepEqual(await admin.call('PUBSUB', 'SHARDCHANNELS'), ['app:news']);
+      await waitUntil(
+        async () => {
+          await publisher.spublish('news', 'after');
+          return received.includes('after');
+        },
+        { timeoutMs: 5_000, description: "a message on the application's sharded channel" },
+      );
+      publisher.disconnect();
+      redis.disconnect();
+    },
+  );
 });
 
 /**
  * A reconnect only the library causes: BLPOP 0 still blocked at the re-AUTH deadline. The element is then pushed in
  * each of `databases`, wherever the resent BLPOP waits.
  */
-async function reconnectBehindBlpop(provider: EntraCredentialsProvider, redis: Redis, key: string, databases = [0]): Promise<void> {
+async function reconnectBehindBlpop(
+  provider: EntraCredentialsProvider,
+  redis: Redis,
+  key: string,
+  databases = [0],
+): Promise<void> {
   const pusher = client(provider);
   const reply = redis.blpop(key, 0);
   await nextEvent(provider, 'reauthenticated', (e) => e.method === 'reconnect');
@@ -208,28 +235,39 @@ describe(`adversarial: the selected database across a reconnect the library caus
 });
 
 describe(`adversarial: MONITOR (ioredis ${major})`, () => {
-  it('a monitor connection lives across rotations, as it does on a server whose tokens never expire', NOT_YET_FIXED, async () => {
-    const provider = world.provider();
-    const redis = client(provider);
-    await redis.ping();
-    const monitor = world.track(await redis.monitor());
-    let closes = 0;
-    monitor.on('close', () => { closes++; });
-    monitor.on('error', () => {});
-    const seen: string[][] = [];
-    monitor.on('monitor', (_time: string, args: string[]) => seen.push(args));
-    const expiries = world.amr.counters.expiryDisconnects;
-    const start = must(provider.currentToken(), 'a current token');
-    // Two new tokens: the one the monitor connected with has expired by then.
-    await nextEvent(provider, 'tokenRefreshed', (e) => e.expiresOn > start.expiresOn);
-    await waitUntil(() => Date.now() > start.expiresOn + 500, { timeoutMs: 10_000, description: 'the first token expired' });
-    await redis.set('adv:monitored', '1');
-    await waitUntil(() => seen.some((args) => args[0]?.toLowerCase() === 'set'), { description: 'the SET monitored' });
-    assert.equal(closes, 0, 'the monitor connection was closed');
-    assert.equal(world.amr.counters.expiryDisconnects, expiries, 'the server closed a connection at expiry');
-    monitor.disconnect();
-    redis.disconnect();
-  });
+  it(
+    'a monitor connection lives across rotations, as it does on a server whose tokens never expire',
+    NOT_YET_FIXED,
+    async () => {
+      const provider = world.provider();
+      const redis = client(provider);
+      await redis.ping();
+      const monitor = world.track(await redis.monitor());
+      let closes = 0;
+      monitor.on('close', () => {
+        closes++;
+      });
+      monitor.on('error', () => {});
+      const seen: string[][] = [];
+      monitor.on('monitor', (_time: string, args: string[]) => seen.push(args));
+      const expiries = world.amr.counters.expiryDisconnects;
+      const start = must(provider.currentToken(), 'a current token');
+      // Two new tokens: the one the monitor connected with has expired by then.
+      await nextEvent(provider, 'tokenRefreshed', (e) => e.expiresOn > start.expiresOn);
+      await waitUntil(() => Date.now() > start.expiresOn + 500, {
+        timeoutMs: 10_000,
+        description: 'the first token expired',
+      });
+      await redis.set('adv:monitored', '1');
+      await waitUntil(() => seen.some((args) => args[0]?.toLowerCase() === 'set'), {
+        description: 'the SET monitored',
+      });
+      assert.equal(closes, 0, 'the monitor connection was closed');
+      assert.equal(world.amr.counters.expiryDisconnects, expiries, 'the server closed a connection at expiry');
+      monitor.disconnect();
+      redis.disconnect();
+    },
+  );
 });
 
 describe(`adversarial: a blocking command past the re-AUTH deadline, with the application's retry options (ioredis ${major})`, () => {
@@ -244,7 +282,14 @@ describe(`adversarial: a blocking command past the re-AUTH deadline, with the ap
       await redis.ping();
       const key = `adv:blpop:${label}`;
       let outcome: { value?: unknown; error?: unknown } | undefined;
-      redis.blpop(key, 0).then((value) => { outcome = { value }; }, (error: unknown) => { outcome = { error }; });
+      redis.blpop(key, 0).then(
+        (value) => {
+          outcome = { value };
+        },
+        (error: unknown) => {
+          outcome = { error };
+        },
+      );
       await nextEvent(provider, 'reauthenticated', (e) => e.method === 'reconnect');
       await waitUntil(() => redis.status === 'ready', { description: 'ready again' });
       await pusher.rpush(key, 'x');

@@ -14,8 +14,12 @@ import { must } from '../support/must.js';
 
 // One world per file: MSAL remembers the managed-identity endpoint for the life of the process.
 let world: World;
-before(async () => { world = await World.start({ tokenLifetimeSeconds: 3 }); });
-after(async () => { await world.stop(); });
+before(async () => {
+  world = await World.start({ tokenLifetimeSeconds: 3 });
+});
+after(async () => {
+  await world.stop();
+});
 
 async function connectedClient(provider: EntraCredentialsProvider): Promise<Redis> {
   const redis = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider }));
@@ -35,26 +39,53 @@ interface TransactionForm {
 const transactionForms: TransactionForm[] = [
   {
     name: 'multi({ pipeline: false }) ... exec()',
-    open: async (r, k) => { await r.multi({ pipeline: false }); await r.set(k, 'v'); },
-    close: async (r, k) => { await r.get(k); return r.exec(); },
-    expected: [[null, 'OK'], [null, 'v']],
+    open: async (r, k) => {
+      await r.multi({ pipeline: false });
+      await r.set(k, 'v');
+    },
+    close: async (r, k) => {
+      await r.get(k);
+      return r.exec();
+    },
+    expected: [
+      [null, 'OK'],
+      [null, 'v'],
+    ],
   },
   {
     name: 'multi({ pipeline: false }) ... discard()',
-    open: async (r, k) => { await r.multi({ pipeline: false }); await r.set(k, 'v'); },
-    close: async (r, k) => { await r.get(k); return [await r.discard(), await r.exists(k)]; },
+    open: async (r, k) => {
+      await r.multi({ pipeline: false });
+      await r.set(k, 'v');
+    },
+    close: async (r, k) => {
+      await r.get(k);
+      return [await r.discard(), await r.exists(k)];
+    },
     expected: ['OK', 0],
   },
   {
     name: "call('MULTI') ... call('EXEC')",
-    open: async (r, k) => { await r.call('MULTI'); await r.call('SET', k, 'v'); },
-    close: async (r, k) => { await r.call('GET', k); return r.call('EXEC'); },
+    open: async (r, k) => {
+      await r.call('MULTI');
+      await r.call('SET', k, 'v');
+    },
+    close: async (r, k) => {
+      await r.call('GET', k);
+      return r.call('EXEC');
+    },
     expected: ['OK', 'v'],
   },
   {
     name: "call('multi') ... call('discard') in lower case",
-    open: async (r, k) => { await r.call('multi'); await r.call('set', k, 'v'); },
-    close: async (r, k) => { await r.call('get', k); return [await r.call('discard'), await r.exists(k)]; },
+    open: async (r, k) => {
+      await r.call('multi');
+      await r.call('set', k, 'v');
+    },
+    close: async (r, k) => {
+      await r.call('get', k);
+      return [await r.call('discard'), await r.exists(k)];
+    },
     expected: ['OK', 0],
   },
 ];
@@ -73,7 +104,9 @@ describe('a new token meets an open transaction', () => {
       await nextEvent(provider, 'tokenRefreshed');
       const reauthenticated = nextEvent(provider, 'reauthenticated');
       const reply = await form.close(redis, key);
-      const normalised = Array.isArray(reply) ? (reply as unknown[]).map((r) => (r instanceof Error ? r.message : r)) : reply;
+      const normalised = Array.isArray(reply)
+        ? (reply as unknown[]).map((r) => (r instanceof Error ? r.message : r))
+        : reply;
       assert.deepEqual(normalised, form.expected);
       const [event] = await reauthenticated;
       assert.equal(event.method, 'auth');
@@ -98,7 +131,11 @@ describe('a new token meets an open transaction', () => {
       await redis.incr(key);
       await nextEvent(provider, 'tokenRefreshed');
       await redis.get(key);
-      assert.deepEqual(await redis.exec(), [[null, 'OK'], [null, 2], [null, '2']]);
+      assert.deepEqual(await redis.exec(), [
+        [null, 'OK'],
+        [null, 2],
+        [null, '2'],
+      ]);
       await nextEvent(provider, 'reauthenticated', (e) => e.method === 'auth');
       assert.equal(await redis.get(key), '2');
       redis.disconnect();
@@ -129,9 +166,13 @@ describe('application listeners that throw', () => {
   it('one rule for every provider event: the library goes on, other listeners still run, the exception is rethrown as uncaught', async () => {
     const captured: unknown[] = [];
     const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown) => { unhandled.push(reason); };
+    const onUnhandled = (reason: unknown) => {
+      unhandled.push(reason);
+    };
     process.on('unhandledRejection', onUnhandled);
-    process.setUncaughtExceptionCaptureCallback((error) => { captured.push(error); });
+    process.setUncaughtExceptionCaptureCallback((error) => {
+      captured.push(error);
+    });
     try {
       const provider = world.provider();
       const thrown = new Set<string>();
@@ -144,7 +185,10 @@ describe('application listeners that throw', () => {
       const reauthenticated = countEvents(provider, 'reauthenticated');
       const refreshed = countEvents(provider, 'tokenRefreshed');
       const clients = [await connectedClient(provider), await connectedClient(provider)];
-      for (const client of clients) client.on('error', () => { /* the outage below fails reconnects */ });
+      for (const client of clients)
+        client.on('error', () => {
+          /* the outage below fails reconnects */
+        });
       // Every connection is re-authenticated for two rotations although each 'reauthenticated' listener call throws.
       await waitUntil(() => reauthenticated.count >= 4, { timeoutMs: 20_000, description: '4 re-authentications' });
       // A failing token service: the refresher goes on after a throwing 'refreshFailed' listener.
@@ -177,10 +221,17 @@ describe('a new token the server refuses', () => {
       const provider = world.provider({ identity, tokenManagerOptions: { expirationRefreshRatio: 0.3 } });
       // A plain client never sends AUTH on a live connection: the application's reconnectOnError never sees one.
       const seenByReconnectOnError: string[] = [];
-      const reconnectOnError = (error: Error) => { seenByReconnectOnError.push(error.message); return true; };
-      const redis = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider, reconnectOnError }));
+      const reconnectOnError = (error: Error) => {
+        seenByReconnectOnError.push(error.message);
+        return true;
+      };
+      const redis = world.track(
+        createEntraRedis({ ...world.endpoint, credentialsProvider: provider, reconnectOnError }),
+      );
       await redis.ping();
-      redis.on('error', () => { /* reported through the provider's events */ });
+      redis.on('error', () => {
+        /* reported through the provider's events */
+      });
       const held = must(provider.currentToken(), 'a current token');
       const expiryDisconnects = world.amr.counters.expiryDisconnects;
       const requests = world.entra.requests.total;
@@ -230,7 +281,9 @@ describe('a new token meets a blocking command', () => {
     const authCount = connectionOf(world.amr, redis)?.authCount ?? 0;
     await pusher.rpush('blocked:in-place', 'x');
     assert.deepEqual(await reply, ['blocked:in-place', 'x']);
-    await waitUntil(() => (connectionOf(world.amr, redis)?.authCount ?? 0) > authCount, { description: 'the blocked connection re-authenticated' });
+    await waitUntil(() => (connectionOf(world.amr, redis)?.authCount ?? 0) > authCount, {
+      description: 'the blocked connection re-authenticated',
+    });
     assert.equal(localPortOf(redis), port, 'the same connection');
     redis.disconnect();
     pusher.disconnect();

@@ -6,18 +6,26 @@ import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import { countEvents, waitUntil, World } from '../../harness/world.js';
 
 let world: World;
-before(async () => { world = await World.start({ tokenLifetimeSeconds: 3 }); });
-after(async () => { await world.stop(); });
+before(async () => {
+  world = await World.start({ tokenLifetimeSeconds: 3 });
+});
+after(async () => {
+  await world.stop();
+});
 
 it('BullMQ queue, worker and queue events run across many rotations with no failed or stalled job', async () => {
   const provider = world.provider();
-  const connection = () => world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider, maxRetriesPerRequest: null }));
+  const connection = () =>
+    world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider, maxRetriesPerRequest: null }));
   const queue = new Queue('entra-jobs', { connection: connection() });
   const events = new QueueEvents('entra-jobs', { connection: connection() });
   const completed = new Set<string>();
   const failed: string[] = [];
   const stalled: string[] = [];
-  const worker = new Worker('entra-jobs', async (job) => (job.data as { n: number }).n * 2, { connection: connection(), concurrency: 5 });
+  const worker = new Worker('entra-jobs', async (job) => (job.data as { n: number }).n * 2, {
+    connection: connection(),
+    concurrency: 5,
+  });
   worker.on('completed', (job, result) => {
     if (result === (job.data as { n: number }).n * 2) completed.add(String(job.id));
   });
@@ -41,7 +49,10 @@ it('BullMQ queue, worker and queue events run across many rotations with no fail
     await waitUntil(() => rotations.count >= 5, { timeoutMs: 40_000, description: '5 rotations' });
     running = false;
     await producing;
-    await waitUntil(() => added.every((id) => completed.has(id) && eventCompleted.has(id)), { timeoutMs: 20_000, description: 'every job completed' });
+    await waitUntil(() => added.every((id) => completed.has(id) && eventCompleted.has(id)), {
+      timeoutMs: 20_000,
+      description: 'every job completed',
+    });
     assert.deepEqual(failed, []);
     assert.deepEqual(stalled, []);
     assert.equal(world.amr.counters.expiryDisconnects, 0);

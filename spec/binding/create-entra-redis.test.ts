@@ -8,11 +8,17 @@ import { countEvents, waitUntil, World } from '../../harness/world.js';
 
 // One world per file: MSAL remembers the managed-identity endpoint for the life of the process.
 let world: World;
-before(async () => { world = await World.start(); });
-after(async () => { await world.stop(); });
+before(async () => {
+  world = await World.start();
+});
+after(async () => {
+  await world.stop();
+});
 
 describe('createEntraRedis: drop-in for new Redis()', () => {
-  before(() => { world.entra.tokenLifetimeSeconds = 30; });
+  before(() => {
+    world.entra.tokenLifetimeSeconds = 30;
+  });
 
   it('returns a real Redis synchronously; commands issued before the first token wait in the offline queue', async () => {
     const provider = world.provider();
@@ -38,15 +44,28 @@ describe('createEntraRedis: drop-in for new Redis()', () => {
 
   it('keeps lazyConnect, keyPrefix, connectionName and enableOfflineQueue meanings', async () => {
     const provider = world.provider();
-    const redis = world.track(createEntraRedis({
-      ...world.endpoint, credentialsProvider: provider, lazyConnect: true, keyPrefix: 'app:', connectionName: 'entra-test',
-    }));
+    const redis = world.track(
+      createEntraRedis({
+        ...world.endpoint,
+        credentialsProvider: provider,
+        lazyConnect: true,
+        keyPrefix: 'app:',
+        connectionName: 'entra-test',
+      }),
+    );
     assert.equal(redis.status, 'wait');
     assert.equal(world.amr.counters.open >= 0, true);
     await redis.set('prefixed', '1');
     assert.equal(await world.admin().get('app:prefixed'), '1');
     assert.equal(await redis.client('GETNAME'), 'entra-test');
-    const noQueue = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: world.provider(), enableOfflineQueue: false, lazyConnect: true }));
+    const noQueue = world.track(
+      createEntraRedis({
+        ...world.endpoint,
+        credentialsProvider: world.provider(),
+        enableOfflineQueue: false,
+        lazyConnect: true,
+      }),
+    );
     await assert.rejects(noQueue.get('x'), /enableOfflineQueue/);
   });
 
@@ -63,7 +82,10 @@ describe('createEntraRedis: drop-in for new Redis()', () => {
 
   it('rejects a credentialsProvider that is not one', () => {
     assert.throws(() => createEntraRedis({ credentialsProvider: {} as never }), /Invalid option "credentialsProvider"/);
-    assert.throws(() => createEntraRedis({ credentialsProvider: world.provider(), reauthJitter: -1 }), /Invalid option "reauthJitter"/);
+    assert.throws(
+      () => createEntraRedis({ credentialsProvider: world.provider(), reauthJitter: -1 }),
+      /Invalid option "reauthJitter"/,
+    );
   });
 
   it('quit() ends everything: the provider has no subscriber left and stops refreshing', async () => {
@@ -109,9 +131,14 @@ describe('createEntraRedis: drop-in for new Redis()', () => {
     const reconnecting = new Promise((resolve) => redis.once('reconnecting', resolve));
     world.amr.closeAllConnections();
     await reconnecting;
-    const queued = redis.get('queued-while-reconnecting').then(() => undefined, (error: unknown) => error);
+    const queued = redis.get('queued-while-reconnecting').then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     let ended = false;
-    redis.once('end', () => { ended = true; });
+    redis.once('end', () => {
+      ended = true;
+    });
     redis.disconnect();
     await waitUntil(() => ended, { description: "the 'end' event" });
     assert.equal(redis.status, 'end');
@@ -130,7 +157,9 @@ describe('createEntraRedis: drop-in for new Redis()', () => {
     await subscriber.subscribe('restore:channel');
     await subscriber.psubscribe('restore:*');
     const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown) => { unhandled.push(reason); };
+    const onUnhandled = (reason: unknown) => {
+      unhandled.push(reason);
+    };
     process.on('unhandledRejection', onUnhandled);
     try {
       const ended = new Promise((resolve) => subscriber.once('end', resolve));
@@ -148,7 +177,9 @@ describe('createEntraRedis: drop-in for new Redis()', () => {
 });
 
 describe('createEntraRedis: rotation under load (3 s tokens)', () => {
-  before(() => { world.entra.tokenLifetimeSeconds = 3; });
+  before(() => {
+    world.entra.tokenLifetimeSeconds = 3;
+  });
 
   it('zero failed commands and zero expiry disconnects across many rotations', async () => {
     const provider = world.provider();
@@ -170,7 +201,10 @@ describe('createEntraRedis: rotation under load (3 s tokens)', () => {
       }
     })();
     // the first token is the connect's; each later one is re-sent on the live connection (awaited, not raced)
-    await waitUntil(() => rotations.count >= 6 && reauths.count >= 5, { timeoutMs: 30_000, description: '6 token rotations, 5 re-authentications' });
+    await waitUntil(() => rotations.count >= 6 && reauths.count >= 5, {
+      timeoutMs: 30_000,
+      description: '6 token rotations, 5 re-authentications',
+    });
     running = false;
     await load;
     assert.deepEqual(failures, []);
@@ -184,12 +218,17 @@ describe('createEntraRedis: rotation under load (3 s tokens)', () => {
     // an identity of its own, so that the emulator's per-identity counter sees only this provider
     const identity = world.entra.addManagedIdentity({ kind: 'user' });
     const provider = world.provider({ identity });
-    const clients = Array.from({ length: 20 }, () => world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider })));
+    const clients = Array.from({ length: 20 }, () =>
+      world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider })),
+    );
     await Promise.all(clients.map((c) => c.ping()));
     const before = world.entra.requests.byOid[identity.oid] ?? 0;
     const rotations = countEvents(provider, 'tokenRefreshed');
     const reauths = countEvents(provider, 'reauthenticated');
-    await waitUntil(() => rotations.count >= 3 && reauths.count >= 60, { timeoutMs: 30_000, description: '3 rotations' });
+    await waitUntil(() => rotations.count >= 3 && reauths.count >= 60, {
+      timeoutMs: 30_000,
+      description: '3 rotations',
+    });
     rotations.stop();
     const requests = (world.entra.requests.byOid[identity.oid] ?? 0) - before;
     assert.ok(requests <= rotations.count + 1, `${requests} token requests for ${rotations.count} rotations`);
@@ -203,7 +242,10 @@ describe('createEntraRedis: rotation under load (3 s tokens)', () => {
     const failedBefore = world.amr.counters.authFailed;
     await world.entra.setFault({ kind: 'down', endpoint: 'managed-identity' });
     await world.redis.kill();
-    await waitUntil(() => provider.currentToken() === undefined, { timeoutMs: 10_000, description: 'the cached token to expire' });
+    await waitUntil(() => provider.currentToken() === undefined, {
+      timeoutMs: 10_000,
+      description: 'the cached token to expire',
+    });
     await world.redis.start();
     await world.entra.clearFault();
     assert.equal(await redis.ping(), 'PONG');
@@ -221,20 +263,30 @@ describe('createEntraRedis: rotation under load (3 s tokens)', () => {
 
   it('token service down longer than a token life: commands fail clearly, then the client recovers by itself', async () => {
     const provider = world.provider();
-    const redis = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider, maxRetriesPerRequest: null }));
+    const redis = world.track(
+      createEntraRedis({ ...world.endpoint, credentialsProvider: provider, maxRetriesPerRequest: null }),
+    );
     redis.on('error', () => {});
     await redis.ping();
     await world.entra.setFault({ kind: 'down', endpoint: 'managed-identity' });
     try {
-      await waitUntil(() => provider.currentToken() === undefined && redis.status !== 'ready',
-        { timeoutMs: 10_000, description: 'token expiry and the server closing the connection' });
-      const error = await redis.get('x').then(() => undefined, (e: unknown) => e);
+      await waitUntil(() => provider.currentToken() === undefined && redis.status !== 'ready', {
+        timeoutMs: 10_000,
+        description: 'token expiry and the server closing the connection',
+      });
+      const error = await redis.get('x').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       assert.ok(error instanceof TokenUnavailableError, `got ${String(error)}`);
       assert.match(error.message, /No valid Entra ID token could be obtained/);
       assert.ok(error.cause !== undefined, 'carries the last cause');
     } finally {
       await world.entra.clearFault();
     }
-    await waitUntil(async () => (await redis.ping().catch(() => '')) === 'PONG', { timeoutMs: 15_000, description: 'recovery' });
+    await waitUntil(async () => (await redis.ping().catch(() => '')) === 'PONG', {
+      timeoutMs: 15_000,
+      description: 'recovery',
+    });
   });
 });

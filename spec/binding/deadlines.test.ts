@@ -22,7 +22,9 @@ describe('shared deadlines', () => {
     const at = Date.now() + 30;
     const ran: number[] = [];
     let last!: () => void;
-    const allRan = new Promise<void>((resolve) => { last = resolve; });
+    const allRan = new Promise<void>((resolve) => {
+      last = resolve;
+    });
     const realSetTimeout = globalThis.setTimeout;
     let timersCreated = 0;
     globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
@@ -31,10 +33,12 @@ describe('shared deadlines', () => {
     }) as typeof setTimeout;
     let deadlines: ReturnType<typeof addDeadline>[];
     try {
-      deadlines = Array.from({ length: 100 }, (_, i) => addDeadline(at, () => {
-        ran.push(i);
-        if (i === 99) last();
-      }));
+      deadlines = Array.from({ length: 100 }, (_, i) =>
+        addDeadline(at, () => {
+          ran.push(i);
+          if (i === 99) last();
+        }),
+      );
     } finally {
       globalThis.setTimeout = realSetTimeout;
     }
@@ -68,7 +72,9 @@ describe('shared deadlines', () => {
     const at = Date.now() + 20;
     const ran: string[] = [];
     let finished!: () => void;
-    const done = new Promise<void>((resolve) => { finished = resolve; });
+    const done = new Promise<void>((resolve) => {
+      finished = resolve;
+    });
     addDeadline(at, () => {
       ran.push('first');
       cancelDeadline(second);

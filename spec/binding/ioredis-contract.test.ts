@@ -10,13 +10,21 @@ import { Cluster, Redis } from 'ioredis';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import { IoredisContractError } from '../../lib/errors.js';
 import {
-  assertIoredisContract, CLIENT_RELIANCES, CLUSTER_RELIANCES, installedIoredisVersion, missingReliances,
+  assertIoredisContract,
+  CLIENT_RELIANCES,
+  CLUSTER_RELIANCES,
+  installedIoredisVersion,
+  missingReliances,
 } from '../../lib/binding/ioredis-contract.js';
 import { World } from '../../harness/world.js';
 
 let world: World;
-before(async () => { world = await World.start({ tokenLifetimeSeconds: 30 }); });
-after(async () => { await world.stop(); });
+before(async () => {
+  world = await World.start({ tokenLifetimeSeconds: 30 });
+});
+after(async () => {
+  await world.stop();
+});
 
 /** An internal, read the way lib/binding/ioredis-internals.ts reads it. */
 const internal = (target: object, path: string): unknown =>
@@ -33,16 +41,27 @@ describe(`ioredis ${process.env.IOREDIS_MAJOR ?? '5'}: the internals the library
   });
 
   it('the reliances that need a live connection hold: the handshake, the command queue, subscribe mode', async () => {
-    const redis = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: world.provider(), lazyConnect: true }));
+    const redis = world.track(
+      createEntraRedis({ ...world.endpoint, credentialsProvider: world.provider(), lazyConnect: true }),
+    );
     let authAtConnect: unknown;
     // Redis#connect() builds `condition` from options, then calls connector.connect(): what interceptConnect hooks.
-    redis.once('connect', () => { authAtConnect = internal(redis, 'condition.auth'); });
+    redis.once('connect', () => {
+      authAtConnect = internal(redis, 'condition.auth');
+    });
     await redis.connect();
-    assert.ok(Array.isArray(authAtConnect) || typeof authAtConnect === 'string', 'condition.auth set for the handshake');
+    assert.ok(
+      Array.isArray(authAtConnect) || typeof authAtConnect === 'string',
+      'condition.auth set for the handshake',
+    );
     assert.equal(typeof internal(redis, 'connector.connecting'), 'boolean', 'connector.connecting');
     // A command in flight sits in commandQueue as { command: { name, args, promise } }.
     const reply = redis.blpop('contract:list', 1);
-    const entry = (internal(redis, 'commandQueue') as { peekBack(): { command?: { name?: unknown; args?: unknown; promise?: unknown } } }).peekBack();
+    const entry = (
+      internal(redis, 'commandQueue') as {
+        peekBack(): { command?: { name?: unknown; args?: unknown; promise?: unknown } };
+      }
+    ).peekBack();
     assert.equal(entry.command?.name, 'blpop');
     assert.ok(Array.isArray(entry.command.args), 'command.args');
     assert.ok(entry.command.promise instanceof Promise, 'command.promise');
@@ -59,15 +78,18 @@ describe(`ioredis ${process.env.IOREDIS_MAJOR ?? '5'}: the internals the library
     // class not checked yet (the check runs once per class).
     class Unchecked extends Redis {}
     const hollow = Object.create(Unchecked.prototype) as Redis;
-    assert.throws(() => assertIoredisContract(hollow, 'Redis'), (error: unknown) => {
-      assert.ok(error instanceof IoredisContractError);
-      const version = installedIoredisVersion();
-      assert.ok(version !== undefined);
-      assert.match(error.message, /^ioredis \d+\.\d+\.\d+ lacks what ioredis-entraid relies on/);
-      for (const name of ['Redis#connector.connect()', 'Redis#commandQueue (a Denque with peekAt, peekBack)']) {
-        assert.ok(error.message.includes(name), `names ${name}`);
-      }
-      return true;
-    });
+    assert.throws(
+      () => assertIoredisContract(hollow, 'Redis'),
+      (error: unknown) => {
+        assert.ok(error instanceof IoredisContractError);
+        const version = installedIoredisVersion();
+        assert.ok(version !== undefined);
+        assert.match(error.message, /^ioredis \d+\.\d+\.\d+ lacks what ioredis-entraid relies on/);
+        for (const name of ['Redis#connector.connect()', 'Redis#commandQueue (a Denque with peekAt, peekBack)']) {
+          assert.ok(error.message.includes(name), `names ${name}`);
+        }
+        return true;
+      },
+    );
   });
 });

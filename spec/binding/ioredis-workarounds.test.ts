@@ -9,8 +9,12 @@ import { Redis } from 'ioredis';
 import { startRedisServer, type RedisServerHandle } from '../../lib/testing/redis-server.js';
 
 let server: RedisServerHandle;
-before(async () => { server = await startRedisServer(); });
-after(async () => { await server.stop(); });
+before(async () => {
+  server = await startRedisServer();
+});
+after(async () => {
+  await server.stop();
+});
 
 describe(`ioredis ${process.env.IOREDIS_MAJOR ?? '5'}: bugs the library still works around`, () => {
   it('disconnect() while a reconnect is scheduled leaves a plain client reconnecting, never ended (endIfStrandedInReconnect)', async () => {
@@ -22,7 +26,9 @@ describe(`ioredis ${process.env.IOREDIS_MAJOR ?? '5'}: bugs the library still wo
     await admin.client('KILL', 'ID', String(await redis.client('ID')));
     await reconnecting;
     let ended = false as boolean; // set by the 'end' listener
-    redis.once('end', () => { ended = true; });
+    redis.once('end', () => {
+      ended = true;
+    });
     redis.disconnect();
     // What the workaround exists for: nothing more happens. (A fixed ioredis ends the client within this wait.)
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -30,7 +36,11 @@ describe(`ioredis ${process.env.IOREDIS_MAJOR ?? '5'}: bugs the library still wo
     admin.disconnect();
     // Ends the stranded client so that the test process can exit.
     (redis as unknown as { setStatus(status: string): void }).setStatus('end');
-    assert.equal(fixed, false, 'ioredis now ends such a client: remove endIfStrandedInReconnect from lib/binding/ioredis-workarounds.ts');
+    assert.equal(
+      fixed,
+      false,
+      'ioredis now ends such a client: remove endIfStrandedInReconnect from lib/binding/ioredis-workarounds.ts',
+    );
   });
 
   it("ioredis's ready handler still leaves the promises of its state-restore commands unhandled (handleStateRestoreRejections)", async () => {
@@ -39,11 +49,20 @@ describe(`ioredis ${process.env.IOREDIS_MAJOR ?? '5'}: bugs the library still wo
     const { createRequire } = await import('node:module');
     const require = createRequire(import.meta.url);
     const name = process.env.IOREDIS_MAJOR === '6' ? 'ioredis6' : 'ioredis';
-    const { readyHandler } = require(`${name}/built/redis/event_handler.js`) as { readyHandler: (self: unknown) => unknown };
+    const { readyHandler } = require(`${name}/built/redis/event_handler.js`) as {
+      readyHandler: (self: unknown) => unknown;
+    };
     const source = String(readyHandler);
-    const restoring = ['self.select(finalSelect)', 'self.subscribe(subscribeChannels)', 'self.psubscribe(psubscribeChannels)'];
+    const restoring = [
+      'self.select(finalSelect)',
+      'self.subscribe(subscribeChannels)',
+      'self.psubscribe(psubscribeChannels)',
+    ];
     const unhandled = restoring.filter((call) => new RegExp(`${call.replace(/[().]/g, '\\$&')};`).test(source));
-    assert.deepEqual(unhandled, restoring,
-      'ioredis now handles its state-restore promises (redis/ioredis#2187 released): remove handleStateRestoreRejections from lib/binding/ioredis-workarounds.ts');
+    assert.deepEqual(
+      unhandled,
+      restoring,
+      'ioredis now handles its state-restore promises (redis/ioredis#2187 released): remove handleStateRestoreRejections from lib/binding/ioredis-workarounds.ts',
+    );
   });
 });

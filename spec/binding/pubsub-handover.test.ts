@@ -14,8 +14,12 @@ import { HANDOVER_CHANNEL, type HandoverPhaseMessage } from '../../lib/tracing.j
 import { nextEvent, waitUntil, World } from '../../harness/world.js';
 
 let world: World;
-before(async () => { world = await World.start({ tokenLifetimeSeconds: 3 }); });
-after(async () => { await world.stop(); });
+before(async () => {
+  world = await World.start({ tokenLifetimeSeconds: 3 });
+});
+after(async () => {
+  await world.stop();
+});
 
 /**
  * Each test's clients are closed when it ends, and the server must then hold no marker channel: a test that leaves
@@ -30,8 +34,10 @@ afterEach(async () => {
   for (const client of testClients.splice(0)) client.disconnect();
   const admin = world.admin();
   try {
-    await waitUntil(async () => ((await admin.call('PUBSUB', 'CHANNELS', `${MARKER_PREFIX}*`)) as string[]).length === 0,
-      { timeoutMs: 5_000, description: 'no marker channel on the server once the test\'s clients are closed' });
+    await waitUntil(
+      async () => ((await admin.call('PUBSUB', 'CHANNELS', `${MARKER_PREFIX}*`)) as string[]).length === 0,
+      { timeoutMs: 5_000, description: "no marker channel on the server once the test's clients are closed" },
+    );
   } finally {
     admin.disconnect();
   }
@@ -54,11 +60,18 @@ function watchPhases(name: string, onPhase: (message: HandoverPhaseMessage) => v
   return { seen, stop: () => diagnosticsChannel.unsubscribe(HANDOVER_CHANNEL, listener) };
 }
 
-interface Received { [channel: string]: number[] }
+interface Received {
+  [channel: string]: number[];
+}
 
 /** A RESP2 subscriber through the AMR emulator, whose application listeners record every message. */
 function subscriber(provider: EntraCredentialsProvider, name: string) {
-  const options = { ...world.endpoint, credentialsProvider: provider, connectionName: name, ...(major === '6' ? { protocol: 2 } : {}) } as RedisOptions;
+  const options = {
+    ...world.endpoint,
+    credentialsProvider: provider,
+    connectionName: name,
+    ...(major === '6' ? { protocol: 2 } : {}),
+  } as RedisOptions;
   const redis = perTest(createEntraRedis(options));
   const received: Received = {};
   const markers: string[] = [];
@@ -81,47 +94,84 @@ function publishing(publisher: Redis, channel: string) {
       await new Promise((resolve) => setTimeout(resolve, 4));
     }
   })();
-  return { state, stop: async () => { state.stopped = true; await done; return state.sent; } };
+  return {
+    state,
+    stop: async () => {
+      state.stopped = true;
+      await done;
+      return state.sent;
+    },
+  };
 }
 
 function assertNoDuplicateInOrder(numbers: number[] | undefined, what: string): void {
   const list = numbers ?? [];
   assert.equal(new Set(list).size, list.length, `${what}: duplicates in ${list.join(',')}`);
-  assert.deepEqual(list, [...list].sort((a, b) => a - b), `${what}: out of order`);
+  assert.deepEqual(
+    list,
+    [...list].sort((a, b) => a - b),
+    `${what}: out of order`,
+  );
 }
 
 /** Nothing of a handover is left: no marker channel on the server, no handover connection, the set is the app's. */
-async function assertNothingLeft(redis: Redis, name: string, expected: Partial<ReturnType<typeof subscriptions>>): Promise<void> {
+async function assertNothingLeft(
+  redis: Redis,
+  name: string,
+  expected: Partial<ReturnType<typeof subscriptions>>,
+): Promise<void> {
   const admin = world.admin();
-  const want = { subscribe: expected.subscribe?.length ?? 0, psubscribe: expected.psubscribe?.length ?? 0, ssubscribe: expected.ssubscribe?.length ?? 0 };
+  const want = {
+    subscribe: expected.subscribe?.length ?? 0,
+    psubscribe: expected.psubscribe?.length ?? 0,
+    ssubscribe: expected.ssubscribe?.length ?? 0,
+  };
   let last = '';
-  await waitUntil(async () => {
-    // The marker is a sharded channel wherever the server takes one, a plain one elsewhere.
-    const markers = [
-      ...(await admin.call('PUBSUB', 'CHANNELS', `${MARKER_PREFIX}*`)) as string[],
-      ...(await admin.call('PUBSUB', 'SHARDCHANNELS', `${MARKER_PREFIX}*`)) as string[],
-    ];
-    const counts = await serverSubscriptionCounts(admin, name);
-    last = `markers ${JSON.stringify(markers)}, the client's connection holds ${JSON.stringify(counts)}`;
-    return markers.length === 0 && counts.length === 1 && JSON.stringify(counts[0]) === JSON.stringify(want);
-  }, { description: `no marker channel on the server, the client's connection holding only ${JSON.stringify(want)}` })
-    .catch((error: unknown) => { throw new Error(`${error instanceof Error ? error.message : String(error)}; last seen: ${last}`); })
+  await waitUntil(
+    async () => {
+      // The marker is a sharded channel wherever the server takes one, a plain one elsewhere.
+      const markers = [
+        ...((await admin.call('PUBSUB', 'CHANNELS', `${MARKER_PREFIX}*`)) as string[]),
+        ...((await admin.call('PUBSUB', 'SHARDCHANNELS', `${MARKER_PREFIX}*`)) as string[]),
+      ];
+      const counts = await serverSubscriptionCounts(admin, name);
+      last = `markers ${JSON.stringify(markers)}, the client's connection holds ${JSON.stringify(counts)}`;
+      return markers.length === 0 && counts.length === 1 && JSON.stringify(counts[0]) === JSON.stringify(want);
+    },
+    { description: `no marker channel on the server, the client's connection holding only ${JSON.stringify(want)}` },
+  )
+    .catch((error: unknown) => {
+      throw new Error(`${error instanceof Error ? error.message : String(error)}; last seen: ${last}`);
+    })
     .finally(() => admin.disconnect());
-  await waitUntil(() => !world.amr.connections().some((c) => c.name === `${name}:shadow` || c.name === `${name}:handover`),
-    { description: 'no handover connection' });
+  await waitUntil(
+    () => !world.amr.connections().some((c) => c.name === `${name}:shadow` || c.name === `${name}:handover`),
+    { description: 'no handover connection' },
+  );
   await waitUntil(() => redis.status === 'ready', { description: 'the client ready' });
   const held = subscriptions(redis);
-  const set = { subscribe: held.subscribe.sort(), psubscribe: held.psubscribe.sort(), ssubscribe: held.ssubscribe.sort() };
-  assert.deepEqual(set, { subscribe: [], psubscribe: [], ssubscribe: [], ...expected }, 'the subscription set is the application\'s');
+  const set = {
+    subscribe: held.subscribe.sort(),
+    psubscribe: held.psubscribe.sort(),
+    ssubscribe: held.ssubscribe.sort(),
+  };
+  assert.deepEqual(
+    set,
+    { subscribe: [], psubscribe: [], ssubscribe: [], ...expected },
+    "the subscription set is the application's",
+  );
 }
 
 /** What the server counts for each connection named `name`: its channels, patterns and sharded channels. */
 async function serverSubscriptionCounts(admin: Redis, name: string) {
   const list = (await admin.call('CLIENT', 'LIST')) as string;
-  return list.split('\n').filter((line) => line.includes(` name=${name} `)).map((line) => {
-    const field = (key: string) => Number((line.match(new RegExp(` ${key}=(\\d+)`)) ?? [])[1] ?? 0);
-    return { subscribe: field('sub'), psubscribe: field('psub'), ssubscribe: field('ssub') };
-  });
+  return list
+    .split('\n')
+    .filter((line) => line.includes(` name=${name} `))
+    .map((line) => {
+      const field = (key: string) => Number((line.match(new RegExp(` ${key}=(\\d+)`)) ?? [])[1] ?? 0);
+      return { subscribe: field('sub'), psubscribe: field('psub'), ssubscribe: field('ssub') };
+    });
 }
 
 /** Names of this test's connections (`name`, `name:shadow`, `name:handover`) the emulator closes at token expiry. */
@@ -131,7 +181,12 @@ function expiredConnections(name: string) {
     if (info.name === name || info.name?.startsWith(`${name}:`)) names.push(info.name);
   };
   world.amr.on('expired', onExpired);
-  return { stop: () => { world.amr.off('expired', onExpired); return names; } };
+  return {
+    stop: () => {
+      world.amr.off('expired', onExpired);
+      return names;
+    },
+  };
 }
 
 /**
@@ -166,7 +221,9 @@ describe(`RESP2 subscriber handover (ioredis ${major})`, () => {
     const subscribeLate = (channel: string) => {
       const stream = publishing(publisher, channel);
       streams[channel] = stream;
-      void redis.subscribe(channel).then(() => { firstAfter[channel] = stream.state.sent + 1; });
+      void redis.subscribe(channel).then(() => {
+        firstAfter[channel] = stream.state.sent + 1;
+      });
     };
     const phases: Phase[] = ['preparing', 'shadowing', 'splitting', 'reconnecting', 'joining'];
     const watch = watchPhases(name, ({ phase }) => {
@@ -174,15 +231,23 @@ describe(`RESP2 subscriber handover (ioredis ${major})`, () => {
     });
     provider.once('tokenRefreshed', () => subscribeLate('late-token'));
     const base = publishing(publisher, 'base');
-    await waitUntil(() => watch.seen.some((m) => m.phase === 'done'), { timeoutMs: 20_000, description: 'a handover done' });
+    await waitUntil(() => watch.seen.some((m) => m.phase === 'done'), {
+      timeoutMs: 20_000,
+      description: 'a handover done',
+    });
     // and the next one, with all the late channels in place
     const done = watch.seen.length;
-    await waitUntil(() => watch.seen.slice(done).some((m) => m.phase === 'done'), { timeoutMs: 20_000, description: 'a second handover' });
+    await waitUntil(() => watch.seen.slice(done).some((m) => m.phase === 'done'), {
+      timeoutMs: 20_000,
+      description: 'a second handover',
+    });
     watch.stop();
     const sent: Record<string, number> = { base: await base.stop() };
     for (const [channel, stream] of Object.entries(streams)) sent[channel] = await stream.stop();
-    await waitUntil(() => Object.entries(sent).every(([channel, count]) => (received[channel]?.at(-1) ?? -1) >= count - 1),
-      { timeoutMs: 5_000, description: 'the last messages' }).catch(() => {});
+    await waitUntil(
+      () => Object.entries(sent).every(([channel, count]) => (received[channel]?.at(-1) ?? -1) >= count - 1),
+      { timeoutMs: 5_000, description: 'the last messages' },
+    ).catch(() => {});
     for (const [channel, count] of Object.entries(sent)) {
       assertNoDuplicateInOrder(received[channel], channel);
       // Everything published after the subscribe was answered arrives (what came before is a race, as on a plain client).
@@ -208,7 +273,12 @@ describe(`RESP2 subscriber handover (ioredis ${major})`, () => {
       await handoverEnded(provider, name);
     }
     const stream = publishing(publisher, 'events');
-    await nextEvent(provider, 'reauthenticated', (event) => event.connection === name && event.method === 'handover', 20_000);
+    await nextEvent(
+      provider,
+      'reauthenticated',
+      (event) => event.connection === name && event.method === 'handover',
+      20_000,
+    );
     await stream.stop();
     assertNoDuplicateInOrder(received.events, 'events');
     assert.deepEqual(markers, [], 'no marker reached the application');
@@ -231,7 +301,10 @@ describe(`RESP2 subscriber handover (ioredis ${major})`, () => {
       await redis.psubscribe('ev*');
       const expired = expiredConnections(name);
       const failures: string[] = [];
-      provider.on('reauthenticationFailed', (event) => { if (event.connection === name) failures.push(event.error instanceof Error ? event.error.message : String(event.error)); });
+      provider.on('reauthenticationFailed', (event) => {
+        if (event.connection === name)
+          failures.push(event.error instanceof Error ? event.error.message : String(event.error));
+      });
       let dropped = false;
       const dropByPort = (port: number | undefined) => {
         const target = world.amr.connections().find((c) => c.remotePort === port);
@@ -262,17 +335,26 @@ describe(`RESP2 subscriber handover (ioredis ${major})`, () => {
       await waitUntil(() => dropped, { timeoutMs: 20_000, description: `${role} dropped in ${phase}` });
       // The handover in which the drop happened ends, then the next one must succeed.
       const from = watch.seen.length;
-      await waitUntil(() => watch.seen.slice(from).some((m) => m.phase === 'done'), { timeoutMs: 20_000, description: 'a later handover done' });
+      await waitUntil(() => watch.seen.slice(from).some((m) => m.phase === 'done'), {
+        timeoutMs: 20_000,
+        description: 'a later handover done',
+      });
       watch.stop();
       const sent = await stream.stop();
-      await waitUntil(() => (received.events?.at(-1) ?? -1) >= sent - 1 && (received['p:events']?.at(-1) ?? -1) >= sent - 1,
-        { timeoutMs: 5_000, description: 'the last messages' });
+      await waitUntil(
+        () => (received.events?.at(-1) ?? -1) >= sent - 1 && (received['p:events']?.at(-1) ?? -1) >= sent - 1,
+        { timeoutMs: 5_000, description: 'the last messages' },
+      );
       assertNoDuplicateInOrder(received.events, 'channel');
       assertNoDuplicateInOrder(received['p:events'], 'pattern');
       assert.deepEqual(markers, [], 'no marker reached the application');
       assert.deepEqual(expired.stop(), [], 'no connection left to expire');
       // A dropped connection fails the handover at once, never through a phase's time bound.
-      assert.deepEqual(failures.filter((message) => /timed out/.test(message)), [], 'no handover ended by a timeout');
+      assert.deepEqual(
+        failures.filter((message) => /timed out/.test(message)),
+        [],
+        'no handover ended by a timeout',
+      );
       await assertNothingLeft(redis, name, { subscribe: ['events'], psubscribe: ['ev*'] });
       await assertLeavesSubscribeMode(redis, ['events']);
     });
@@ -290,7 +372,10 @@ describe(`RESP2 subscriber handover (ioredis ${major})`, () => {
       const { redis, markers } = subscriber(provider, name);
       await redis.subscribe('events');
       const failures: string[] = [];
-      provider.on('reauthenticationFailed', (event) => { if (event.connection === name) failures.push(event.error instanceof Error ? event.error.message : String(event.error)); });
+      provider.on('reauthenticationFailed', (event) => {
+        if (event.connection === name)
+          failures.push(event.error instanceof Error ? event.error.message : String(event.error));
+      });
       let socket: { pause(): unknown; resume(): unknown; destroy(): unknown } | undefined;
       let shadowDropped = false;
       const dropShadow = () => {
@@ -311,12 +396,17 @@ describe(`RESP2 subscriber handover (ioredis ${major})`, () => {
           setImmediate(() => (reply === 'lost with its connection' ? old.destroy() : old.resume()));
         }
       });
-      await waitUntil(() => watch.seen.some((m) => m.phase === 'fallback'), { timeoutMs: 20_000, description: 'the handover fallen back' });
+      await waitUntil(() => watch.seen.some((m) => m.phase === 'fallback'), {
+        timeoutMs: 20_000,
+        description: 'the handover fallen back',
+      });
       // It failed on its shadow, with the client still up (not on the client's own drop, which it handles at once).
       await waitUntil(() => failures.length > 0, { description: 'the handover failure reported' });
       assert.match(failures[0] ?? '', /phase preparing: the shadow connection closed/);
       // The client reconnects; once it answers a PING, ioredis has restored and resent all it was going to.
-      await waitUntil(() => redis.status === 'ready' && redis.stream !== socket, { description: 'the client reconnected' });
+      await waitUntil(() => redis.status === 'ready' && redis.stream !== socket, {
+        description: 'the client reconnected',
+      });
       await redis.ping();
       watch.stop();
       assert.deepEqual(markers, [], 'no marker reached the application');

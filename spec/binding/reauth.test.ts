@@ -8,15 +8,24 @@ import { reauthDeadline } from '../../lib/binding/client-binding.js';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import { createCredentialsProvider } from '../../lib/identity/credentials-provider.js';
 import { setFanOutBatchSize } from '../../lib/identity/token-fan-out.js';
-import { REAUTH_CHANNEL, REAUTH_RECONNECT_CHANNEL, type ReauthReconnectMessage, type ReauthTraceContext } from '../../lib/tracing.js';
+import {
+  REAUTH_CHANNEL,
+  REAUTH_RECONNECT_CHANNEL,
+  type ReauthReconnectMessage,
+  type ReauthTraceContext,
+} from '../../lib/tracing.js';
 import { countEvents, nextEvent, waitUntil, World } from '../../harness/world.js';
 import { connectionOf, localPortOf } from '../support/amr-connections.js';
 import { must } from '../support/must.js';
 
 // One world per file: MSAL remembers the managed-identity endpoint for the life of the process.
 let world: World;
-before(async () => { world = await World.start({ tokenLifetimeSeconds: 3 }); });
-after(async () => { await world.stop(); });
+before(async () => {
+  world = await World.start({ tokenLifetimeSeconds: 3 });
+});
+after(async () => {
+  await world.stop();
+});
 
 /** Published when an AUTH of the library has been written (the synchronous end of its trace). */
 const AUTH_WRITTEN_CHANNEL = `tracing:${REAUTH_CHANNEL}:end`;
@@ -33,8 +42,12 @@ describe('re-authentication of live connections', () => {
     assert.equal(event.token.oid, world.identity.oid);
     await waitUntil(() => blocked.status === 'ready', { description: 'blocked client ready again' });
     // the resent BLPOP is waiting on the new connection: a push reaches it
-    await waitUntil(async () => await pusher.call('CLIENT', 'LIST', 'TYPE', 'normal').then((l) => String(l).split('cmd=blpop').length - 1) >= 1,
-      { description: 'BLPOP resent' });
+    await waitUntil(
+      async () =>
+        (await pusher.call('CLIENT', 'LIST', 'TYPE', 'normal').then((l) => String(l).split('cmd=blpop').length - 1)) >=
+        1,
+      { description: 'BLPOP resent' },
+    );
     await pusher.lpush('entra:queue', 'value');
     assert.deepEqual(await reply, ['entra:queue', 'value']);
     assert.equal(world.amr.counters.expiryDisconnects, expiryDisconnects, 'the server never closed it for expiry');
@@ -61,14 +74,19 @@ describe('re-authentication of live connections', () => {
       if (transaction || (context as ReauthTraceContext).connection !== connectionName) return;
       transaction = redis.multi().incr('stall:tx').get('stall:tx').exec();
       const until = reauthDeadline(old) + 50;
-      while (Date.now() < until) { /* stall */ }
+      while (Date.now() < until) {
+        /* stall */
+      }
     };
     diagnosticsChannel.subscribe(AUTH_WRITTEN_CHANNEL, afterAuthWritten);
     try {
       const [event] = await nextEvent(provider, 'reauthenticated', (e) => e.connection === connectionName);
       assert.equal(event.method, 'auth');
       assert.ok(transaction, 'a transaction was sent behind the AUTH');
-      assert.deepEqual(await transaction, [[null, 1], [null, '1']]);
+      assert.deepEqual(await transaction, [
+        [null, 1],
+        [null, '1'],
+      ]);
       assert.deepEqual(forcedReconnects, []);
       assert.equal(localPortOf(redis), port, 'still the same connection');
     } finally {
@@ -150,7 +168,9 @@ describe('re-authentication of live connections', () => {
     } finally {
       setFanOutBatchSize(previousBatchSize);
     }
-    const clients = Array.from({ length: 45 }, () => world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider })));
+    const clients = Array.from({ length: 45 }, () =>
+      world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider })),
+    );
     await Promise.all(clients.map((client) => client.ping()));
     const announced = new Set<number>();
     const reauthenticated = new Map<number, number>();
@@ -161,8 +181,10 @@ describe('re-authentication of live connections', () => {
       reauthenticated.set(token.expiresOn, (reauthenticated.get(token.expiresOn) ?? 0) + 1);
     });
     const expiryDisconnects = world.amr.counters.expiryDisconnects;
-    await waitUntil(() => [...reauthenticated.values()].some((count) => count >= clients.length),
-      { timeoutMs: 15_000, description: 'a rotation that reached all 45 connections' });
+    await waitUntil(() => [...reauthenticated.values()].some((count) => count >= clients.length), {
+      timeoutMs: 15_000,
+      description: 'a rotation that reached all 45 connections',
+    });
     assert.deepEqual(early, [], "no 'reauthenticated' before the 'tokenRefreshed' of its token");
     assert.equal(world.amr.counters.expiryDisconnects, expiryDisconnects);
   });
@@ -173,7 +195,9 @@ describe('the ioredis traps', () => {
     const identity = world.entra.addManagedIdentity({ kind: 'user' });
     const provider = world.provider({ identity });
     const accepted = world.amr.counters.accepted;
-    const redis = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider, lazyConnect: true, db: 3 }));
+    const redis = world.track(
+      createEntraRedis({ ...world.endpoint, credentialsProvider: provider, lazyConnect: true, db: 3 }),
+    );
     const writes = Array.from({ length: 50 }, (_, i) => redis.set(`trap:${i}`, String(i)));
     const connects = [redis.connect().catch((e: unknown) => e), redis.connect().catch((e: unknown) => e)];
     await Promise.all(writes);
@@ -187,7 +211,9 @@ describe('the ioredis traps', () => {
 
   it('a failed handshake AUTH is an error event without the token, and the retry loop goes on', async () => {
     const provider = world.provider({ username: () => 'not-the-oid' });
-    const redis = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider, maxRetriesPerRequest: 1 }));
+    const redis = world.track(
+      createEntraRedis({ ...world.endpoint, credentialsProvider: provider, maxRetriesPerRequest: 1 }),
+    );
     const errors: Error[] = [];
     redis.on('error', (error: Error) => errors.push(error));
     await waitUntil(() => errors.length >= 2, { description: 'two failed handshakes' });
@@ -208,8 +234,13 @@ describe('the ioredis traps', () => {
   it('with no error listener, commands rejected after a failed handshake carry no token either', async () => {
     const provider = world.provider({ username: () => 'not-the-oid' });
     const token = await provider.getToken();
-    const redis = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider, maxRetriesPerRequest: 0 }));
-    const error = await redis.ping().then(() => undefined, (e: unknown) => e as Error & { command?: { args?: unknown[] } });
+    const redis = world.track(
+      createEntraRedis({ ...world.endpoint, credentialsProvider: provider, maxRetriesPerRequest: 0 }),
+    );
+    const error = await redis.ping().then(
+      () => undefined,
+      (e: unknown) => e as Error & { command?: { args?: unknown[] } },
+    );
     assert.ok(error instanceof Error);
     const seen = JSON.stringify({ message: error.message, stack: error.stack, command: error.command });
     assert.ok(!seen.includes(token.password), 'token in a rejected command');

@@ -39,12 +39,23 @@ const THIS_FILE = fileURLToPath(import.meta.url);
 // ---------------------------------------------------------------------------------------------------------------------
 // Capture and search.
 
-interface Item { source: string; text: string }
+interface Item {
+  source: string;
+  text: string;
+}
 
 /** Renders a value the ways an application could print it. */
 function render(value: unknown): string {
   if (typeof value === 'string') return value;
-  const parts = [inspect(value, { depth: 8, showHidden: true, maxArrayLength: 1_000, maxStringLength: Infinity, breakLength: Infinity })];
+  const parts = [
+    inspect(value, {
+      depth: 8,
+      showHidden: true,
+      maxArrayLength: 1_000,
+      maxStringLength: Infinity,
+      breakLength: Infinity,
+    }),
+  ];
   if (value instanceof Error) parts.push(String(value.stack), String(value));
   try {
     // undefined for a value JSON cannot represent (undefined, a function, a symbol), despite its declared type: join()
@@ -86,7 +97,10 @@ function findLeaks(items: readonly Item[], tokens: Iterable<string>): string[] {
     const signature = token.split('.')[2] ?? '';
     needles.push({ needle: token, what: 'the token' });
     for (let start = 0; start + 32 <= signature.length; start += 32) {
-      needles.push({ needle: signature.slice(start, start + 32), what: `part of its signature (${start}-${start + 32})` });
+      needles.push({
+        needle: signature.slice(start, start + 32),
+        what: `part of its signature (${start}-${start + 32})`,
+      });
     }
   }
   const leaks: string[] = [];
@@ -118,14 +132,23 @@ function registerTests(): void {
     }
   }
 
-  const managedIdentity = () => new RecordingCredential(
-    new ManagedIdentityCredential({ clientId: world.identity.clientId, retryOptions: { maxRetries: 0 } }));
+  const managedIdentity = () =>
+    new RecordingCredential(
+      new ManagedIdentityCredential({ clientId: world.identity.clientId, retryOptions: { maxRetries: 0 } }),
+    );
 
-  function provider(options: { username?: UsernameResolver; credential?: TokenCredential; tokenManagerOptions?: TokenManagerOptions } = {}) {
+  function provider(
+    options: {
+      username?: UsernameResolver;
+      credential?: TokenCredential;
+      tokenManagerOptions?: TokenManagerOptions;
+    } = {},
+  ) {
     const made = createCredentialsProvider({
       credential: options.credential ?? managedIdentity(),
       tokenManagerOptions: {
-        tokenRequestTimeout: 1_000, ...options.tokenManagerOptions,
+        tokenRequestTimeout: 1_000,
+        ...options.tokenManagerOptions,
         retryOptions: { initialDelay: 50, maxDelay: 200, ...options.tokenManagerOptions?.retryOptions },
       },
       ...(options.username ? { username: options.username } : {}),
@@ -136,7 +159,10 @@ function registerTests(): void {
   }
 
   /** A client of the test: its events are captured; `errors` collects its 'error' events. */
-  function client(options: RedisOptions & { credentialsProvider: EntraCredentialsProvider }, errors?: unknown[]): Redis {
+  function client(
+    options: RedisOptions & { credentialsProvider: EntraCredentialsProvider },
+    errors?: unknown[],
+  ): Redis {
     const made = world.track(createEntraRedis({ ...world.endpoint, ...options }));
     capture.watched.add(made);
     if (errors) made.on('error', (error: unknown) => errors.push(error));
@@ -166,12 +192,18 @@ function registerTests(): void {
     const undo: Array<() => void> = [];
     for (const name of ['ioredis:command', 'ioredis:connect', 'ioredis:batch']) {
       const tracing = diagnosticsChannel.tracingChannel(name);
-      const handlers = Object.fromEntries(['start', 'end', 'asyncStart', 'asyncEnd', 'error'].map((event) =>
-        [event, (message: unknown) => capture.add(`diagnostics channel ${name}:${event}`, message)]));
+      const handlers = Object.fromEntries(
+        ['start', 'end', 'asyncStart', 'asyncEnd', 'error'].map((event) => [
+          event,
+          (message: unknown) => capture.add(`diagnostics channel ${name}:${event}`, message),
+        ]),
+      );
       tracing.subscribe(handlers as never);
       undo.push(() => tracing.unsubscribe(handlers as never));
     }
-    return () => { for (const fn of undo) fn(); };
+    return () => {
+      for (const fn of undo) fn();
+    };
   }
 
   const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
@@ -186,19 +218,27 @@ function registerTests(): void {
         if (capture.watched.has(this) && args.length > 0) capture.addArgs(`client event '${String(event)}'`, args);
         return emit.call(this, event, ...args);
       };
-      restore.push(() => { prototype.emit = emit; });
+      restore.push(() => {
+        prototype.emit = emit;
+      });
       // The client objects hold the current password in `options`, as every ioredis client does: not searched.
       const custom = inspect.custom as unknown as string;
       const previous = (Class.prototype as unknown as Record<string, unknown>)[custom];
       (Class.prototype as unknown as Record<string, unknown>)[custom] = () => `[${Class.name} client]`;
-      restore.push(() => { (Class.prototype as unknown as Record<string, unknown>)[custom] = previous; });
+      restore.push(() => {
+        (Class.prototype as unknown as Record<string, unknown>)[custom] = previous;
+      });
     }
-    const providerPrototype = EntraCredentialsProvider.prototype as unknown as { emit: (event: string | symbol, ...args: unknown[]) => boolean };
+    const providerPrototype = EntraCredentialsProvider.prototype as unknown as {
+      emit: (event: string | symbol, ...args: unknown[]) => boolean;
+    };
     providerPrototype.emit = function capturedEmit(this: object, event: string | symbol, ...args: unknown[]) {
       if (capture.watched.has(this)) capture.addArgs(`provider event '${String(event)}'`, args);
       return EventEmitter.prototype.emit.call(this, event, ...args);
     };
-    restore.push(() => { delete (providerPrototype as { emit?: unknown }).emit; });
+    restore.push(() => {
+      delete (providerPrototype as { emit?: unknown }).emit;
+    });
     // Console and standard streams (passed through).
     for (const method of ['log', 'info', 'warn', 'error', 'debug', 'trace', 'dir'] as const) {
       // eslint-disable-next-line @typescript-eslint/unbound-method -- captured to be called with console and restored
@@ -207,26 +247,38 @@ function registerTests(): void {
         capture.add(`console.${method}`, format(...args));
         original.apply(console, args);
       };
-      restore.push(() => { console[method] = original as never; });
+      restore.push(() => {
+        console[method] = original as never;
+      });
     }
-    for (const [name, stream] of [['stdout', process.stdout], ['stderr', process.stderr]] as const) {
+    for (const [name, stream] of [
+      ['stdout', process.stdout],
+      ['stderr', process.stderr],
+    ] as const) {
       // eslint-disable-next-line @typescript-eslint/unbound-method -- captured to be called with the stream and restored
       const write = stream.write;
       stream.write = function capturedWrite(this: typeof stream, chunk: unknown, ...rest: unknown[]) {
         capture.add(`process.${name}`, Buffer.isBuffer(chunk) ? chunk.toString() : String(chunk));
         return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
       };
-      restore.push(() => { stream.write = write; });
+      restore.push(() => {
+        stream.write = write;
+      });
     }
     // The library's diagnostics channels (ioredis's own are subscribed to in their own test).
     for (const name of ['ioredis-entraid:token', 'ioredis-entraid:reauth']) {
       const tracing = diagnosticsChannel.tracingChannel(name);
-      const handlers = Object.fromEntries(['start', 'end', 'asyncStart', 'asyncEnd', 'error'].map((event) =>
-        [event, (message: unknown) => capture.add(`diagnostics channel ${name}:${event}`, message)]));
+      const handlers = Object.fromEntries(
+        ['start', 'end', 'asyncStart', 'asyncEnd', 'error'].map((event) => [
+          event,
+          (message: unknown) => capture.add(`diagnostics channel ${name}:${event}`, message),
+        ]),
+      );
       tracing.subscribe(handlers as never);
       restore.push(() => tracing.unsubscribe(handlers as never));
     }
-    const onReconnect = (message: unknown) => capture.add('diagnostics channel ioredis-entraid:reauth:reconnect', message);
+    const onReconnect = (message: unknown) =>
+      capture.add('diagnostics channel ioredis-entraid:reauth:reconnect', message);
     diagnosticsChannel.subscribe('ioredis-entraid:reauth:reconnect', onReconnect);
     restore.push(() => diagnosticsChannel.unsubscribe('ioredis-entraid:reauth:reconnect', onReconnect));
   });
@@ -242,8 +294,10 @@ function registerTests(): void {
       const made = provider();
       const token = await made.getToken();
       assert.ok(tokens.has(token.password), 'the recording credential saw the token');
-      const planted = [{ source: 'planted', text: `prefix ${token.password} suffix` },
-        { source: 'planted signature', text: String(token.password.split('.')[2]).slice(10, 80) }];
+      const planted = [
+        { source: 'planted', text: `prefix ${token.password} suffix` },
+        { source: 'planted signature', text: String(token.password.split('.')[2]).slice(10, 80) },
+      ];
       assert.equal(findLeaks(planted, tokens).length, 2);
     });
 
@@ -252,7 +306,10 @@ function registerTests(): void {
       const made = provider();
       const token = await made.getToken();
       capture.add('inspect(EntraToken)', inspect(token));
-      capture.add('inspect(EntraToken, no custom inspect)', inspect(token, { customInspect: false, showHidden: true, depth: Infinity }));
+      capture.add(
+        'inspect(EntraToken, no custom inspect)',
+        inspect(token, { customInspect: false, showHidden: true, depth: Infinity }),
+      );
       capture.add('JSON.stringify(EntraToken)', JSON.stringify(token));
       // Stringifying the token the default way is the point: it must not show the token.
       // eslint-disable-next-line @typescript-eslint/no-base-to-string, @typescript-eslint/restrict-template-expressions
@@ -268,19 +325,25 @@ function registerTests(): void {
       assertNoLeak(from);
     });
 
-    it('WRONGPASS at connect (username override): error events, rejected commands, ioredis\'s own print', async () => {
+    it("WRONGPASS at connect (username override): error events, rejected commands, ioredis's own print", async () => {
       const from = capture.items.length;
       const made = provider({ username: () => 'not-the-oid' });
       const errors: unknown[] = [];
       const redis = client({ credentialsProvider: made, maxRetriesPerRequest: 1 }, errors);
       await settle('ping through WRONGPASS', redis.ping());
-      await waitUntil(() => errors.some((e) => /WRONGPASS/.test(messageOf(e))), { description: 'a WRONGPASS error event' });
+      await waitUntil(() => errors.some((e) => /WRONGPASS/.test(messageOf(e))), {
+        description: 'a WRONGPASS error event',
+      });
       redis.disconnect();
       // Nobody listens for 'error': ioredis prints the error itself.
-      const silent = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: made, maxRetriesPerRequest: 1 }));
+      const silent = world.track(
+        createEntraRedis({ ...world.endpoint, credentialsProvider: made, maxRetriesPerRequest: 1 }),
+      );
       capture.watched.add(silent);
       await settle('get through WRONGPASS, no error listener', silent.get('secrets:key'));
-      await waitUntil(() => capture.items.some((item) => item.text.includes('[ioredis] Unhandled error event')), { description: "ioredis's print" });
+      await waitUntil(() => capture.items.some((item) => item.text.includes('[ioredis] Unhandled error event')), {
+        description: "ioredis's print",
+      });
       silent.disconnect();
       assertNoLeak(from);
     });
@@ -291,15 +354,25 @@ function registerTests(): void {
       try {
         const made = provider({ username: () => 'not-the-oid' });
         const errors: unknown[] = [];
-        const reconnectOnError = (error: Error) => { capture.add('reconnectOnError argument', error); return false; };
+        const reconnectOnError = (error: Error) => {
+          capture.add('reconnectOnError argument', error);
+          return false;
+        };
         const redis = client({ credentialsProvider: made, maxRetriesPerRequest: 1, reconnectOnError }, errors);
         await settle('traced: ping through WRONGPASS', redis.ping());
         // ioredis 6 does not consult reconnectOnError for handshake commands; ioredis 5 does (the re-AUTH test below
         // covers both).
-        if (major === '5') await waitUntil(() => capture.items.some((item) => item.source === 'reconnectOnError argument'), { description: 'reconnectOnError called' });
-        await waitUntil(() => errors.some((e) => /WRONGPASS/.test(messageOf(e))), { description: 'a WRONGPASS error event' });
+        if (major === '5')
+          await waitUntil(() => capture.items.some((item) => item.source === 'reconnectOnError argument'), {
+            description: 'reconnectOnError called',
+          });
+        await waitUntil(() => errors.some((e) => /WRONGPASS/.test(messageOf(e))), {
+          description: 'a WRONGPASS error event',
+        });
         redis.disconnect();
-        const silent = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: made, maxRetriesPerRequest: 1 }));
+        const silent = world.track(
+          createEntraRedis({ ...world.endpoint, credentialsProvider: made, maxRetriesPerRequest: 1 }),
+        );
         capture.watched.add(silent);
         await settle('traced: get through WRONGPASS, no error listener', silent.get('secrets:key'));
         silent.disconnect();
@@ -309,12 +382,15 @@ function registerTests(): void {
       assertNoLeak(from);
     });
 
-    it('WRONGPASS at re-AUTH, on the reconnect that follows, and in a RESP2 subscriber\'s handover', async () => {
+    it("WRONGPASS at re-AUTH, on the reconnect that follows, and in a RESP2 subscriber's handover", async () => {
       const from = capture.items.length;
       let wrong = false;
       const made = provider({ username: ({ claims }) => (wrong ? 'not-the-oid' : String(claims.oid)) });
       const errors: unknown[] = [];
-      const reconnectOnError = (error: Error) => { capture.add('reconnectOnError argument (re-AUTH)', error); return false; };
+      const reconnectOnError = (error: Error) => {
+        capture.add('reconnectOnError argument (re-AUTH)', error);
+        return false;
+      };
       const redis = client({ credentialsProvider: made, reconnectOnError }, errors);
       const subscriber = client({ credentialsProvider: made, ...(major === '6' ? { protocol: 2 } : {}) }, errors);
       await redis.set('secrets:key', 'value');
@@ -322,17 +398,31 @@ function registerTests(): void {
       const failures: unknown[] = [];
       made.on('reauthenticationFailed', (event) => failures.push(event.error));
       wrong = true;
-      await waitUntil(() => failures.some((e) => /WRONGPASS/.test(messageOf(e))), { timeoutMs: 15_000, description: 'a re-AUTH answered WRONGPASS' });
-      await waitUntil(() => failures.some((e) => /handover|WRONGPASS/.test(messageOf(e))) && failures.length >= 2,
-        { timeoutMs: 15_000, description: 'the subscriber handover failing too' });
-      await waitUntil(() => errors.some((e) => /WRONGPASS/.test(messageOf(e))), { timeoutMs: 15_000, description: 'WRONGPASS on reconnect' });
+      await waitUntil(() => failures.some((e) => /WRONGPASS/.test(messageOf(e))), {
+        timeoutMs: 15_000,
+        description: 'a re-AUTH answered WRONGPASS',
+      });
+      await waitUntil(() => failures.some((e) => /handover|WRONGPASS/.test(messageOf(e))) && failures.length >= 2, {
+        timeoutMs: 15_000,
+        description: 'the subscriber handover failing too',
+      });
+      await waitUntil(() => errors.some((e) => /WRONGPASS/.test(messageOf(e))), {
+        timeoutMs: 15_000,
+        description: 'WRONGPASS on reconnect',
+      });
       // The library's re-AUTH of a live connection never reaches reconnectOnError; ioredis 5 passes it the failed
       // handshake AUTH of the reconnect (ioredis 6 does not).
-      if (major === '5') await waitUntil(() => capture.items.some((item) => item.source === 'reconnectOnError argument (re-AUTH)'), { description: 'reconnectOnError called for the handshake' });
+      if (major === '5')
+        await waitUntil(() => capture.items.some((item) => item.source === 'reconnectOnError argument (re-AUTH)'), {
+          description: 'reconnectOnError called for the handshake',
+        });
       await settle('get while every AUTH fails', redis.get('secrets:key'));
       capture.add('provider.lastError', made.lastError);
       wrong = false;
-      await waitUntil(async () => (await redis.get('secrets:key').catch(() => null)) === 'value', { timeoutMs: 20_000, description: 'recovery' });
+      await waitUntil(async () => (await redis.get('secrets:key').catch(() => null)) === 'value', {
+        timeoutMs: 20_000,
+        description: 'recovery',
+      });
       redis.disconnect();
       subscriber.disconnect();
       assertNoLeak(from);
@@ -345,14 +435,25 @@ function registerTests(): void {
       const warmClient = client({ credentialsProvider: warm }, warmErrors);
       await warmClient.ping();
       const faults: EntraFault[] = [
-        { kind: 'status', status: 500 }, { kind: 'status', status: 503 }, { kind: 'status', status: 429, retryAfterSeconds: 1 },
-        { kind: 'status', status: 400 }, { kind: 'status', status: 401 }, { kind: 'hang' }, { kind: 'reset' }, { kind: 'down' },
+        { kind: 'status', status: 500 },
+        { kind: 'status', status: 503 },
+        { kind: 'status', status: 429, retryAfterSeconds: 1 },
+        { kind: 'status', status: 400 },
+        { kind: 'status', status: 401 },
+        { kind: 'hang' },
+        { kind: 'reset' },
+        { kind: 'down' },
       ];
       for (const fault of faults) {
         const label = `${fault.kind}${'status' in fault ? ` ${fault.status}` : ''}`;
         const refreshFailed = nextEvent(warm, 'refreshFailed', () => true, 20_000);
         await world.entra.setFault(fault);
-        const cold = provider({ tokenManagerOptions: { tokenRequestTimeout: 300, retryOptions: { maxAttempts: 2, initialDelay: 20, maxDelay: 50 } } });
+        const cold = provider({
+          tokenManagerOptions: {
+            tokenRequestTimeout: 300,
+            retryOptions: { maxAttempts: 2, initialDelay: 20, maxDelay: 50 },
+          },
+        });
         await settle(`getToken, token service ${label}`, cold.getToken({ timeout: 2_000 }));
         const errors: unknown[] = [];
         const redis = client({ credentialsProvider: cold, maxRetriesPerRequest: 1 }, errors);
@@ -367,7 +468,10 @@ function registerTests(): void {
         await world.entra.clearFault();
         assert.ok(errors.length > 0, `the client reported the ${label} failure`);
       }
-      await waitUntil(async () => (await warmClient.ping().catch(() => null)) === 'PONG', { timeoutMs: 20_000, description: 'recovery' });
+      await waitUntil(async () => (await warmClient.ping().catch(() => null)) === 'PONG', {
+        timeoutMs: 20_000,
+        description: 'recovery',
+      });
       warmClient.disconnect();
       assertNoLeak(from);
     });
@@ -381,14 +485,24 @@ function registerTests(): void {
       await settle('BLPOP past commandTimeout', redis.blpop('secrets:never', 2));
       // A server that accepts and never answers: the handshake AUTH (with the token) times out.
       const sockets = new Set<net.Socket>();
-      const silentServer = net.createServer((socket) => { sockets.add(socket); socket.on('error', () => {}); });
+      const silentServer = net.createServer((socket) => {
+        sockets.add(socket);
+        socket.on('error', () => {});
+      });
       await new Promise<void>((resolve) => silentServer.listen(0, '127.0.0.1', () => resolve()));
       const port = (silentServer.address() as net.AddressInfo).port;
       try {
-        const stuck = world.track(createEntraRedis({
-          host: '127.0.0.1', port, credentialsProvider: made, commandTimeout: 100, connectTimeout: 300, maxRetriesPerRequest: 1,
-          retryStrategy: (times) => (times > 2 ? null : 50),
-        }));
+        const stuck = world.track(
+          createEntraRedis({
+            host: '127.0.0.1',
+            port,
+            credentialsProvider: made,
+            commandTimeout: 100,
+            connectTimeout: 300,
+            maxRetriesPerRequest: 1,
+            retryStrategy: (times) => (times > 2 ? null : 50),
+          }),
+        );
         capture.watched.add(stuck);
         stuck.on('error', (error: unknown) => errors.push(error));
         await settle('ping to a server that never answers', stuck.ping());
@@ -400,7 +514,12 @@ function registerTests(): void {
       // The token service hangs: each request times out (TokenRequestTimeoutError), getToken gives up.
       await world.entra.setFault({ kind: 'hang' });
       try {
-        const cold = provider({ tokenManagerOptions: { tokenRequestTimeout: 200, retryOptions: { maxAttempts: 2, initialDelay: 10, maxDelay: 20 } } });
+        const cold = provider({
+          tokenManagerOptions: {
+            tokenRequestTimeout: 200,
+            retryOptions: { maxAttempts: 2, initialDelay: 10, maxDelay: 20 },
+          },
+        });
         await settle('getToken while the token service hangs', cold.getToken({ timeout: 1_000 }));
         capture.add('lastError while the token service hangs', cold.lastError);
       } finally {
@@ -408,7 +527,10 @@ function registerTests(): void {
         await world.entra.clearFault();
       }
       redis.disconnect();
-      assert.ok(capture.items.slice(from).some((item) => /timed out/i.test(item.text)), 'timeouts were captured');
+      assert.ok(
+        capture.items.slice(from).some((item) => /timed out/i.test(item.text)),
+        'timeouts were captured',
+      );
       assertNoLeak(from);
     });
 
@@ -422,11 +544,19 @@ function registerTests(): void {
       const outcomes: Promise<unknown>[] = [];
       await world.redis.kill();
       try {
-        redis.on('close', () => { closes++; });
+        redis.on('close', () => {
+          closes++;
+        });
         outcomes.push(settle('set while redis-server is down', redis.set('secrets:key', 'value')));
         const late = client({ credentialsProvider: made, maxRetriesPerRequest: 1 }, errors);
-        late.on('close', () => { closes++; });
-        outcomes.push(settle('get from a client created while redis-server is down', late.get('secrets:key')).finally(() => late.disconnect()));
+        late.on('close', () => {
+          closes++;
+        });
+        outcomes.push(
+          settle('get from a client created while redis-server is down', late.get('secrets:key')).finally(() =>
+            late.disconnect(),
+          ),
+        );
         // The AMR emulator accepts the connections and closes them: ioredis 5 fails the commands after one retry,
         // ioredis 6 keeps them queued (a connect to the proxy resets its retry count) until the server is back.
         await waitUntil(() => closes >= 4, { description: 'both clients to lose their connections again and again' });
@@ -434,9 +564,15 @@ function registerTests(): void {
         await world.redis.start();
       }
       await Promise.all(outcomes);
-      await waitUntil(async () => (await redis.ping().catch(() => null)) === 'PONG', { timeoutMs: 20_000, description: 'recovery' });
+      await waitUntil(async () => (await redis.ping().catch(() => null)) === 'PONG', {
+        timeoutMs: 20_000,
+        description: 'recovery',
+      });
       redis.disconnect();
-      assert.ok(capture.items.slice(from).some((item) => /: (rejected|resolved)$/.test(item.source)), 'the commands settled');
+      assert.ok(
+        capture.items.slice(from).some((item) => /: (rejected|resolved)$/.test(item.source)),
+        'the commands settled',
+      );
       assertNoLeak(from);
     });
 
@@ -454,13 +590,20 @@ function registerTests(): void {
             return { token: last, expiresOnTimestamp: Date.now() + world.entra.tokenLifetimeSeconds * 1_000 };
           }
           switch (mode) {
-            case 'message': throw new Error(`refresh failed, the cached token was ${last}`);
-            case 'cause': throw new Error('refresh failed', { cause: new Error(`cached: ${last}`) });
+            case 'message':
+              throw new Error(`refresh failed, the cached token was ${last}`);
+            case 'cause':
+              throw new Error('refresh failed', { cause: new Error(`cached: ${last}`) });
             // A credential may reject with a bare string; the library must cope with that too.
-            // eslint-disable-next-line @typescript-eslint/only-throw-error
-            case 'string': throw `refresh failed for ${last}`;
-            case 'aggregate': throw new AggregateError([new Error(`first credential: ${last}`)], 'all credentials failed');
-            case 'property': throw Object.assign(new Error('refresh failed'), { response: { bodyAsText: `{"access_token":"${last}"}` } });
+            case 'string':
+              // eslint-disable-next-line @typescript-eslint/only-throw-error -- a credential may reject with a bare string
+              throw `refresh failed for ${last}`;
+            case 'aggregate':
+              throw new AggregateError([new Error(`first credential: ${last}`)], 'all credentials failed');
+            case 'property':
+              throw Object.assign(new Error('refresh failed'), {
+                response: { bodyAsText: `{"access_token":"${last}"}` },
+              });
           }
         },
       };
@@ -472,12 +615,18 @@ function registerTests(): void {
         mode = next;
         const failed = await nextEvent(made, 'refreshFailed', () => true, 15_000);
         capture.add(`refreshFailed payload, credential error by ${next}`, failed);
-        await waitUntil(() => made.currentToken() === undefined, { timeoutMs: 15_000, description: 'the last token to expire' });
+        await waitUntil(() => made.currentToken() === undefined, {
+          timeoutMs: 15_000,
+          description: 'the last token to expire',
+        });
         await settle(`getToken, credential error by ${next}`, made.getToken({ timeout: 500 }));
         await settle(`ping, credential error by ${next}`, redis.ping());
         capture.add(`lastError, credential error by ${next}`, made.lastError);
         mode = 'token';
-        await waitUntil(async () => (await redis.ping().catch(() => null)) === 'PONG', { timeoutMs: 20_000, description: 'recovery' });
+        await waitUntil(async () => (await redis.ping().catch(() => null)) === 'PONG', {
+          timeoutMs: 20_000,
+          description: 'recovery',
+        });
       }
       redis.disconnect();
     }
@@ -500,37 +649,69 @@ function registerTests(): void {
       assertNoLeak(from);
     });
 
-    it('DEBUG=ioredis:* output of a child process that rotates, fails re-AUTH and fails a connect', { timeout: 120_000 }, async () => {
-      const childTokens = new Set<string>();
-      const child = fork(THIS_FILE, [], {
-        execArgv: ['--import', 'tsx', ...(major === '6' ? ['--import', fileURLToPath(new URL('../support/use-ioredis6.mjs', import.meta.url))] : [])],
-        env: {
-          ...process.env, DEBUG: 'ioredis:*', SECRETS_CHILD: '1', SECRETS_AMR_PORT: String(world.amr.port),
-          SECRETS_CLIENT_ID: world.identity.clientId,
-        },
-        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      });
-      let output = '';
-      child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-      child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-      child.on('message', (message: { token?: string }) => { if (message.token) childTokens.add(message.token); });
-      const code = await new Promise<number | null>((resolve) => {
-        const timer = setTimeout(() => child.kill('SIGKILL'), 100_000);
-        child.on('exit', (exitCode) => { clearTimeout(timer); resolve(exitCode); });
-      });
-      assert.equal(code, 0, `child exited with ${code}:\n${output.slice(-3_000)}`);
-      assert.ok(childTokens.size >= 3, `the child received ${childTokens.size} tokens`);
-      assert.match(output, /ioredis:redis/, 'DEBUG output was produced');
-      assert.match(output, /-> (auth|hello)\(/, 'ioredis printed the AUTH/HELLO commands (arguments cut at 200 characters)');
-      assert.match(output, /CHILD reauthenticationFailed/, 'the child saw the re-AUTH fail');
-      assert.match(output, /Unhandled error event/, "ioredis printed the connect failure itself");
-      assert.deepEqual(findLeaks([{ source: 'child stdout+stderr with DEBUG=ioredis:*', text: output }], childTokens), []);
-    });
+    it(
+      'DEBUG=ioredis:* output of a child process that rotates, fails re-AUTH and fails a connect',
+      { timeout: 120_000 },
+      async () => {
+        const childTokens = new Set<string>();
+        const child = fork(THIS_FILE, [], {
+          execArgv: [
+            '--import',
+            'tsx',
+            ...(major === '6'
+              ? ['--import', fileURLToPath(new URL('../support/use-ioredis6.mjs', import.meta.url))]
+              : []),
+          ],
+          env: {
+            ...process.env,
+            DEBUG: 'ioredis:*',
+            SECRETS_CHILD: '1',
+            SECRETS_AMR_PORT: String(world.amr.port),
+            SECRETS_CLIENT_ID: world.identity.clientId,
+          },
+          stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+        });
+        let output = '';
+        child.stdout?.on('data', (chunk: Buffer) => {
+          output += chunk.toString();
+        });
+        child.stderr?.on('data', (chunk: Buffer) => {
+          output += chunk.toString();
+        });
+        child.on('message', (message: { token?: string }) => {
+          if (message.token) childTokens.add(message.token);
+        });
+        const code = await new Promise<number | null>((resolve) => {
+          const timer = setTimeout(() => child.kill('SIGKILL'), 100_000);
+          child.on('exit', (exitCode) => {
+            clearTimeout(timer);
+            resolve(exitCode);
+          });
+        });
+        assert.equal(code, 0, `child exited with ${code}:\n${output.slice(-3_000)}`);
+        assert.ok(childTokens.size >= 3, `the child received ${childTokens.size} tokens`);
+        assert.match(output, /ioredis:redis/, 'DEBUG output was produced');
+        assert.match(
+          output,
+          /-> (auth|hello)\(/,
+          'ioredis printed the AUTH/HELLO commands (arguments cut at 200 characters)',
+        );
+        assert.match(output, /CHILD reauthenticationFailed/, 'the child saw the re-AUTH fail');
+        assert.match(output, /Unhandled error event/, 'ioredis printed the connect failure itself');
+        assert.deepEqual(
+          findLeaks([{ source: 'child stdout+stderr with DEBUG=ioredis:*', text: output }], childTokens),
+          [],
+        );
+      },
+    );
 
     it('nothing captured over the whole file holds a token', () => {
       assert.ok(capture.items.length > 100, `${capture.items.length} items captured`);
-      assert.ok(capture.sources(/^client event 'error'/).length > 0 && capture.sources(/^provider event 'refreshFailed'/).length > 0,
-        'client error events and provider refreshFailed events were captured');
+      assert.ok(
+        capture.sources(/^client event 'error'/).length > 0 &&
+          capture.sources(/^provider event 'refreshFailed'/).length > 0,
+        'client error events and provider refreshFailed events were captured',
+      );
       assert.deepEqual(findLeaks(capture.items, tokens), []);
     });
   });
@@ -540,9 +721,18 @@ function registerTests(): void {
 // The child process of the DEBUG test: tokens go to the parent over IPC, everything else to stdout/stderr.
 
 async function runChild(): Promise<void> {
-  const watchdog = setTimeout(() => { process.stderr.write('CHILD timed out\n'); process.exit(2); }, 90_000);
-  const send = (message: object) => new Promise<void>((resolve) => { process.send?.(message, () => resolve()); });
-  const inner = new ManagedIdentityCredential({ clientId: process.env.SECRETS_CLIENT_ID as string, retryOptions: { maxRetries: 0 } });
+  const watchdog = setTimeout(() => {
+    process.stderr.write('CHILD timed out\n');
+    process.exit(2);
+  }, 90_000);
+  const send = (message: object) =>
+    new Promise<void>((resolve) => {
+      process.send?.(message, () => resolve());
+    });
+  const inner = new ManagedIdentityCredential({
+    clientId: process.env.SECRETS_CLIENT_ID as string,
+    retryOptions: { maxRetries: 0 },
+  });
   const credential: TokenCredential = {
     async getToken(scopes, options) {
       const token = await inner.getToken(scopes, options);
@@ -551,9 +741,12 @@ async function runChild(): Promise<void> {
     },
   };
   let wrong = false;
-  const make = (username: UsernameResolver) => createCredentialsProvider({
-    credential, username, tokenManagerOptions: { tokenRequestTimeout: 2_000, retryOptions: { initialDelay: 50, maxDelay: 200 } },
-  });
+  const make = (username: UsernameResolver) =>
+    createCredentialsProvider({
+      credential,
+      username,
+      tokenManagerOptions: { tokenRequestTimeout: 2_000, retryOptions: { initialDelay: 50, maxDelay: 200 } },
+    });
   const provider = make(({ claims }) => (wrong ? 'not-the-oid' : String(claims.oid)));
   const endpoint = { host: '127.0.0.1', port: Number(process.env.SECRETS_AMR_PORT) };
   for (const event of ['tokenRefreshed', 'refreshFailed', 'reauthenticated', 'reauthenticationFailed'] as const) {
@@ -568,7 +761,11 @@ async function runChild(): Promise<void> {
   wrong = true;
   await nextEvent(provider, 'reauthenticationFailed', () => true, 20_000);
   // A connect that fails with WRONGPASS, nobody listening for 'error': ioredis prints it.
-  const failing = createEntraRedis({ ...endpoint, credentialsProvider: make(() => 'not-the-oid'), maxRetriesPerRequest: 1 });
+  const failing = createEntraRedis({
+    ...endpoint,
+    credentialsProvider: make(() => 'not-the-oid'),
+    maxRetriesPerRequest: 1,
+  });
   console.log('CHILD rejected', await failing.ping().catch((error: unknown) => error));
   failing.disconnect();
   redis.disconnect();

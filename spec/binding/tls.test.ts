@@ -6,8 +6,12 @@ import { countEvents, waitUntil, World } from '../../harness/world.js';
 import { must } from '../support/must.js';
 
 let world: World;
-before(async () => { world = await World.start({ tls: true, tokenLifetimeSeconds: 3 }); });
-after(async () => { await world.stop(); });
+before(async () => {
+  world = await World.start({ tls: true, tokenLifetimeSeconds: 3 });
+});
+after(async () => {
+  await world.stop();
+});
 
 it('connects and re-authenticates through TLS termination, as on port 10000', async () => {
   const provider = world.provider();
@@ -20,7 +24,9 @@ it('connects and re-authenticates through TLS termination, as on port 10000', as
 });
 
 it('refuses a server whose certificate is not trusted, as ioredis does', async () => {
-  const redis = world.track(createEntraRedis({ ...world.endpoint, tls: {}, credentialsProvider: world.provider(), maxRetriesPerRequest: 0 }));
+  const redis = world.track(
+    createEntraRedis({ ...world.endpoint, tls: {}, credentialsProvider: world.provider(), maxRetriesPerRequest: 0 }),
+  );
   const errors: Error[] = [];
   redis.on('error', (error: Error) => errors.push(error));
   await waitUntil(() => errors.length > 0, { description: 'a TLS error' });

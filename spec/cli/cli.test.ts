@@ -9,7 +9,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AmrEmulator } from '../../lib/testing/amr-emulator.js';
 import { selfSignedCertificate } from '../../lib/testing/certs.js';
-import { EntraEmulator, type EmulatedManagedIdentity, type EmulatedServicePrincipal } from '../../lib/testing/entra-emulator.js';
+import {
+  EntraEmulator,
+  type EmulatedManagedIdentity,
+  type EmulatedServicePrincipal,
+} from '../../lib/testing/entra-emulator.js';
 import { freePort } from '../../lib/testing/ports.js';
 import { startRedisServer, type RedisServerHandle } from '../../lib/testing/redis-server.js';
 import { must } from '../support/must.js';
@@ -57,7 +61,16 @@ function cli(args: string[], env: NodeJS.ProcessEnv = baseEnv()): Promise<Run> {
   });
 }
 
-const tlsArgs = () => ['--host', '127.0.0.1', '--port', String(tlsAmr.port), '--ca', caFile, '--servername', 'localhost'];
+const tlsArgs = () => [
+  '--host',
+  '127.0.0.1',
+  '--port',
+  String(tlsAmr.port),
+  '--ca',
+  caFile,
+  '--servername',
+  'localhost',
+];
 const plainArgs = () => ['--host', '127.0.0.1', '--port', String(plainAmr.port), '--no-tls'];
 
 function assertNoToken(run: Run): void {
@@ -70,12 +83,26 @@ before(async () => {
   redis = await startRedisServer();
   entra = await EntraEmulator.start({ tokenLifetimeSeconds: 600 });
   const certificate = selfSignedCertificate();
-  tlsAmr = await AmrEmulator.start({ backend: { host: redis.host, port: redis.port }, publicKey: entra.publicKey, admin: redis.admin, tls: certificate });
-  plainAmr = await AmrEmulator.start({ backend: { host: redis.host, port: redis.port }, publicKey: entra.publicKey, admin: redis.admin });
+  tlsAmr = await AmrEmulator.start({
+    backend: { host: redis.host, port: redis.port },
+    publicKey: entra.publicKey,
+    admin: redis.admin,
+    tls: certificate,
+  });
+  plainAmr = await AmrEmulator.start({
+    backend: { host: redis.host, port: redis.port },
+    publicKey: entra.publicKey,
+    admin: redis.admin,
+  });
   system = entra.addManagedIdentity({ kind: 'system' });
   user = entra.addManagedIdentity({ kind: 'user' });
   const spCertificate = selfSignedCertificate('ioredis-entraid-cli-sp');
-  principal = entra.addServicePrincipal({ tenantId, clientId: randomUUID(), clientSecret: spSecret, certificate: spCertificate.cert });
+  principal = entra.addServicePrincipal({
+    tenantId,
+    clientId: randomUUID(),
+    clientSecret: spSecret,
+    certificate: spCertificate.cert,
+  });
   dir = mkdtempSync(join(tmpdir(), 'entraid-cli-'));
   caFile = join(dir, 'redis-ca.pem');
   writeFileSync(caFile, certificate.cert);
@@ -106,8 +133,17 @@ describe('ioredis-entraid check', () => {
     const run = await cli(['check', '--credential', 'managed-identity', '--client-id', user.clientId, ...tlsArgs()]);
     assert.equal(run.code, 0, run.stdout + run.stderr);
     assert.match(run.stdout, /^endpoint\s+127\.0\.0\.1:\d+ \(TLS, server name localhost\)$/m);
-    assert.match(run.stdout, new RegExp(`^credential\\s+ManagedIdentityCredential \\(user-assigned, client id ${user.clientId}; source: App Service`, 'm'));
-    assert.match(run.stdout, new RegExp(`^token\\s+oid ${user.oid}, tenant ${entra.tenantId}, app ${user.clientId}`, 'm'));
+    assert.match(
+      run.stdout,
+      new RegExp(
+        `^credential\\s+ManagedIdentityCredential \\(user-assigned, client id ${user.clientId}; source: App Service`,
+        'm',
+      ),
+    );
+    assert.match(
+      run.stdout,
+      new RegExp(`^token\\s+oid ${user.oid}, tenant ${entra.tenantId}, app ${user.clientId}`, 'm'),
+    );
     assert.match(run.stdout, /^\s+audience https:\/\/redis\.azure\.com \(ok\)$/m);
     assert.match(run.stdout, /^\s+expires \d{4}-\d\d-\d\dT[\d:.]+Z \(in (9|10) min/m);
     assert.match(run.stdout, /^connect\s+OK \(TLS, \d+ ms\)$/m);
@@ -135,24 +171,51 @@ describe('ioredis-entraid check', () => {
   });
 
   it('reads REDIS_ENDPOINT when no --host is given', async () => {
-    const run = await cli(['--no-tls', '--credential', 'managed-identity'], baseEnv({ REDIS_ENDPOINT: `127.0.0.1:${plainAmr.port}` }));
+    const run = await cli(
+      ['--no-tls', '--credential', 'managed-identity'],
+      baseEnv({ REDIS_ENDPOINT: `127.0.0.1:${plainAmr.port}` }),
+    );
     assert.equal(run.code, 0, run.stdout + run.stderr);
     assert.match(run.stdout, new RegExp(`^endpoint\\s+127\\.0\\.0\\.1:${plainAmr.port} \\(no TLS\\)$`, 'm'));
     assert.match(run.stdout, /system-assigned; source: App Service/);
   });
 
-  it('shows the server\'s exact answer when AUTH is refused, with a hint, and exits 1', async () => {
+  it("shows the server's exact answer when AUTH is refused, with a hint, and exits 1", async () => {
     // The client id is not the oid: the classic mistake, and Azure answers WRONGPASS.
-    const run = await cli(['--credential', 'managed-identity', '--client-id', user.clientId, '--username', user.clientId, ...plainArgs()]);
+    const run = await cli([
+      '--credential',
+      'managed-identity',
+      '--client-id',
+      user.clientId,
+      '--username',
+      user.clientId,
+      ...plainArgs(),
+    ]);
     assert.equal(run.code, 1, run.stdout + run.stderr);
-    assert.match(run.stdout, new RegExp(`^AUTH\\s+FAILED as ${user.clientId}: the server answered "WRONGPASS invalid username-password pair or user is disabled\\."$`, 'm'));
-    assert.match(run.stdout, new RegExp(`^hint\\s+The username ${user.clientId} is not the token's oid \\(${user.oid}\\)`, 'm'));
+    assert.match(
+      run.stdout,
+      new RegExp(
+        `^AUTH\\s+FAILED as ${user.clientId}: the server answered "WRONGPASS invalid username-password pair or user is disabled\\."$`,
+        'm',
+      ),
+    );
+    assert.match(
+      run.stdout,
+      new RegExp(`^hint\\s+The username ${user.clientId} is not the token's oid \\(${user.oid}\\)`, 'm'),
+    );
     assert.match(run.stdout, /^result\s+FAILED$/m);
     assertNoToken(run);
   });
 
   it('flags a token for another audience, which the server refuses', async () => {
-    const run = await cli(['--credential', 'managed-identity', '--scope', 'https://storage.azure.com/.default', '--json', ...plainArgs()]);
+    const run = await cli([
+      '--credential',
+      'managed-identity',
+      '--scope',
+      'https://storage.azure.com/.default',
+      '--json',
+      ...plainArgs(),
+    ]);
     assert.equal(run.code, 1, run.stdout + run.stderr);
     const report = JSON.parse(run.stdout) as JsonReport;
     assert.equal(report.token.audience, 'https://storage.azure.com');
@@ -191,7 +254,15 @@ describe('ioredis-entraid check', () => {
 
   it('tells a refused connection apart from a refused token, and exits 4', async () => {
     const port = await freePort();
-    const run = await cli(['--credential', 'managed-identity', '--host', '127.0.0.1', '--port', String(port), '--no-tls']);
+    const run = await cli([
+      '--credential',
+      'managed-identity',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--no-tls',
+    ]);
     assert.equal(run.code, 4, run.stdout + run.stderr);
     assert.match(run.stdout, /^connect\s+FAILED after \d+ ms: connect ECONNREFUSED 127\.0\.0\.1:\d+$/m);
     assert.match(run.stdout, /^hint\s+Nothing listens on 127\.0\.0\.1:\d+: Azure Managed Redis listens on 10000/m);
@@ -205,25 +276,67 @@ describe('ioredis-entraid check', () => {
   });
 
   it('explains plain text sent to a TLS port', async () => {
-    const run = await cli(['--credential', 'managed-identity', '--host', '127.0.0.1', '--port', String(tlsAmr.port), '--no-tls', '--timeout', '3000']);
+    const run = await cli([
+      '--credential',
+      'managed-identity',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(tlsAmr.port),
+      '--no-tls',
+      '--timeout',
+      '3000',
+    ]);
     assert.notEqual(run.code, 0, run.stdout + run.stderr);
     assertNoToken(run);
   });
 
   it('works with a service principal and a client secret read from the environment', async () => {
     const env = baseEnv({ AZURE_CLIENT_SECRET: spSecret, NODE_EXTRA_CA_CERTS: authorityCaFile });
-    const run = await cli(['--credential', 'secret', '--client-id', principal.clientId, '--tenant-id', tenantId,
-      '--authority-host', entra.authorityHost, '--no-instance-discovery', ...plainArgs()], env);
+    const run = await cli(
+      [
+        '--credential',
+        'secret',
+        '--client-id',
+        principal.clientId,
+        '--tenant-id',
+        tenantId,
+        '--authority-host',
+        entra.authorityHost,
+        '--no-instance-discovery',
+        ...plainArgs(),
+      ],
+      env,
+    );
     assert.equal(run.code, 0, run.stdout + run.stderr);
-    assert.match(run.stdout, new RegExp(`^credential\\s+ClientSecretCredential \\(service principal, client id ${principal.clientId}, tenant ${tenantId}\\)$`, 'm'));
+    assert.match(
+      run.stdout,
+      new RegExp(
+        `^credential\\s+ClientSecretCredential \\(service principal, client id ${principal.clientId}, tenant ${tenantId}\\)$`,
+        'm',
+      ),
+    );
     assert.match(run.stdout, new RegExp(`^AUTH\\s+OK as ${principal.oid}`, 'm'));
     assert.doesNotMatch(run.stdout + run.stderr, new RegExp(spSecret), 'the secret is never printed');
   });
 
-  it('reports a wrong client secret with the service\'s error and a hint', async () => {
+  it("reports a wrong client secret with the service's error and a hint", async () => {
     const env = baseEnv({ AZURE_CLIENT_SECRET: 'not-the-secret', NODE_EXTRA_CA_CERTS: authorityCaFile });
-    const run = await cli(['--credential', 'secret', '--client-id', principal.clientId, '--tenant-id', tenantId,
-      '--authority-host', entra.authorityHost, '--no-instance-discovery', ...plainArgs()], env);
+    const run = await cli(
+      [
+        '--credential',
+        'secret',
+        '--client-id',
+        principal.clientId,
+        '--tenant-id',
+        tenantId,
+        '--authority-host',
+        entra.authorityHost,
+        '--no-instance-discovery',
+        ...plainArgs(),
+      ],
+      env,
+    );
     assert.equal(run.code, 3, run.stdout + run.stderr);
     assert.match(run.stdout, /AADSTS7000215/);
     assert.match(run.stdout, /^hint\s+invalid_client: the client secret is wrong or expired/m);
@@ -232,8 +345,23 @@ describe('ioredis-entraid check', () => {
 
   it('works with a service principal and a certificate file', async () => {
     const env = baseEnv({ NODE_EXTRA_CA_CERTS: authorityCaFile });
-    const run = await cli(['--credential', 'certificate', '--client-id', principal.clientId, '--tenant-id', tenantId,
-      '--certificate', spCertFile, '--authority-host', entra.authorityHost, '--no-instance-discovery', ...plainArgs()], env);
+    const run = await cli(
+      [
+        '--credential',
+        'certificate',
+        '--client-id',
+        principal.clientId,
+        '--tenant-id',
+        tenantId,
+        '--certificate',
+        spCertFile,
+        '--authority-host',
+        entra.authorityHost,
+        '--no-instance-discovery',
+        ...plainArgs(),
+      ],
+      env,
+    );
     assert.equal(run.code, 0, run.stdout + run.stderr);
     assert.match(run.stdout, /^credential\s+ClientCertificateCredential /m);
     assert.match(run.stdout, new RegExp(`^AUTH\\s+OK as ${principal.oid}`, 'm'));
@@ -264,7 +392,16 @@ describe('ioredis-entraid ping and exec', () => {
     assert.match(get.stdout, /^GET\s+"hello world"$/m);
     const list = await cli(['--credential', 'managed-identity', ...plainArgs(), 'exec', 'RPUSH', `${key}:l`, 'a', 'b']);
     assert.match(list.stdout, /^RPUSH\s+\(integer\) 2$/m);
-    const range = await cli(['--credential', 'managed-identity', ...plainArgs(), 'exec', 'LRANGE', `${key}:l`, '0', '-1']);
+    const range = await cli([
+      '--credential',
+      'managed-identity',
+      ...plainArgs(),
+      'exec',
+      'LRANGE',
+      `${key}:l`,
+      '0',
+      '-1',
+    ]);
     assert.match(range.stdout, /^LRANGE\s+1\) "a"\n\s+2\) "b"$/m);
   });
 
@@ -300,11 +437,17 @@ describe('ioredis-entraid usage', () => {
 
   for (const [args, message] of [
     [[], /no endpoint/],
-    [['--host', 'h', '--credential', 'password'], /--credential: expected one of default, managed-identity, workload, cli, secret, certificate/],
+    [
+      ['--host', 'h', '--credential', 'password'],
+      /--credential: expected one of default, managed-identity, workload, cli, secret, certificate/,
+    ],
     [['--host', 'h', 'exec'], /"exec" needs a command/],
     [['--host', 'h', 'frobnicate'], /unknown command "frobnicate"/],
     [['--host', 'h', '--port', '99999'], /--port: expected a port number/],
-    [['--host', 'h', '--credential', 'managed-identity', '--client-id', 'a', '--object-id', 'b'], /give one of --client-id, --object-id and --resource-id/],
+    [
+      ['--host', 'h', '--credential', 'managed-identity', '--client-id', 'a', '--object-id', 'b'],
+      /give one of --client-id, --object-id and --resource-id/,
+    ],
     [['--host', 'h', '--credential', 'secret', '--client-id', 'a', '--tenant-id', 't'], /AZURE_CLIENT_SECRET/],
     [['--host', 'h', '--client-secret', 's'], /Unknown option '--client-secret'/],
   ] as [string[], RegExp][]) {

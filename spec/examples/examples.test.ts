@@ -25,7 +25,12 @@ before(async () => {
   redis = await startRedisServer();
   entra = await EntraEmulator.start({ tokenLifetimeSeconds: 600 });
   const certificate = selfSignedCertificate();
-  amr = await AmrEmulator.start({ backend: { host: redis.host, port: redis.port }, publicKey: entra.publicKey, admin: redis.admin, tls: certificate });
+  amr = await AmrEmulator.start({
+    backend: { host: redis.host, port: redis.port },
+    publicKey: entra.publicKey,
+    admin: redis.admin,
+    tls: certificate,
+  });
   system = entra.addManagedIdentity({ kind: 'system' });
   user = entra.addManagedIdentity({ kind: 'user' });
   dir = mkdtempSync(join(tmpdir(), 'entraid-examples-'));
@@ -44,10 +49,17 @@ function runExample(file: string, extra: Record<string, string> = {}): Promise<{
   for (const [name, value] of Object.entries(process.env)) {
     if (!/^(AZURE_|IDENTITY_|MSI_|IMDS_|REDIS_|NODE_OPTIONS$)/.test(name)) env[name] = value;
   }
-  Object.assign(env, entra.managedIdentityEnv(), {
-    // The emulator's certificate names localhost; the examples verify it like any other (trusted through this CA).
-    REDIS_HOST: 'localhost', REDIS_PORT: String(amr.port), NODE_EXTRA_CA_CERTS: caFile,
-  }, extra);
+  Object.assign(
+    env,
+    entra.managedIdentityEnv(),
+    {
+      // The emulator's certificate names localhost; the examples verify it like any other (trusted through this CA).
+      REDIS_HOST: 'localhost',
+      REDIS_PORT: String(amr.port),
+      NODE_EXTRA_CA_CERTS: caFile,
+    },
+    extra,
+  );
   return new Promise((resolve) => {
     execFile(process.execPath, ['--import', 'tsx', file], { env, timeout: 90_000 }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, output: stdout + stderr });
@@ -64,7 +76,9 @@ describe('examples', () => {
   });
 
   it('user-assigned managed identity, with a duplicate in subscribe mode', async () => {
-    const { code, output } = await runExample('examples/user-assigned-managed-identity.ts', { AZURE_CLIENT_ID: user.clientId });
+    const { code, output } = await runExample('examples/user-assigned-managed-identity.ts', {
+      AZURE_CLIENT_ID: user.clientId,
+    });
     assert.equal(code, 0, output);
     assert.match(output, /^example:events: hello from a user-assigned managed identity$/m);
   });
@@ -101,7 +115,10 @@ describe('recipes', () => {
   it('rate-limiter-flexible: three attempts allowed, the fourth rejected', async () => {
     const { code, output } = await runExample('examples/recipes/rate-limiter-flexible.ts');
     assert.equal(code, 0, output);
-    assert.match(output, /^attempt 1: allowed, 2 left\nattempt 2: allowed, 1 left\nattempt 3: allowed, 0 left\nattempt 4: rejected, retry in \d+ s$/m);
+    assert.match(
+      output,
+      /^attempt 1: allowed, 2 left\nattempt 2: allowed, 1 left\nattempt 3: allowed, 0 left\nattempt 4: rejected, retry in \d+ s$/m,
+    );
   });
 
   it('NestJS: @InjectRedis() and a @nestjs/bullmq queue and processor on Entra ID clients', async () => {
@@ -112,7 +129,7 @@ describe('recipes', () => {
     assert.doesNotMatch(output, /error|NOAUTH|WRONGPASS/i);
   });
 
-  it('OpenTelemetry: the application\'s commands traced under its span, the library\'s AUTH not traced, no token', async () => {
+  it("OpenTelemetry: the application's commands traced under its span, the library's AUTH not traced, no token", async () => {
     const { code, output } = await runExample('examples/recipes/opentelemetry.ts');
     assert.equal(code, 0, output);
     assert.match(output, /^profile: \{"name":"Ada"\}$/m);
@@ -130,8 +147,13 @@ describe('npm run demo', () => {
       for (const [name, value] of Object.entries(process.env)) {
         if (!/^(AZURE_|IDENTITY_|MSI_|IMDS_|NODE_OPTIONS$)/.test(name)) env[name] = value;
       }
-      execFile(process.execPath, ['--import', 'tsx', 'examples/demo.ts', '--seconds', '8', '--token-lifetime', '3'], { env, timeout: 60_000 },
-        (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, text: stdout + stderr }));
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', 'examples/demo.ts', '--seconds', '8', '--token-lifetime', '3'],
+        { env, timeout: 60_000 },
+        (error, stdout, stderr) =>
+          resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, text: stdout + stderr }),
+      );
     });
     assert.equal(output.code, 0, output.text);
     assert.match(output.text, /token #3 for oid/);

@@ -6,10 +6,19 @@ import { describe, it, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { TokenCredential } from '@azure/core-auth';
-import { ChainedTokenCredential, ClientSecretCredential, EnvironmentCredential, ManagedIdentityCredential } from '@azure/identity';
+import {
+  ChainedTokenCredential,
+  ClientSecretCredential,
+  EnvironmentCredential,
+  ManagedIdentityCredential,
+} from '@azure/identity';
 import { createCredentialsProvider, type EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
 import { defaultIsRetryable } from '../../lib/manager/retryable.js';
-import { EntraEmulator, type EmulatedManagedIdentity, type EmulatedServicePrincipal } from '../../lib/testing/entra-emulator.js';
+import {
+  EntraEmulator,
+  type EmulatedManagedIdentity,
+  type EmulatedServicePrincipal,
+} from '../../lib/testing/entra-emulator.js';
 
 const NO_RETRIES = { retryOptions: { maxRetries: 0 } };
 
@@ -33,19 +42,22 @@ describe('createCredentialsProvider with real and hand-made credentials', () => 
 
   const failureOf = (p: EntraCredentialsProvider) => sharedFailureOf(p, {});
 
-
   before(async () => {
     emulator = await EntraEmulator.start({ tokenLifetimeSeconds: 60 });
     system = emulator.addManagedIdentity({ kind: 'system' });
     app = emulator.addServicePrincipal({ tenantId, clientId: randomUUID(), clientSecret: secret });
   });
-  beforeEach(() => { restoreEnv = emulator.applyManagedIdentityEnv(); });
+  beforeEach(() => {
+    restoreEnv = emulator.applyManagedIdentityEnv();
+  });
   afterEach(async () => {
     for (const p of providers.splice(0)) p.dispose();
     restoreEnv();
     await emulator.clearFault();
   });
-  after(async () => { await emulator.stop(); });
+  after(async () => {
+    await emulator.stop();
+  });
 
   describe('ChainedTokenCredential', () => {
     it('skips an unavailable EnvironmentCredential and uses the managed identity', async () => {
@@ -67,7 +79,7 @@ describe('createCredentialsProvider with real and hand-made credentials', () => 
       assert.equal(emulator.requests.tokenEndpoint, 1);
     });
 
-    it('reports the chain\'s AggregateAuthenticationError, retryable when one link failed transiently', async () => {
+    it("reports the chain's AggregateAuthenticationError, retryable when one link failed transiently", async () => {
       const chain = new ChainedTokenCredential(new EnvironmentCredential(), new ManagedIdentityCredential(NO_RETRIES));
       await emulator.setFault({ kind: 'status', status: 503, endpoint: 'managed-identity' });
       const { error, report } = await failureOf(provider(chain));
@@ -81,12 +93,19 @@ describe('createCredentialsProvider with real and hand-made credentials', () => 
   describe('tokens never appear in errors', () => {
     it('a token without oid is an InvalidTokenError, not retried, and not quoted', async () => {
       const raw = emulator.mint({ oid: undefined });
-      const credential: TokenCredential = { getToken: async () => ({ token: raw, expiresOnTimestamp: Date.now() + 60_000 }) };
+      const credential: TokenCredential = {
+        getToken: async () => ({ token: raw, expiresOnTimestamp: Date.now() + 60_000 }),
+      };
       const { error, report } = await failureOf(provider(credential, 3));
       assert.equal(report.attempts, 1);
       assert.equal(error.cause?.name, 'InvalidTokenError');
       assert.equal(defaultIsRetryable(error), false);
-      for (const text of [error.message, error.stack ?? '', inspect(error, { depth: 10 }), inspect(report, { depth: 10 })]) {
+      for (const text of [
+        error.message,
+        error.stack ?? '',
+        inspect(error, { depth: 10 }),
+        inspect(report, { depth: 10 }),
+      ]) {
         assert.equal(text.includes(raw), false);
         assert.doesNotMatch(text, JWT);
       }
@@ -94,7 +113,9 @@ describe('createCredentialsProvider with real and hand-made credentials', () => 
 
     it('an expired token is an InvalidTokenError, not quoted', async () => {
       const raw = emulator.mint({ exp: Math.floor(Date.now() / 1000) - 10 });
-      const credential: TokenCredential = { getToken: async () => ({ token: raw, expiresOnTimestamp: Date.now() - 10_000 }) };
+      const credential: TokenCredential = {
+        getToken: async () => ({ token: raw, expiresOnTimestamp: Date.now() - 10_000 }),
+      };
       const { error } = await failureOf(provider(credential, 1));
       assert.equal(error.cause?.name, 'InvalidTokenError');
       assert.equal(inspect(error, { depth: 10 }).includes(raw), false);
@@ -103,7 +124,9 @@ describe('createCredentialsProvider with real and hand-made credentials', () => 
     it('a credential error that quotes a token is redacted', async () => {
       const raw = emulator.mint();
       const credential: TokenCredential = {
-        getToken: async () => { throw new Error(`upstream rejected ${raw}`, { cause: new Error(`because of ${raw}`) }); },
+        getToken: async () => {
+          throw new Error(`upstream rejected ${raw}`, { cause: new Error(`because of ${raw}`) });
+        },
       };
       const { error, report } = await failureOf(provider(credential, 1));
       for (const text of [inspect(error, { depth: 10 }), inspect(report, { depth: 10 })]) {

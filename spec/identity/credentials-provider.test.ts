@@ -15,30 +15,48 @@ describe('credentials provider with malformed tokens from a credential', () => {
     ['no oid', () => makeAccessToken(60_000, { oid: undefined }), /no "oid"/],
     ['expiry missing', () => ({ ...makeAccessToken(60_000, { exp: undefined }), expiresOnTimestamp: 0 }), /no expiry/],
     ['expired', () => makeAccessToken(-1_000), /expired/],
-    ['wrong audience', () => makeAccessToken(60_000, { aud: 'https://vault.azure.net' }), /audience "https:\/\/vault\.azure\.net"/],
+    [
+      'wrong audience',
+      () => makeAccessToken(60_000, { aud: 'https://vault.azure.net' }),
+      /audience "https:\/\/vault\.azure\.net"/,
+    ],
   ];
   for (const [name, make, message] of cases) {
     it(`reports "${name}" clearly, without the token, and keeps running`, async () => {
       const issued: string[] = [];
       const provider = createCredentialsProvider({
-        credential: credentialReturning(() => { const t = make(); issued.push(t.token); return t; }),
+        credential: credentialReturning(() => {
+          const t = make();
+          issued.push(t.token);
+          return t;
+        }),
         tokenManagerOptions: { retryOptions: { maxAttempts: 1 } },
       });
       const failures: RefreshFailedEvent[] = [];
       provider.on('refreshFailed', (event) => failures.push(event));
-      const error = await provider.getToken().then(() => undefined, (e: unknown) => e);
+      const error = await provider.getToken().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       assert.ok(error instanceof TokenUnavailableError);
       assert.match(error.message, message);
       assert.ok(error.cause instanceof InvalidTokenError);
       assert.equal(failures.length, 1);
-      const everything = JSON.stringify({ message: error.message, stack: error.stack, failures: failures.map((f) => ({ ...f, error: String(f.error) })) });
+      const everything = JSON.stringify({
+        message: error.message,
+        stack: error.stack,
+        failures: failures.map((f) => ({ ...f, error: String(f.error) })),
+      });
       for (const token of issued) assert.ok(!everything.includes(token));
       provider.dispose();
     });
   }
 
   it('a credential returning null is reported, not crashed on', async () => {
-    const provider = createCredentialsProvider({ credential: credentialReturning(() => null), tokenManagerOptions: { retryOptions: { maxAttempts: 1 } } });
+    const provider = createCredentialsProvider({
+      credential: credentialReturning(() => null),
+      tokenManagerOptions: { retryOptions: { maxAttempts: 1 } },
+    });
     await assert.rejects(provider.getToken(), /returned no access token/);
     provider.dispose();
   });
@@ -80,14 +98,29 @@ describe('credentials provider lifecycle', () => {
       console.log('settled after ' + calls + ' calls');
       provider.dispose();
     `;
-    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+    });
     assert.match(out, /settled after 3 calls/);
   });
 
   it('validates its own options', () => {
     assert.throws(() => createCredentialsProvider({} as never), /Invalid option "credential"/);
-    assert.throws(() => createCredentialsProvider({ credential: credentialReturning(() => null), scopes: [] }), /Invalid option "scopes"/);
-    assert.throws(() => createCredentialsProvider({ credential: credentialReturning(() => null), username: 'oid' as never }), /Invalid option "username"/);
-    assert.throws(() => createCredentialsProvider({ credential: credentialReturning(() => null), tokenManagerOptions: { expirationRefreshRatio: 2 } }), /"expirationRefreshRatio"/);
+    assert.throws(
+      () => createCredentialsProvider({ credential: credentialReturning(() => null), scopes: [] }),
+      /Invalid option "scopes"/,
+    );
+    assert.throws(
+      () => createCredentialsProvider({ credential: credentialReturning(() => null), username: 'oid' as never }),
+      /Invalid option "username"/,
+    );
+    assert.throws(
+      () =>
+        createCredentialsProvider({
+          credential: credentialReturning(() => null),
+          tokenManagerOptions: { expirationRefreshRatio: 2 },
+        }),
+      /"expirationRefreshRatio"/,
+    );
   });
 });

@@ -5,11 +5,13 @@ import { describe, it, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
-import { createDefaultAzureCredentialsProvider, type DefaultAzureCredentialsProviderOptions } from '../../lib/identity/default-azure.js';
+import {
+  createDefaultAzureCredentialsProvider,
+  type DefaultAzureCredentialsProviderOptions,
+} from '../../lib/identity/default-azure.js';
 import { defaultCredentialsProvider } from '../../lib/identity/default-provider.js';
 import { defaultIsRetryable } from '../../lib/manager/retryable.js';
 import { EntraEmulator, applyEnv, type EmulatedManagedIdentity } from '../../lib/testing/entra-emulator.js';
-
 
 describe('createDefaultAzureCredentialsProvider', () => {
   let emulator: EntraEmulator;
@@ -21,7 +23,11 @@ describe('createDefaultAzureCredentialsProvider', () => {
   function provider(options: DefaultAzureCredentialsProviderOptions = {}): EntraCredentialsProvider {
     const created = createDefaultAzureCredentialsProvider({
       ...options,
-      tokenManagerOptions: { tokenRequestTimeout: 10_000, retryOptions: { maxAttempts: 2, initialDelay: 1, maxDelay: 1 }, ...options.tokenManagerOptions },
+      tokenManagerOptions: {
+        tokenRequestTimeout: 10_000,
+        retryOptions: { maxAttempts: 2, initialDelay: 1, maxDelay: 1 },
+        ...options.tokenManagerOptions,
+      },
     });
     providers.push(created);
     return created;
@@ -29,19 +35,22 @@ describe('createDefaultAzureCredentialsProvider', () => {
 
   const failureOf = (p: EntraCredentialsProvider) => sharedFailureOf(p, { timeout: 20_000 });
 
-
   before(async () => {
     emulator = await EntraEmulator.start({ tokenLifetimeSeconds: 60 });
     system = emulator.addManagedIdentity({ kind: 'system' });
     user = emulator.addManagedIdentity({});
   });
-  beforeEach(() => { restoreEnv = emulator.applyManagedIdentityEnv(); });
+  beforeEach(() => {
+    restoreEnv = emulator.applyManagedIdentityEnv();
+  });
   afterEach(async () => {
     for (const p of providers.splice(0)) p.dispose();
     restoreEnv();
     await emulator.clearFault();
   });
-  after(async () => { await emulator.stop(); });
+  after(async () => {
+    await emulator.stop();
+  });
 
   it('picks up the App Service managed identity from the environment', async () => {
     emulator.resetCounters();
@@ -70,7 +79,9 @@ describe('createDefaultAzureCredentialsProvider', () => {
 
   describe('with AZURE_TOKEN_CREDENTIALS=prod (no developer tools in the chain)', () => {
     let restoreProd: () => void;
-    beforeEach(() => { restoreProd = applyEnv({ AZURE_TOKEN_CREDENTIALS: 'prod' }); });
+    beforeEach(() => {
+      restoreProd = applyEnv({ AZURE_TOKEN_CREDENTIALS: 'prod' });
+    });
     afterEach(() => restoreProd());
 
     it('a 500 from the identity endpoint is an AggregateAuthenticationError that is retried', async () => {
@@ -87,7 +98,9 @@ describe('createDefaultAzureCredentialsProvider', () => {
 
     it('an unknown managed identity is not retried', async () => {
       emulator.resetCounters();
-      const { error, report } = await failureOf(provider({ credentialOptions: { managedIdentityClientId: randomUUID() } }));
+      const { error, report } = await failureOf(
+        provider({ credentialOptions: { managedIdentityClientId: randomUUID() } }),
+      );
       assert.equal(report.attempts, 1);
       assert.equal(error.cause?.name, 'AggregateAuthenticationError');
       assert.equal(defaultIsRetryable(error), false);
@@ -97,17 +110,28 @@ describe('createDefaultAzureCredentialsProvider', () => {
   describe('invalid options throw a TypeError naming the option', () => {
     const cases: [string, unknown, RegExp][] = [
       ['options not an object', 5, /^Invalid options: expected an object, got 5$/],
-      ['credentialOptions not an object', { credentialOptions: null }, /^Invalid option "credentialOptions": expected an object, got null$/],
+      [
+        'credentialOptions not an object',
+        { credentialOptions: null },
+        /^Invalid option "credentialOptions": expected an object, got null$/,
+      ],
       ['invalid scopes', { scopes: '' }, /^Invalid option "scopes"/],
-      ['invalid tokenManagerOptions', { tokenManagerOptions: { expirationRefreshRatio: 2 } }, /^Invalid option "expirationRefreshRatio"/],
+      [
+        'invalid tokenManagerOptions',
+        { tokenManagerOptions: { expirationRefreshRatio: 2 } },
+        /^Invalid option "expirationRefreshRatio"/,
+      ],
     ];
     for (const [name, options, message] of cases) {
       it(name, () => {
-        assert.throws(() => createDefaultAzureCredentialsProvider(options as DefaultAzureCredentialsProviderOptions), (error: Error) => {
-          assert.equal(error.name, 'TypeError');
-          assert.match(error.message, message);
-          return true;
-        });
+        assert.throws(
+          () => createDefaultAzureCredentialsProvider(options as DefaultAzureCredentialsProviderOptions),
+          (error: Error) => {
+            assert.equal(error.name, 'TypeError');
+            assert.match(error.message, message);
+            return true;
+          },
+        );
       });
     }
   });

@@ -5,7 +5,10 @@ import { describe, it, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
-import { createManagedIdentityCredentialsProvider, type ManagedIdentityCredentialsProviderOptions } from '../../lib/identity/managed-identity.js';
+import {
+  createManagedIdentityCredentialsProvider,
+  type ManagedIdentityCredentialsProviderOptions,
+} from '../../lib/identity/managed-identity.js';
 import { defaultIsRetryable, retryAfterMs } from '../../lib/manager/retryable.js';
 import { EntraEmulator, type EmulatedManagedIdentity, type EntraFault } from '../../lib/testing/entra-emulator.js';
 
@@ -29,21 +32,24 @@ describe('createManagedIdentityCredentialsProvider', () => {
 
   const failureOf = (p: EntraCredentialsProvider) => sharedFailureOf(p, {});
 
-
   before(async () => {
     // 60 s tokens: below MSAL's 5-minute renewal margin, so every credential call reaches the emulator.
     emulator = await EntraEmulator.start({ tokenLifetimeSeconds: 60 });
     system = emulator.addManagedIdentity({ kind: 'system' });
     user = emulator.addManagedIdentity({});
   });
-  beforeEach(() => { restoreEnv = emulator.applyManagedIdentityEnv(); });
+  beforeEach(() => {
+    restoreEnv = emulator.applyManagedIdentityEnv();
+  });
   afterEach(async () => {
     for (const p of providers.splice(0)) p.dispose();
     restoreEnv();
     emulator.destroyHungRequests();
     await emulator.clearFault();
   });
-  after(async () => { await emulator.stop(); });
+  after(async () => {
+    await emulator.stop();
+  });
 
   describe('obtains a token for', () => {
     it('the system-assigned identity by default', async () => {
@@ -89,9 +95,12 @@ describe('createManagedIdentityCredentialsProvider', () => {
   describe('failures', () => {
     it('an unknown user-assigned identity is not retried', async () => {
       emulator.resetCounters();
-      const { error, report } = await failureOf(provider({
-        clientId: randomUUID(), tokenManagerOptions: { retryOptions: { maxAttempts: 3, initialDelay: 1, maxDelay: 1 } },
-      }));
+      const { error, report } = await failureOf(
+        provider({
+          clientId: randomUUID(),
+          tokenManagerOptions: { retryOptions: { maxAttempts: 3, initialDelay: 1, maxDelay: 1 } },
+        }),
+      );
       assert.equal(report.attempts, 1);
       assert.equal(emulator.requests.managedIdentity, 1);
       assert.equal(error.cause?.name, 'CredentialUnavailableError');
@@ -136,24 +145,59 @@ describe('createManagedIdentityCredentialsProvider', () => {
   describe('invalid options throw a TypeError naming the option', () => {
     const cases: [string, unknown, RegExp][] = [
       ['options not an object', 'system', /^Invalid options: expected an object, got the string "system"$/],
-      ['unknown managedIdentityType', { managedIdentityType: 'both' }, /^Invalid option "managedIdentityType": expected "system-assigned" or "user-assigned", got the string "both"$/],
-      ['user-assigned without an id', { managedIdentityType: 'user-assigned' }, /^Invalid option "managedIdentityType": "user-assigned" needs exactly one of "clientId", "objectId" or "resourceId", got none$/],
-      ['user-assigned with two ids', { managedIdentityType: 'user-assigned', clientId: 'a', objectId: 'b' }, /got "clientId" and "objectId"$/],
-      ['two ids without a type', { clientId: 'a', resourceId: '/subscriptions/s/resourceGroups/g/providers/x' }, /got "clientId" and "resourceId"$/],
-      ['system-assigned with an id', { managedIdentityType: 'system-assigned', objectId: 'b' }, /^Invalid option "managedIdentityType": "system-assigned" takes no "objectId"/],
-      ['empty clientId', { clientId: '' }, /^Invalid option "clientId": expected a non-empty string, got an empty string$/],
+      [
+        'unknown managedIdentityType',
+        { managedIdentityType: 'both' },
+        /^Invalid option "managedIdentityType": expected "system-assigned" or "user-assigned", got the string "both"$/,
+      ],
+      [
+        'user-assigned without an id',
+        { managedIdentityType: 'user-assigned' },
+        /^Invalid option "managedIdentityType": "user-assigned" needs exactly one of "clientId", "objectId" or "resourceId", got none$/,
+      ],
+      [
+        'user-assigned with two ids',
+        { managedIdentityType: 'user-assigned', clientId: 'a', objectId: 'b' },
+        /got "clientId" and "objectId"$/,
+      ],
+      [
+        'two ids without a type',
+        { clientId: 'a', resourceId: '/subscriptions/s/resourceGroups/g/providers/x' },
+        /got "clientId" and "resourceId"$/,
+      ],
+      [
+        'system-assigned with an id',
+        { managedIdentityType: 'system-assigned', objectId: 'b' },
+        /^Invalid option "managedIdentityType": "system-assigned" takes no "objectId"/,
+      ],
+      [
+        'empty clientId',
+        { clientId: '' },
+        /^Invalid option "clientId": expected a non-empty string, got an empty string$/,
+      ],
       ['numeric objectId', { objectId: 42 }, /^Invalid option "objectId": expected a non-empty string, got 42$/],
-      ['resourceId that is not an ARM id', { resourceId: 'my-identity' }, /^Invalid option "resourceId": expected an ARM resource id/],
-      ['credentialOptions not an object', { credentialOptions: 'x' }, /^Invalid option "credentialOptions": expected an object/],
+      [
+        'resourceId that is not an ARM id',
+        { resourceId: 'my-identity' },
+        /^Invalid option "resourceId": expected an ARM resource id/,
+      ],
+      [
+        'credentialOptions not an object',
+        { credentialOptions: 'x' },
+        /^Invalid option "credentialOptions": expected an object/,
+      ],
       ['invalid scopes (common option)', { scopes: [] }, /^Invalid option "scopes"/],
     ];
     for (const [name, options, message] of cases) {
       it(name, () => {
-        assert.throws(() => createManagedIdentityCredentialsProvider(options as ManagedIdentityCredentialsProviderOptions), (error: Error) => {
-          assert.equal(error.name, 'TypeError');
-          assert.match(error.message, message);
-          return true;
-        });
+        assert.throws(
+          () => createManagedIdentityCredentialsProvider(options as ManagedIdentityCredentialsProviderOptions),
+          (error: Error) => {
+            assert.equal(error.name, 'TypeError');
+            assert.match(error.message, message);
+            return true;
+          },
+        );
       });
     }
   });

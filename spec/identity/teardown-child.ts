@@ -9,10 +9,16 @@
 // Messages to the parent: 'requested' when the deaf credential is first asked; on 'shutdown' from the parent, it
 // shuts down, answers 'down' and closes the channel.
 import type { TokenCredential } from '@azure/core-auth';
-import { createCredentialsProvider, createEntraRedis, createManagedIdentityCredentialsProvider } from '../../lib/index.js';
+import {
+  createCredentialsProvider,
+  createEntraRedis,
+  createManagedIdentityCredentialsProvider,
+} from '../../lib/index.js';
 
 const [source, shutdown, port, options] = process.argv.slice(2);
-const tokenManagerOptions = JSON.parse(options ?? '{}') as Parameters<typeof createCredentialsProvider>[0]['tokenManagerOptions'];
+const tokenManagerOptions = JSON.parse(options ?? '{}') as Parameters<
+  typeof createCredentialsProvider
+>[0]['tokenManagerOptions'];
 let asked = false;
 const deaf: TokenCredential = {
   getToken: () => {
@@ -21,16 +27,20 @@ const deaf: TokenCredential = {
     return new Promise(() => {});
   },
 };
-const provider = source === 'managed-identity'
-  ? createManagedIdentityCredentialsProvider({ tokenManagerOptions })
-  : createCredentialsProvider({ credential: deaf, tokenManagerOptions });
+const provider =
+  source === 'managed-identity'
+    ? createManagedIdentityCredentialsProvider({ tokenManagerOptions })
+    : createCredentialsProvider({ credential: deaf, tokenManagerOptions });
 const redis = createEntraRedis({ host: '127.0.0.1', port: Number(port), credentialsProvider: provider });
 redis.on('error', () => {});
 
 process.on('message', (message) => {
   if (message !== 'shutdown') return;
-  void redis.quit().catch(() => {}).then(() => {
-    if (shutdown === 'dispose') provider.dispose();
-    process.send?.('down', () => process.disconnect());
-  });
+  void redis
+    .quit()
+    .catch(() => {})
+    .then(() => {
+      if (shutdown === 'dispose') provider.dispose();
+      process.send?.('down', () => process.disconnect());
+    });
 });

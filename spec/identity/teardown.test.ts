@@ -31,23 +31,38 @@ describe('teardown while the token service hangs', () => {
   const children: ChildProcess[] = [];
   afterEach(() => {
     // A child left by a failed test would keep this process alive.
-    for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const child of children.splice(0))
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   after(async () => {
     restoreEnv();
     await Promise.all([emulator.stop(), redis.stop()]);
   });
 
-  function start(source: 'managed-identity' | 'deaf-credential', shutdown: 'dispose' | 'last-client', options: TokenManagerOptions): {
-    child: ChildProcess; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>; output(): string;
+  function start(
+    source: 'managed-identity' | 'deaf-credential',
+    shutdown: 'dispose' | 'last-client',
+    options: TokenManagerOptions,
+  ): {
+    child: ChildProcess;
+    exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+    output(): string;
   } {
     let output = '';
     const child = fork(CHILD, [source, shutdown, String(redis.port), JSON.stringify(options)], {
-      execArgv: ['--import', 'tsx'], env: process.env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      execArgv: ['--import', 'tsx'],
+      env: process.env,
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     children.push(child);
-    for (const stream of [must(child.stdout, "the child's stdout"), must(child.stderr, "the child's stderr")]) stream.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+    for (const stream of [must(child.stdout, "the child's stdout"), must(child.stderr, "the child's stderr")])
+      stream.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+      });
+    const exited = once(child, 'exit').then(([code, signal]) => ({
+      code: code as number | null,
+      signal: signal as NodeJS.Signals | null,
+    }));
     return { child, exited, output: () => output };
   }
 
@@ -59,7 +74,9 @@ describe('teardown while the token service hangs', () => {
     let bound: NodeJS.Timeout | undefined;
     const outcome = await Promise.race([
       run.exited,
-      new Promise<'still running'>((resolve) => { bound = setTimeout(() => resolve('still running'), EXIT_BOUND_MS); }),
+      new Promise<'still running'>((resolve) => {
+        bound = setTimeout(() => resolve('still running'), EXIT_BOUND_MS);
+      }),
     ]);
     clearTimeout(bound);
     if (outcome === 'still running') {
@@ -94,7 +111,8 @@ describe('teardown while the token service hangs', () => {
   it('managed identity: each abandoned attempt closes its request, none piles up', async () => {
     emulator.resetCounters();
     const run = start('managed-identity', 'dispose', {
-      tokenRequestTimeout: 200, retryOptions: { maxAttempts: 2, initialDelay: 20, maxDelay: 50 },
+      tokenRequestTimeout: 200,
+      retryOptions: { maxAttempts: 2, initialDelay: 20, maxDelay: 50 },
     });
     // Four requests, so at least three attempts were abandoned at their timeout; at most one is in flight.
     await emulator.waitForRequests(4, { counter: 'managedIdentity', timeoutMs: 30_000 });

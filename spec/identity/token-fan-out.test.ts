@@ -60,11 +60,18 @@ describe('TokenFanOut', () => {
 
   it('skips subscribers that detached meanwhile; one that throws does not stop the others', async () => {
     const { subscribers, recorders, fanOut } = setUp(30);
-    subscribers.add({ onToken: () => { throw new Error('broken subscriber'); } });
+    subscribers.add({
+      onToken: () => {
+        throw new Error('broken subscriber');
+      },
+    });
     fanOut.deliver(token('t1'));
     const detached = recorders[25] as Recorder;
     subscribers.delete(detached);
-    await turnsUntilAllHave(recorders.filter((r) => r !== detached), 't1');
+    await turnsUntilAllHave(
+      recorders.filter((r) => r !== detached),
+      't1',
+    );
     assert.deepEqual(detached.received, []);
   });
 

@@ -13,8 +13,12 @@ import { countEvents, waitUntil, World } from '../../harness/world.js';
 import { must } from '../support/must.js';
 
 let world: World;
-before(async () => { world = await World.start({ tokenLifetimeSeconds: 3 }); });
-after(async () => { await world.stop(); });
+before(async () => {
+  world = await World.start({ tokenLifetimeSeconds: 3 });
+});
+after(async () => {
+  await world.stop();
+});
 
 /** The emulator's tokens, through a real ManagedIdentityCredential, with expiresOnTimestamp rewritten by `misreport`. */
 function misreporting(misreport: (token: AccessToken) => unknown): { credential: TokenCredential; issued: string[] } {
@@ -35,11 +39,16 @@ function misreporting(misreport: (token: AccessToken) => unknown): { credential:
 describe("a credential's implausible expiresOnTimestamp", () => {
   const providers: EntraCredentialsProvider[] = [];
   function provider(credential: TokenCredential): EntraCredentialsProvider {
-    const created = createCredentialsProvider({ credential, tokenManagerOptions: { retryOptions: { initialDelay: 50, maxDelay: 200 } } });
+    const created = createCredentialsProvider({
+      credential,
+      tokenManagerOptions: { retryOptions: { initialDelay: 50, maxDelay: 200 } },
+    });
     providers.push(created);
     return created;
   }
-  afterEach(() => { for (const p of providers.splice(0)) p.dispose(); });
+  afterEach(() => {
+    for (const p of providers.splice(0)) p.dispose();
+  });
 
   it('epoch seconds: the JWT exp decides, commands work through rotations, the mismatch is reported once', async () => {
     const { credential, issued } = misreporting((token) => Math.floor(token.expiresOnTimestamp / 1000));
@@ -75,7 +84,10 @@ describe("a credential's implausible expiresOnTimestamp", () => {
       const token = await p.getToken();
       assert.equal(token.expiresOn, Number(token.claims.exp) * 1000);
     }
-    assert.deepEqual(counts.map((c) => c.count), [1, 1, 0]);
+    assert.deepEqual(
+      counts.map((c) => c.count),
+      [1, 1, 0],
+    );
     assert.deepEqual(reasons, ['after-token-expiry']);
   });
 });

@@ -36,7 +36,10 @@ async function main(): Promise<void> {
 
   // A credential that ignores its signal and never settles, abandoned at its timeout.
   const deaf = manager(() => new Promise(() => undefined), 50);
-  const abandoned = await deaf.getToken().then(() => false, () => true);
+  const abandoned = await deaf.getToken().then(
+    () => false,
+    () => true,
+  );
   deaf.dispose();
   // The caller's wait may end a moment before the request's own timeout abandons the request: poll, within a bound
   // far beyond any scheduling delay.
@@ -46,7 +49,9 @@ async function main(): Promise<void> {
     afterAbandoned = await promiseHookInstalled();
   }
 
-  process.stdout.write(`${JSON.stringify({ before, signalCurrent, duringRequest, afterSettled, abandoned, afterAbandoned })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ before, signalCurrent, duringRequest, afterSettled, abandoned, afterAbandoned })}\n`,
+  );
 }
 
 main().catch((error: unknown) => {

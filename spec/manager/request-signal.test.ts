@@ -14,7 +14,10 @@ it('the request signal is current during a token request, and no promise hook is
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', CHILD], { env: process.env });
   const seen = JSON.parse(stdout.trim()) as Record<string, boolean>;
   assert.equal(seen.before, false, 'a promise hook was installed before any token request: the probe sees nothing');
-  assert.equal(seen.signalCurrent, true, 'the credential\'s code sees its request\'s signal');
+  assert.equal(seen.signalCurrent, true, "the credential's code sees its request's signal");
   assert.equal(seen.abandoned, true, 'the deaf request was abandoned at its timeout');
-  assert.deepEqual({ afterSettled: seen.afterSettled, afterAbandoned: seen.afterAbandoned }, { afterSettled: false, afterAbandoned: false });
+  assert.deepEqual(
+    { afterSettled: seen.afterSettled, afterAbandoned: seen.afterAbandoned },
+    { afterSettled: false, afterAbandoned: false },
+  );
 });

@@ -34,7 +34,7 @@ describe('delays between attempts (fake timers)', () => {
   beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'Date'], now: T0 }));
   afterEach(() => mock.timers.reset());
 
-  it('jitter takes random × jitter off the backoff, from the manager\'s random source', async () => {
+  it("jitter takes random × jitter off the backoff, from the manager's random source", async () => {
     const source = new ScriptedSource(issue(60_000)).then(failWith(networkError()), failWith(networkError()));
     const manager = managerFor(source, { initialDelay: 1_000, backoffMultiplier: 2, jitter: 0.5 }, () => 0.5);
     const pending = manager.getToken({ timeout: 60_000 });
@@ -48,12 +48,23 @@ describe('delays between attempts (fake timers)', () => {
   });
 
   it('the backoff stops growing at maxDelay', async () => {
-    const source = new ScriptedSource(issue(60_000)).then(failWith(networkError()), failWith(networkError()), failWith(networkError()));
-    const manager = managerFor(source, { maxAttempts: 4, initialDelay: 1_000, backoffMultiplier: 10, maxDelay: 3_000, jitter: 0 }, () => 0);
+    const source = new ScriptedSource(issue(60_000)).then(
+      failWith(networkError()),
+      failWith(networkError()),
+      failWith(networkError()),
+    );
+    const manager = managerFor(
+      source,
+      { maxAttempts: 4, initialDelay: 1_000, backoffMultiplier: 10, maxDelay: 3_000, jitter: 0 },
+      () => 0,
+    );
     const pending = manager.getToken({ timeout: 60_000 });
     await flush();
     const delays = [await timeUntilCalls(source, 2), await timeUntilCalls(source, 3), await timeUntilCalls(source, 4)];
-    assert.deepEqual(delays.map((d) => Math.round(d / 100) * 100), [1_000, 3_000, 3_000]);
+    assert.deepEqual(
+      delays.map((d) => Math.round(d / 100) * 100),
+      [1_000, 3_000, 3_000],
+    );
     await pending;
     manager.dispose();
   });
@@ -74,12 +85,15 @@ describe('delays between attempts (fake timers)', () => {
     const throttled = Object.assign(new Error('throttled'), { statusCode: 429, retryAfterInMs: 5_000 });
     const source = new ScriptedSource(issue(60_000)).then(failWith(throttled));
     const manager = managerFor(source, { initialDelay: 100, jitter: 0 }, () => 0);
-    const outcome = manager.getToken({ timeout: 60_000 }).then(() => undefined, (e: unknown) => e);
+    const outcome = manager.getToken({ timeout: 60_000 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     await flush();
     mock.timers.tick(1_000);
     await flush();
     manager.dispose();
-    assert.ok(await outcome instanceof Error);
+    assert.ok((await outcome) instanceof Error);
     for (let elapsed = 0; elapsed < 10_000; elapsed += 100) {
       mock.timers.tick(100);
       await flush();

@@ -33,9 +33,17 @@ describe('errors of real @azure/identity credentials', () => {
       case 'ManagedIdentityCredential':
         return new ManagedIdentityCredential({ ...options });
       case 'ClientSecretCredential':
-        return new ClientSecretCredential(tenantId, secretClientId, SECRET, { ...emulator.credentialOptions(), ...options });
+        return new ClientSecretCredential(tenantId, secretClientId, SECRET, {
+          ...emulator.credentialOptions(),
+          ...options,
+        });
       case 'ClientCertificateCredential':
-        return new ClientCertificateCredential(tenantId, certClientId, { certificate: cert.cert + cert.key }, { ...emulator.credentialOptions(), ...options });
+        return new ClientCertificateCredential(
+          tenantId,
+          certClientId,
+          { certificate: cert.cert + cert.key },
+          { ...emulator.credentialOptions(), ...options },
+        );
     }
   }
 
@@ -76,12 +84,16 @@ describe('errors of real @azure/identity credentials', () => {
       restore();
     }
   });
-  beforeEach(() => { restoreEnv = emulator.applyManagedIdentityEnv(); });
+  beforeEach(() => {
+    restoreEnv = emulator.applyManagedIdentityEnv();
+  });
   afterEach(async () => {
     restoreEnv();
     await emulator.clearFault();
   });
-  after(async () => { await emulator.stop(); });
+  after(async () => {
+    await emulator.stop();
+  });
 
   describe('network failures are retryable', () => {
     for (const kind of KINDS) {
@@ -130,7 +142,8 @@ describe('errors of real @azure/identity credentials', () => {
             // no cause; 4.14 on keeps MSAL's ServerError, which has the status but not the headers either.
             assert.equal(error.name, 'AuthenticationRequiredError');
             assert.match(error.message, /^(server_error|temporarily_unavailable): Error\(s\): \d+ - .*AADSTS\d+/);
-            if (error.cause !== undefined) assert.equal(error.cause.status, fault.kind === 'status' ? fault.status : undefined);
+            if (error.cause !== undefined)
+              assert.equal(error.cause.status, fault.kind === 'status' ? fault.status : undefined);
             assert.equal('statusCode' in error, false);
           }
           assert.equal(defaultIsRetryable(error), true);
@@ -158,23 +171,40 @@ describe('errors of real @azure/identity credentials', () => {
 
     it('ClientSecretCredential with a wrong secret: invalid_client AADSTS7000215, secret not quoted', async () => {
       emulator.resetCounters();
-      const error = await failureOf(new ClientSecretCredential(tenantId, secretClientId, 'a-wrong-secret-value', { ...emulator.credentialOptions(), ...NO_RETRIES }));
+      const error = await failureOf(
+        new ClientSecretCredential(tenantId, secretClientId, 'a-wrong-secret-value', {
+          ...emulator.credentialOptions(),
+          ...NO_RETRIES,
+        }),
+      );
       assert.equal(error.name, 'AuthenticationRequiredError');
-      assert.match(error.message, /^invalid_client: Error\(s\): 7000215 - .*AADSTS7000215: Invalid client secret provided/);
+      assert.match(
+        error.message,
+        /^invalid_client: Error\(s\): 7000215 - .*AADSTS7000215: Invalid client secret provided/,
+      );
       assert.doesNotMatch(inspect(error, { depth: 10 }), /a-wrong-secret-value/);
       assert.equal(defaultIsRetryable(error), false);
       assert.equal(emulator.requests.tokenEndpoint, 1);
     });
 
     it('ClientSecretCredential for an unknown client: unauthorized_client AADSTS700016', async () => {
-      const error = await failureOf(new ClientSecretCredential(tenantId, randomUUID(), SECRET, { ...emulator.credentialOptions(), ...NO_RETRIES }));
+      const error = await failureOf(
+        new ClientSecretCredential(tenantId, randomUUID(), SECRET, { ...emulator.credentialOptions(), ...NO_RETRIES }),
+      );
       assert.match(error.message, /^unauthorized_client: Error\(s\): 700016 /);
       assert.equal(defaultIsRetryable(error), false);
     });
 
     it('ClientCertificateCredential with a certificate the app does not know: invalid_client AADSTS700027', async () => {
       const other = selfSignedCertificate('real-errors-unregistered');
-      const error = await failureOf(new ClientCertificateCredential(tenantId, certClientId, { certificate: other.cert + other.key }, { ...emulator.credentialOptions(), ...NO_RETRIES }));
+      const error = await failureOf(
+        new ClientCertificateCredential(
+          tenantId,
+          certClientId,
+          { certificate: other.cert + other.key },
+          { ...emulator.credentialOptions(), ...NO_RETRIES },
+        ),
+      );
       assert.match(error.message, /^invalid_client: Error\(s\): 700027 /);
       assert.equal(defaultIsRetryable(error), false);
     });
@@ -189,7 +219,11 @@ describe('errors of real @azure/identity credentials', () => {
   });
 
   describe('confidential credentials before the authority metadata is known', () => {
-    for (const fault of [{ kind: 'down' }, { kind: 'status', status: 500 }, { kind: 'status', status: 403 }] as EntraFault[]) {
+    for (const fault of [
+      { kind: 'down' },
+      { kind: 'status', status: 500 },
+      { kind: 'status', status: 403 },
+    ] as EntraFault[]) {
       it(`authority ${JSON.stringify(fault)}: CredentialUnavailableError endpoints_resolution_error, retryable`, async () => {
         const credential = make('ClientSecretCredential');
         await emulator.setFault({ ...fault, endpoint: 'authority' });
@@ -202,7 +236,12 @@ describe('errors of real @azure/identity credentials', () => {
     }
 
     it('a tenant the authority does not know looks the same (a documented limit: it is retried)', async () => {
-      const error = await failureOf(new ClientSecretCredential(randomUUID(), secretClientId, SECRET, { ...emulator.credentialOptions(), ...NO_RETRIES }));
+      const error = await failureOf(
+        new ClientSecretCredential(randomUUID(), secretClientId, SECRET, {
+          ...emulator.credentialOptions(),
+          ...NO_RETRIES,
+        }),
+      );
       assert.match(error.message, /^endpoints_resolution_error: /);
       assert.equal(defaultIsRetryable(error), true);
     });
@@ -224,7 +263,9 @@ describe('errors of real @azure/identity credentials', () => {
     });
 
     it('retryOptions.maxRetries: 0 turns off the core-rest-pipeline retries that are on by default', async () => {
-      const retrying = make('ClientSecretCredential', { retryOptions: { maxRetries: 2, retryDelayInMs: 1, maxRetryDelayInMs: 1 } });
+      const retrying = make('ClientSecretCredential', {
+        retryOptions: { maxRetries: 2, retryDelayInMs: 1, maxRetryDelayInMs: 1 },
+      });
       await retrying.getToken(SCOPE);
       await emulator.setFault({ kind: 'status', status: 500 });
       emulator.resetCounters();
@@ -241,11 +282,17 @@ describe('errors of real @azure/identity credentials', () => {
     });
 
     it('ManagedIdentityCredential uses the HTTP client (and retry options) of the first one in the process', async () => {
-      const retrying = make('ManagedIdentityCredential', { retryOptions: { maxRetries: 2, retryDelayInMs: 1, maxRetryDelayInMs: 1 } });
+      const retrying = make('ManagedIdentityCredential', {
+        retryOptions: { maxRetries: 2, retryDelayInMs: 1, maxRetryDelayInMs: 1 },
+      });
       await emulator.setFault({ kind: 'status', status: 500 });
       emulator.resetCounters();
       await failureOf(retrying);
-      assert.equal(emulator.requests.managedIdentity, 1, 'maxRetries: 2 ignored: MSAL reuses the first credential\'s client');
+      assert.equal(
+        emulator.requests.managedIdentity,
+        1,
+        "maxRetries: 2 ignored: MSAL reuses the first credential's client",
+      );
     });
   });
 

@@ -4,7 +4,15 @@ import { DisposedError, InvalidTokenError, TokenRequestTimeoutError, TokenUnavai
 import { TokenManager, type RefreshFailure } from '../../lib/manager/token-manager.js';
 import type { TokenManagerOptions } from '../../lib/manager/options.js';
 import type { EntraToken } from '../../lib/token/entra-token.js';
-import { ScriptedSource, failWith, hang, hangDeaf, issue, makeAccessToken, networkError } from '../support/fake-credential.js';
+import {
+  ScriptedSource,
+  failWith,
+  hang,
+  hangDeaf,
+  issue,
+  makeAccessToken,
+  networkError,
+} from '../support/fake-credential.js';
 import { must } from '../support/must.js';
 
 const T0 = 1_700_000_000_000;
@@ -38,7 +46,11 @@ function managerWith(source: ScriptedSource, tokenManagerOptions: TokenManagerOp
   const tokens: EntraToken[] = [];
   const failures: RefreshFailure[] = [];
   const manager = new TokenManager(source.fetch, {
-    tokenManagerOptions: { refreshJitter: 0, ...tokenManagerOptions, retryOptions: { jitter: 0, isRetryable: retryAll, ...tokenManagerOptions.retryOptions } },
+    tokenManagerOptions: {
+      refreshJitter: 0,
+      ...tokenManagerOptions,
+      retryOptions: { jitter: 0, isRetryable: retryAll, ...tokenManagerOptions.retryOptions },
+    },
     hooks: { onToken: (t) => tokens.push(t), onRefreshFailed: (f) => failures.push(f) },
     random: () => 0.5,
   });
@@ -127,7 +139,9 @@ describe('TokenManager schedule (fake timers)', () => {
   it('an already-expired token is rejected clearly and never handed out', async () => {
     const expired = makeAccessToken(-1_000);
     const source = new ScriptedSource(async () => expired);
-    const { manager, failures } = managerWith(source, { retryOptions: { isRetryable: (e) => !(e instanceof InvalidTokenError) } });
+    const { manager, failures } = managerWith(source, {
+      retryOptions: { isRetryable: (e) => !(e instanceof InvalidTokenError) },
+    });
     await assert.rejects(manager.getToken(), (error: unknown) => {
       assert.ok(error instanceof TokenUnavailableError);
       assert.match(error.message, /expired/);
@@ -143,7 +157,9 @@ describe('TokenManager schedule (fake timers)', () => {
   it('an unchanged token is not announced, and a new one arrives well before expiry', async () => {
     const first = makeAccessToken(60_000);
     // MSAL-like cache: the same token until 5 s before expiry, then a new one
-    const source = new ScriptedSource(async () => (Date.now() < first.expiresOnTimestamp - 5_000 ? first : makeAccessToken(60_000)));
+    const source = new ScriptedSource(async () =>
+      Date.now() < first.expiresOnTimestamp - 5_000 ? first : makeAccessToken(60_000),
+    );
     const { manager, tokens } = managerWith(source);
     manager.start();
     await flush();
@@ -152,7 +168,10 @@ describe('TokenManager schedule (fake timers)', () => {
     assert.equal(source.calls, 2);
     assert.equal(tokens.length, 1, 'an unchanged token is not announced');
     const waited = await advanceUntil(() => tokens.length === 2, 18_000, 100);
-    assert.ok(Date.now() < first.expiresOnTimestamp - 1_000, `new token only ${first.expiresOnTimestamp - Date.now()} ms before expiry`);
+    assert.ok(
+      Date.now() < first.expiresOnTimestamp - 1_000,
+      `new token only ${first.expiresOnTimestamp - Date.now()} ms before expiry`,
+    );
     // `as number`: the assertion of 2 above narrowed its type, but the calls went on during advanceUntil.
     assert.ok((source.calls as number) < 20, `re-checks: ${source.calls}`);
     assert.ok(waited > 0);
@@ -165,15 +184,21 @@ describe('TokenManager schedule (fake timers)', () => {
     const only = makeAccessToken(60_000);
     const source = new ScriptedSource(async () => only);
     const { manager } = managerWith(source, { retryOptions: { maxAttempts: 1 } });
-    assert.ok((await manager.getToken()).sameAs((await manager.getToken())));
+    assert.ok((await manager.getToken()).sameAs(await manager.getToken()));
     await advance(57_000, 500);
     assert.equal(manager.validToken(), undefined, 'inside the margin: not served from the cache');
     const late = manager.getToken({ timeout: 1_000 });
     await flush();
     const token = await late;
-    assert.ok(token.expiresOn - Date.now() <= 5_000 && token.expiresOn > Date.now(), 'the only valid token, with less than the margin left');
+    assert.ok(
+      token.expiresOn - Date.now() <= 5_000 && token.expiresOn > Date.now(),
+      'the only valid token, with less than the margin left',
+    );
     await advance(3_500, 500);
-    const expired = manager.getToken({ timeout: 1_000 }).then(() => 'resolved', (error: unknown) => error);
+    const expired = manager.getToken({ timeout: 1_000 }).then(
+      () => 'resolved',
+      (error: unknown) => error,
+    );
     await advance(1_500, 100);
     const outcome = await expired;
     assert.ok(outcome instanceof TokenUnavailableError, String(outcome));
@@ -182,8 +207,14 @@ describe('TokenManager schedule (fake timers)', () => {
   });
 
   it('retries within a cycle with exponential backoff, then recovers', async () => {
-    const source = new ScriptedSource(issue(100_000)).then(issue(100_000), failWith(networkError()), failWith(networkError()));
-    const { manager, tokens, failures } = managerWith(source, { retryOptions: { initialDelay: 1_000, backoffMultiplier: 2 } });
+    const source = new ScriptedSource(issue(100_000)).then(
+      issue(100_000),
+      failWith(networkError()),
+      failWith(networkError()),
+    );
+    const { manager, tokens, failures } = managerWith(source, {
+      retryOptions: { initialDelay: 1_000, backoffMultiplier: 2 },
+    });
     manager.start();
     await flush();
     await advance(70_000, 100);
@@ -202,7 +233,9 @@ describe('TokenManager schedule (fake timers)', () => {
   it('never stops: exhausted cycles are reported and retried before expiry, the valid token is served meanwhile', async () => {
     const source = new ScriptedSource(issue(100_000)).then(issue(100_000));
     source.otherwise(failWith(networkError()));
-    const { manager, tokens, failures } = managerWith(source, { retryOptions: { maxAttempts: 3, initialDelay: 1_000, maxDelay: 8_000 } });
+    const { manager, tokens, failures } = managerWith(source, {
+      retryOptions: { maxAttempts: 3, initialDelay: 1_000, maxDelay: 8_000 },
+    });
     manager.start();
     await flush();
     const first = must(tokens[0], 'the first token');
@@ -238,7 +271,9 @@ describe('TokenManager schedule (fake timers)', () => {
   });
 
   it('a TypeError from the credential is retried when isRetryable says so (p-retry alone would not)', async () => {
-    const source = new ScriptedSource(issue(60_000)).then(failWith(new TypeError('Cannot read properties of undefined')));
+    const source = new ScriptedSource(issue(60_000)).then(
+      failWith(new TypeError('Cannot read properties of undefined')),
+    );
     const { manager } = managerWith(source, { retryOptions: { initialDelay: 100 } });
     const pending = manager.getToken({ timeout: 60_000 });
     await advance(200, 50);
@@ -250,7 +285,10 @@ describe('TokenManager schedule (fake timers)', () => {
   it('a caller that times out while the first request is still in flight gets a timeout as cause', async () => {
     const source = new ScriptedSource(hang());
     const { manager } = managerWith(source, { tokenRequestTimeout: 10_000 });
-    const outcome = manager.getToken({ timeout: 1_000 }).then(() => undefined, (e: unknown) => e);
+    const outcome = manager.getToken({ timeout: 1_000 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     await advance(1_100, 100);
     const error = await outcome;
     assert.ok(error instanceof TokenUnavailableError);
@@ -260,7 +298,13 @@ describe('TokenManager schedule (fake timers)', () => {
 
   it('a throwing isRetryable counts as not retryable', async () => {
     const source = new ScriptedSource(failWith(networkError()));
-    const { manager } = managerWith(source, { retryOptions: { isRetryable: () => { throw new Error('oops'); } } });
+    const { manager } = managerWith(source, {
+      retryOptions: {
+        isRetryable: () => {
+          throw new Error('oops');
+        },
+      },
+    });
     await assert.rejects(manager.getToken(), TokenUnavailableError);
     assert.equal(source.calls, 1);
     manager.dispose();
@@ -270,7 +314,8 @@ describe('TokenManager schedule (fake timers)', () => {
     const throttled = Object.assign(new Error('throttled'), { statusCode: 429, retryAfterInMs: 5_000 });
     const source = new ScriptedSource(issue(100_000)).then(failWith(throttled));
     const manager = new TokenManager(source.fetch, {
-      tokenManagerOptions: { retryOptions: { jitter: 0, initialDelay: 100 } }, random: () => 0,
+      tokenManagerOptions: { retryOptions: { jitter: 0, initialDelay: 100 } },
+      random: () => 0,
     });
     const pending = manager.getToken({ timeout: 60_000 });
     await flush();
@@ -285,9 +330,15 @@ describe('TokenManager schedule (fake timers)', () => {
 
   it('tokenRequestTimeout bounds a request even when the credential ignores aborts', async () => {
     const source = new ScriptedSource(hangDeaf());
-    const { manager } = managerWith(source, { tokenRequestTimeout: 2_000, retryOptions: { maxAttempts: 2, initialDelay: 100 } });
+    const { manager } = managerWith(source, {
+      tokenRequestTimeout: 2_000,
+      retryOptions: { maxAttempts: 2, initialDelay: 100 },
+    });
     const pending = manager.getToken({ timeout: 60_000 });
-    const outcome = pending.then(() => undefined, (e: unknown) => e);
+    const outcome = pending.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     await advance(4_500, 100);
     const error = await outcome;
     assert.ok(error instanceof TokenUnavailableError, String(error));
@@ -299,8 +350,13 @@ describe('TokenManager schedule (fake timers)', () => {
 
   it('a waiting caller gives up after its timeout with the last cause', async () => {
     const source = new ScriptedSource(failWith(networkError()));
-    const { manager } = managerWith(source, { retryOptions: { maxAttempts: 100, initialDelay: 1_000, maxDelay: 1_000 } });
-    const outcome = manager.getToken({ timeout: 3_000 }).then(() => undefined, (e: unknown) => e);
+    const { manager } = managerWith(source, {
+      retryOptions: { maxAttempts: 100, initialDelay: 1_000, maxDelay: 1_000 },
+    });
+    const outcome = manager.getToken({ timeout: 3_000 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     await advance(3_100, 100);
     const error = await outcome;
     assert.ok(error instanceof TokenUnavailableError);
@@ -310,8 +366,13 @@ describe('TokenManager schedule (fake timers)', () => {
 
   it('1,000 concurrent callers share one request', async () => {
     let release!: () => void;
-    const gate = new Promise<void>((resolve) => { release = resolve; });
-    const source = new ScriptedSource(async () => { await gate; return makeAccessToken(60_000); });
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const source = new ScriptedSource(async () => {
+      await gate;
+      return makeAccessToken(60_000);
+    });
     const { manager } = managerWith(source);
     const callers = Array.from({ length: 1_000 }, () => manager.getToken());
     await flush();
@@ -326,12 +387,18 @@ describe('TokenManager schedule (fake timers)', () => {
     const source = new ScriptedSource(hang());
     const { manager } = managerWith(source);
     manager.start();
-    const outcome = manager.getToken().then(() => undefined, (e: unknown) => e);
+    const outcome = manager.getToken().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     await flush();
     assert.equal(source.calls, 1);
     manager.dispose();
     assert.ok((await outcome) instanceof DisposedError);
-    assert.ok(must(source.signals[0], 'the signal of the credential request').aborted, 'the credential request was aborted');
+    assert.ok(
+      must(source.signals[0], 'the signal of the credential request').aborted,
+      'the credential request was aborted',
+    );
     await advance(120_000, 1_000);
     assert.equal(source.calls, 1);
     await assert.rejects(manager.getToken(), DisposedError);
@@ -355,7 +422,9 @@ describe('TokenManager schedule (fake timers)', () => {
 describe('TokenManager with real timers', () => {
   it('dispose leaves no timer behind', async () => {
     const source = new ScriptedSource(hang());
-    const manager = new TokenManager(source.fetch, { tokenManagerOptions: { retryOptions: { isRetryable: retryAll } } });
+    const manager = new TokenManager(source.fetch, {
+      tokenManagerOptions: { retryOptions: { isRetryable: retryAll } },
+    });
     const before = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     manager.start();
     const outcome = manager.getToken().catch((e: unknown) => e);
@@ -376,24 +445,55 @@ describe('TokenManager options', () => {
     ['ratio NaN', { expirationRefreshRatio: Number.NaN }, /"expirationRefreshRatio": expected a finite number/],
     ['negative lower bound', { lowerRefreshBounds: -1 }, /"lowerRefreshBounds": must not be negative, got -1/],
     ['zero timeout', { tokenRequestTimeout: 0 }, /"tokenRequestTimeout": must be greater than 0/],
-    ['string timeout', { tokenRequestTimeout: '5' as unknown as number }, /"tokenRequestTimeout": expected a finite number, got the string "5"/],
-    ['maxAttempts 0', { retryOptions: { maxAttempts: 0 } }, /"retryOptions.maxAttempts": must be an integer of at least 1, got 0/],
+    [
+      'string timeout',
+      { tokenRequestTimeout: '5' as unknown as number },
+      /"tokenRequestTimeout": expected a finite number, got the string "5"/,
+    ],
+    [
+      'maxAttempts 0',
+      { retryOptions: { maxAttempts: 0 } },
+      /"retryOptions.maxAttempts": must be an integer of at least 1, got 0/,
+    ],
     ['maxAttempts 1.5', { retryOptions: { maxAttempts: 1.5 } }, /"retryOptions.maxAttempts"/],
-    ['negative initialDelay', { retryOptions: { initialDelay: -5 } }, /"retryOptions.initialDelay": must not be negative/],
-    ['maxDelay below initialDelay', { retryOptions: { initialDelay: 5_000, maxDelay: 1_000 } }, /"retryOptions.maxDelay": must not be less than/],
-    ['multiplier below 1', { retryOptions: { backoffMultiplier: 0.5 } }, /"retryOptions.backoffMultiplier": must be at least 1/],
+    [
+      'negative initialDelay',
+      { retryOptions: { initialDelay: -5 } },
+      /"retryOptions.initialDelay": must not be negative/,
+    ],
+    [
+      'maxDelay below initialDelay',
+      { retryOptions: { initialDelay: 5_000, maxDelay: 1_000 } },
+      /"retryOptions.maxDelay": must not be less than/,
+    ],
+    [
+      'multiplier below 1',
+      { retryOptions: { backoffMultiplier: 0.5 } },
+      /"retryOptions.backoffMultiplier": must be at least 1/,
+    ],
     ['jitter above 1', { retryOptions: { jitter: 2 } }, /"retryOptions.jitter"/],
-    ['isRetryable not a function', { retryOptions: { isRetryable: true as unknown as () => boolean } }, /"retryOptions.isRetryable": expected a function, got a value of type boolean/],
+    [
+      'isRetryable not a function',
+      { retryOptions: { isRetryable: true as unknown as () => boolean } },
+      /"retryOptions.isRetryable": expected a function, got a value of type boolean/,
+    ],
     ['refreshJitter 1', { refreshJitter: 1 }, /"refreshJitter"/],
-    ['retryOptions not an object', { retryOptions: 3 as unknown as object }, /"tokenManagerOptions.retryOptions": expected an object/],
+    [
+      'retryOptions not an object',
+      { retryOptions: 3 as unknown as object },
+      /"tokenManagerOptions.retryOptions": expected an object/,
+    ],
   ];
   for (const [name, options, message] of cases) {
     it(`rejects ${name}`, () => {
-      assert.throws(() => new TokenManager(source, { tokenManagerOptions: options }), (error: unknown) => {
-        assert.ok(error instanceof TypeError);
-        assert.match(error.message, message);
-        return true;
-      });
+      assert.throws(
+        () => new TokenManager(source, { tokenManagerOptions: options }),
+        (error: unknown) => {
+          assert.ok(error instanceof TypeError);
+          assert.match(error.message, message);
+          return true;
+        },
+      );
     });
   }
 

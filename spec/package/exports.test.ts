@@ -5,9 +5,16 @@ import { existsSync } from 'node:fs';
 import { it } from 'node:test';
 
 // The built package (npm run build runs before the suite), loaded by its own name as a user would.
-const expected = ['createEntraRedis', 'createCredentialsProvider', 'createManagedIdentityCredentialsProvider',
-  'createConfidentialCredentialsProvider', 'createDefaultAzureCredentialsProvider', 'EntraCredentialsProvider',
-  'TokenUnavailableError', 'InvalidTokenError'];
+const expected = [
+  'createEntraRedis',
+  'createCredentialsProvider',
+  'createManagedIdentityCredentialsProvider',
+  'createConfidentialCredentialsProvider',
+  'createDefaultAzureCredentialsProvider',
+  'EntraCredentialsProvider',
+  'TokenUnavailableError',
+  'InvalidTokenError',
+];
 
 function exportsOf(script: string, inputType: 'commonjs' | 'module'): string[] {
   const out = execFileSync(process.execPath, ['--input-type', inputType, '-e', script], { encoding: 'utf8' });
@@ -20,7 +27,10 @@ it('require("ioredis-entraid") works from CommonJS', () => {
 });
 
 it('import "ioredis-entraid" works from ES modules', () => {
-  const names = exportsOf(`const m = await import('ioredis-entraid'); console.log(JSON.stringify(Object.keys(m)))`, 'module');
+  const names = exportsOf(
+    `const m = await import('ioredis-entraid'); console.log(JSON.stringify(Object.keys(m)))`,
+    'module',
+  );
   for (const name of expected) assert.ok(names.includes(name), `missing ${name}`);
 });
 
@@ -32,7 +42,10 @@ it('ships type declarations for both formats', () => {
 it('ioredis-entraid/testing exports the emulators to both module systems, apart from the main entry', () => {
   const wanted = ['EntraEmulator', 'AmrEmulator', 'startRedisServer', 'startRedisCluster', 'startAmrCluster'];
   const cjs = exportsOf(`console.log(JSON.stringify(Object.keys(require('ioredis-entraid/testing'))))`, 'commonjs');
-  const esm = exportsOf(`const m = await import('ioredis-entraid/testing'); console.log(JSON.stringify(Object.keys(m)))`, 'module');
+  const esm = exportsOf(
+    `const m = await import('ioredis-entraid/testing'); console.log(JSON.stringify(Object.keys(m)))`,
+    'module',
+  );
   for (const name of wanted) {
     assert.ok(cjs.includes(name), `CJS missing ${name}`);
     assert.ok(esm.includes(name), `ESM missing ${name}`);

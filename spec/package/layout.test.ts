@@ -58,7 +58,11 @@ function forbiddenImports(): string[] {
 }
 
 it('spec/ and bench/ do not import each other, and harness/ imports neither', () => {
-  assert.deepEqual(forbiddenImports(), [], 'imports across spec/, bench/ and harness/ (shared code belongs in harness/)');
+  assert.deepEqual(
+    forbiddenImports(),
+    [],
+    'imports across spec/, bench/ and harness/ (shared code belongs in harness/)',
+  );
 });
 
 it('the check sees the files it is meant to read', () => {

@@ -42,9 +42,12 @@ after(async () => {
 
 /** Every string of a span a backend receives. */
 function strings(span: ReadableSpan): string[] {
-  const values = (attributes: object | undefined) => Object.entries(attributes ?? {}).flatMap(([k, v]) => [k, String(v)]);
+  const values = (attributes: object | undefined) =>
+    Object.entries(attributes ?? {}).flatMap(([k, v]) => [k, String(v)]);
   return [
-    span.name, ...values(span.attributes), span.status.message ?? '',
+    span.name,
+    ...values(span.attributes),
+    span.status.message ?? '',
     ...span.events.flatMap((event) => [event.name, ...values(event.attributes)]),
     ...span.links.flatMap((link) => values(link.attributes)),
   ];
@@ -58,7 +61,10 @@ function leaks(spans: readonly ReadableSpan[], tokens: ReadonlySet<string>): str
   for (const span of spans) {
     for (const text of strings(span)) {
       for (let i = 0; i + 16 <= text.length; i++) {
-        if (windows.has(text.slice(i, i + 16))) { found.push(`${span.name}: ${text.slice(0, 40)}…`); break; }
+        if (windows.has(text.slice(i, i + 16))) {
+          found.push(`${span.name}: ${text.slice(0, 40)}…`);
+          break;
+        }
       }
     }
   }
@@ -73,13 +79,22 @@ for (const protocol of protocols) {
         exporter.reset();
         const provider = world.provider();
         const tokens = new Set<string>();
-        const remember = () => { const token = provider.currentToken(); if (token) tokens.add(token.password); };
+        const remember = () => {
+          const token = provider.currentToken();
+          if (token) tokens.add(token.password);
+        };
         provider.on('tokenRefreshed', remember);
-        const options = { ...world.endpoint, credentialsProvider: provider, ...(major === '6' ? { protocol } : {}) } as RedisOptions;
+        const options = {
+          ...world.endpoint,
+          credentialsProvider: provider,
+          ...(major === '6' ? { protocol } : {}),
+        } as RedisOptions;
         const redis = world.track(createEntraRedis(options));
         const subscriber = world.track(redis.duplicate());
         let received = 0;
-        subscriber.on('message', () => { received++; });
+        subscriber.on('message', () => {
+          received++;
+        });
         await subscriber.subscribe('recipe-events');
         remember();
 
@@ -104,8 +119,10 @@ for (const protocol of protocols) {
             await new Promise((resolve) => setTimeout(resolve, 10));
           }
         })();
-        await waitUntil(() => rotations.count >= ROTATIONS && reauths.count >= 2 * ROTATIONS,
-          { timeoutMs: 30_000, description: `${ROTATIONS} rotations` });
+        await waitUntil(() => rotations.count >= ROTATIONS && reauths.count >= 2 * ROTATIONS, {
+          timeoutMs: 30_000,
+          description: `${ROTATIONS} rotations`,
+        });
         running = false;
         await application;
         await waitUntil(() => received >= requests.length, { timeoutMs: 5_000, description: 'every message' });
@@ -119,21 +136,31 @@ for (const protocol of protocols) {
         const children = spans.filter((s) => s.parentSpanContext?.spanId && inRequests.has(s.parentSpanContext.spanId));
         const names = (list: ReadableSpan[]) => list.map((s) => s.name);
         for (const name of ['set', 'get', 'publish', 'multi', 'incr', 'expire', 'exec']) {
-          assert.equal(names(children).filter((n) => n === name).length, requests.length, `one "${name}" span per request`);
+          assert.equal(
+            names(children).filter((n) => n === name).length,
+            requests.length,
+            `one "${name}" span per request`,
+          );
         }
         assert.equal(children.filter((s) => s.status.code === SpanStatusCode.ERROR).length, 0, 'no command failed');
         const pings = spans.filter((s) => s.name === 'exists');
         const roots = new Map<string, number>();
-        for (const s of spans) if (!s.parentSpanContext && s.name !== 'exists') roots.set(s.name, (roots.get(s.name) ?? 0) + 1);
-        t.diagnostic(`RESP${protocol}${requireParentSpan ? ', requireParentSpan' : ''}: ${requests.length} requests, ${spans.length} spans; `
-          + `other root spans: ${JSON.stringify(Object.fromEntries(roots))}`);
+        for (const s of spans)
+          if (!s.parentSpanContext && s.name !== 'exists') roots.set(s.name, (roots.get(s.name) ?? 0) + 1);
+        t.diagnostic(
+          `RESP${protocol}${requireParentSpan ? ', requireParentSpan' : ''}: ${requests.length} requests, ${spans.length} spans; ` +
+            `other root spans: ${JSON.stringify(Object.fromEntries(roots))}`,
+        );
         const authSpans = spans.filter((s) => s.name === 'auth' || s.name === 'hello');
         if (requireParentSpan) {
           assert.equal(pings.length, 0, 'no span outside a parent');
-          assert.deepEqual(names(authSpans), [], 'the library\'s AUTH / HELLO are not traced');
+          assert.deepEqual(names(authSpans), [], "the library's AUTH / HELLO are not traced");
         } else {
           assert.equal(pings.length, requests.length, 'a root span for each command outside a parent');
-          assert.ok(authSpans.some((s) => s.name === 'auth'), 'the re-AUTHs are traced');
+          assert.ok(
+            authSpans.some((s) => s.name === 'auth'),
+            'the re-AUTHs are traced',
+          );
           for (const span of authSpans) {
             assert.equal(span.parentSpanContext, undefined, `${span.name} is a root span`);
             assert.match(String(span.attributes['db.query.text']), /^(auth|hello) \[\d other arguments\]$/);

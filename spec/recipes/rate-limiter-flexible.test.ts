@@ -10,8 +10,12 @@ import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import { countEvents, waitUntil, World } from '../../harness/world.js';
 
 let world: World;
-before(async () => { world = await World.start({ tokenLifetimeSeconds: 3 }); });
-after(async () => { await world.stop(); });
+before(async () => {
+  world = await World.start({ tokenLifetimeSeconds: 3 });
+});
+after(async () => {
+  await world.stop();
+});
 
 const ROTATIONS = 3;
 const WORKERS = 4;
@@ -44,7 +48,8 @@ it('RateLimiterRedis counts exactly across rotations, by Lua script and by MULTI
           const res = await limiters[path].consume('user');
           seen[path].push(res.consumedPoints);
           // a read right after our own increment sees at least it (MULTI GET PTTL)
-          if (i % 5 === id) reads.push({ path, at: res.consumedPoints, got: (await limiters[path].get('user'))?.consumedPoints ?? -1 });
+          if (i % 5 === id)
+            reads.push({ path, at: res.consumedPoints, got: (await limiters[path].get('user'))?.consumedPoints ?? -1 });
         }
         if (i % 10 === 0) {
           const res = await strict.consume('user').catch((rejection: unknown) => rejection);
@@ -64,7 +69,10 @@ it('RateLimiterRedis counts exactly across rotations, by Lua script and by MULTI
     }
   };
   const workers = Array.from({ length: WORKERS }, (_, id) => worker(id));
-  await waitUntil(() => rotations.count >= ROTATIONS && reauths.count >= ROTATIONS, { timeoutMs: 30_000, description: `${ROTATIONS} rotations` });
+  await waitUntil(() => rotations.count >= ROTATIONS && reauths.count >= ROTATIONS, {
+    timeoutMs: 30_000,
+    description: `${ROTATIONS} rotations`,
+  });
   running = false;
   await Promise.all(workers);
 
@@ -73,11 +81,19 @@ it('RateLimiterRedis counts exactly across rotations, by Lua script and by MULTI
     const counts = seen[path];
     assert.ok(counts.length > 200, `${path}: ${counts.length} consumptions`);
     // Every consume() got its own count: 1..n, no count twice, none skipped.
-    assert.deepEqual([...counts].sort((a, b) => a - b), Array.from({ length: counts.length }, (_, i) => i + 1), `${path}: counts 1..n`);
+    assert.deepEqual(
+      [...counts].sort((a, b) => a - b),
+      Array.from({ length: counts.length }, (_, i) => i + 1),
+      `${path}: counts 1..n`,
+    );
     assert.equal(Number(await admin.get(`rl-${path}:user`)), counts.length, `${path}: the stored count`);
     assert.equal((await limiters[path].get('user'))?.consumedPoints, counts.length, `${path}: get()`);
   }
-  for (const read of reads) assert.ok(read.got >= read.at && read.got <= seen[read.path].length, `${read.path} get(): ${read.got} after ${read.at}`);
+  for (const read of reads)
+    assert.ok(
+      read.got >= read.at && read.got <= seen[read.path].length,
+      `${read.path} get(): ${read.got} after ${read.at}`,
+    );
   assert.ok(reads.length > 20, `reads: ${reads.length}`);
   const strictTotal = strictResults.allowed + strictResults.rejected;
   assert.ok(strictTotal > 40, `strict limiter consumed ${strictTotal} times`);

@@ -20,28 +20,54 @@ import { must } from '../support/must.js';
 let world: World;
 // 6 s tokens refreshed at 30 % of their life: a rotation every 1.8 s, each with 3 s before the old token's re-AUTH
 // deadline, so that a busy machine's scheduling delays do not decide whether a connection is re-authenticated in time.
-before(async () => { world = await World.start({ tokenLifetimeSeconds: 6 }); });
-after(async () => { await world.stop(); });
+before(async () => {
+  world = await World.start({ tokenLifetimeSeconds: 6 });
+});
+after(async () => {
+  await world.stop();
+});
 
 const major = process.env.IOREDIS_MAJOR ?? '5';
 const protocols: Array<2 | 3> = major === '6' ? [2, 3] : [2];
 const kinds = ['classic', 'sharded'] as const;
-type Kind = typeof kinds[number];
+type Kind = (typeof kinds)[number];
 
 const SERVERS = 2;
 const CLIENTS_PER_SERVER = 2;
 const ROTATIONS = 3;
 const REQUESTS_TIMEOUT_MS = 2_000;
 
-interface Node { io: Server; http: HttpServer; url: string; redis: Redis[] }
-interface Client { socket: ClientSocket; all: number[]; room: number[]; member: boolean }
+interface Node {
+  io: Server;
+  http: HttpServer;
+  url: string;
+  redis: Redis[];
+}
+interface Client {
+  socket: ClientSocket;
+  all: number[];
+  room: number[];
+  member: boolean;
+}
 
-async function startNode(kind: Kind, protocol: 2 | 3, credentialsProvider: ReturnType<World['provider']>, name: string): Promise<Node> {
-  const pub = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider, ...(major === '6' ? { protocol } : {}) } as RedisOptions));
+async function startNode(
+  kind: Kind,
+  protocol: 2 | 3,
+  credentialsProvider: ReturnType<World['provider']>,
+  name: string,
+): Promise<Node> {
+  const pub = world.track(
+    createEntraRedis({
+      ...world.endpoint,
+      credentialsProvider,
+      ...(major === '6' ? { protocol } : {}),
+    } as RedisOptions),
+  );
   const sub = world.track(pub.duplicate());
-  const adapter = kind === 'classic'
-    ? createAdapter(pub, sub, { key: name, requestsTimeout: REQUESTS_TIMEOUT_MS })
-    : createShardedAdapter(pub, sub, { channelPrefix: name, subscriptionMode: 'dynamic' });
+  const adapter =
+    kind === 'classic'
+      ? createAdapter(pub, sub, { key: name, requestsTimeout: REQUESTS_TIMEOUT_MS })
+      : createShardedAdapter(pub, sub, { channelPrefix: name, subscriptionMode: 'dynamic' });
   const http = createServer();
   const io = new Server(http, { adapter });
   io.on('connection', (socket) => {
@@ -52,7 +78,11 @@ async function startNode(kind: Kind, protocol: 2 | 3, credentialsProvider: Retur
 }
 
 function connect(url: string, member: boolean): Client {
-  const socket = connectClient(url, { transports: ['websocket'], query: { member: member ? 'yes' : 'no' }, reconnection: false });
+  const socket = connectClient(url, {
+    transports: ['websocket'],
+    query: { member: member ? 'yes' : 'no' },
+    reconnection: false,
+  });
   const client: Client = { socket, all: [], room: [], member };
   socket.on('all', (n: number) => client.all.push(n));
   socket.on('room', (n: number) => client.room.push(n));
@@ -73,15 +103,23 @@ async function run(t: TestContext, kind: Kind, protocol: 2 | 3): Promise<void> {
   try {
     for (let i = 0; i < SERVERS; i++) nodes.push(await startNode(kind, protocol, provider, name));
     for (const node of nodes) for (let i = 0; i < CLIENTS_PER_SERVER; i++) clients.push(connect(node.url, i % 2 === 0));
-    await waitUntil(() => clients.every((c) => c.socket.connected), { timeoutMs: 10_000, description: 'clients connected' });
+    await waitUntil(() => clients.every((c) => c.socket.connected), {
+      timeoutMs: 10_000,
+      description: 'clients connected',
+    });
     const total = clients.length;
     // The adapters subscribe in the background: ready once each server sees every socket.
     for (const node of nodes) {
-      await waitUntil(async () => (await node.io.fetchSockets()).length === total, { timeoutMs: 10_000, description: 'adapters subscribed' });
+      await waitUntil(async () => (await node.io.fetchSockets()).length === total, {
+        timeoutMs: 10_000,
+        description: 'adapters subscribed',
+      });
     }
 
     const handovers = { count: 0 };
-    provider.on('reauthenticated', (event) => { if (event.method === 'handover') handovers.count++; });
+    provider.on('reauthenticated', (event) => {
+      if (event.method === 'handover') handovers.count++;
+    });
     const rotations = countEvents(provider, 'tokenRefreshed');
     const expiryDisconnects = world.amr.counters.expiryDisconnects;
     let running = true as boolean; // cleared by the test while the loop runs
@@ -100,7 +138,9 @@ async function run(t: TestContext, kind: Kind, protocol: 2 | 3): Promise<void> {
       for (let i = 0; running; i++) {
         try {
           // (the sharded adapter takes its timeout from the call, the classic one from requestsTimeout)
-          const sockets = await must(nodes[i % SERVERS], 'a socket.io node').io.timeout(REQUESTS_TIMEOUT_MS).fetchSockets();
+          const sockets = await must(nodes[i % SERVERS], 'a socket.io node')
+            .io.timeout(REQUESTS_TIMEOUT_MS)
+            .fetchSockets();
           if (sockets.length === total) fetches.ok++;
           else fetches.wrongCount.push(sockets.length);
         } catch (error) {
@@ -113,14 +153,19 @@ async function run(t: TestContext, kind: Kind, protocol: 2 | 3): Promise<void> {
     running = false;
     await Promise.all([broadcasting, fetching]);
     const members = clients.filter((c) => c.member);
-    await waitUntil(() => clients.every((c) => c.all.length >= sentAll) && members.every((c) => c.room.length >= sentRoom),
-      { timeoutMs: 5_000, description: 'the last broadcasts' }).catch(() => {});
-    t.diagnostic(`${kind} RESP${protocol}: ${sentAll} broadcasts, ${sentRoom} to the room, ${handovers.count} subscriber handovers, `
-      + `fetchSockets ${fetches.ok} ok, ${fetches.failed.length} failed, ${fetches.wrongCount.length} short`);
+    await waitUntil(
+      () => clients.every((c) => c.all.length >= sentAll) && members.every((c) => c.room.length >= sentRoom),
+      { timeoutMs: 5_000, description: 'the last broadcasts' },
+    ).catch(() => {});
+    t.diagnostic(
+      `${kind} RESP${protocol}: ${sentAll} broadcasts, ${sentRoom} to the room, ${handovers.count} subscriber handovers, ` +
+        `fetchSockets ${fetches.ok} ok, ${fetches.failed.length} failed, ${fetches.wrongCount.length} short`,
+    );
 
     clients.forEach((c, i) => assertExactlyOnce(c.all, sentAll, `client ${i}, broadcast to all`));
     for (const [i, c] of members.entries()) assertExactlyOnce(c.room, sentRoom, `member ${i}, broadcast to the room`);
-    for (const c of clients.filter((c) => !c.member)) assert.deepEqual(c.room, [], 'a socket outside the room got nothing of it');
+    for (const c of clients.filter((c) => !c.member))
+      assert.deepEqual(c.room, [], 'a socket outside the room got nothing of it');
     assert.ok(sentAll > 50, `broadcasts: ${sentAll}`);
     assert.equal(world.amr.counters.expiryDisconnects, expiryDisconnects, 'no connection closed at token expiry');
     assert.deepEqual(fetches.wrongCount, [], 'fetchSockets() never answered with some sockets missing');
@@ -136,7 +181,10 @@ async function run(t: TestContext, kind: Kind, protocol: 2 | 3): Promise<void> {
   } finally {
     for (const c of clients) c.socket.disconnect();
     // As an application shuts down: socket.io first (the adapter unsubscribes), then its Redis clients.
-    for (const node of nodes) await new Promise<void>((resolve) => { void node.io.close(() => resolve()); });
+    for (const node of nodes)
+      await new Promise<void>((resolve) => {
+        void node.io.close(() => resolve());
+      });
     for (const node of nodes) await Promise.all(node.redis.map((r) => r.quit()));
   }
 }
@@ -144,8 +192,8 @@ async function run(t: TestContext, kind: Kind, protocol: 2 | 3): Promise<void> {
 describe('socket.io Redis adapter across rotations', { concurrency: true }, () => {
   for (const protocol of protocols) {
     for (const kind of kinds) {
-      it(`${kind} adapter, RESP${protocol}: every broadcast reaches every client once${protocol === 3 ? ', fetchSockets() always answers' : ''}`,
-        (t) => run(t, kind, protocol));
+      it(`${kind} adapter, RESP${protocol}: every broadcast reaches every client once${protocol === 3 ? ', fetchSockets() always answers' : ''}`, (t) =>
+        run(t, kind, protocol));
     }
   }
 });

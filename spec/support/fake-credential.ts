@@ -6,10 +6,17 @@ const key: SigningKey = createSigningKey();
 /** A JWT as Entra ID would issue it for Redis, with `lifetimeMs` left from now (Date.now(), possibly mocked). */
 export function makeAccessToken(lifetimeMs: number, claims: JwtClaims = {}): AccessToken {
   const expiresOnTimestamp = Date.now() + lifetimeMs;
-  const token = signJwt({
-    oid: 'oid-1', tid: 'tenant-1', aud: 'https://redis.azure.com',
-    exp: expiresOnTimestamp / 1000, jti: Math.random().toString(36).slice(2), ...claims,
-  }, key);
+  const token = signJwt(
+    {
+      oid: 'oid-1',
+      tid: 'tenant-1',
+      aud: 'https://redis.azure.com',
+      exp: expiresOnTimestamp / 1000,
+      jti: Math.random().toString(36).slice(2),
+      ...claims,
+    },
+    key,
+  );
   return { token, expiresOnTimestamp };
 }
 
@@ -43,11 +50,14 @@ export class ScriptedSource {
 }
 
 export const issue = (lifetimeMs: number, claims?: JwtClaims) => async () => makeAccessToken(lifetimeMs, claims);
-export const failWith = (error: Error) => async () => { throw error; };
+export const failWith = (error: Error) => async () => {
+  throw error;
+};
 /** Never settles on its own; rejects when aborted, like a well-behaved credential. */
-export const hang = () => (signal: AbortSignal) => new Promise<never>((_, reject) => {
-  signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-});
+export const hang = () => (signal: AbortSignal) =>
+  new Promise<never>((_, reject) => {
+    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
 /** Never settles, ignoring aborts, like a badly behaved credential. */
 export const hangDeaf = () => () => new Promise<never>(() => {});
 

@@ -19,16 +19,22 @@ export interface SdkError extends Error {
  * TokenUnavailableError and that neither a token nor any of `secrets` appears in it.
  */
 export async function failureOf(
-  provider: EntraCredentialsProvider, options: { timeout?: number; secrets?: string[] } = {},
+  provider: EntraCredentialsProvider,
+  options: { timeout?: number; secrets?: string[] } = {},
 ): Promise<{ error: SdkError; report: RefreshFailedEvent }> {
   let report: RefreshFailedEvent | undefined;
-  provider.once('refreshFailed', (event) => { report = event; });
-  const error = await provider.getToken({ timeout: options.timeout ?? 10_000 })
-    .then(() => assert.fail('expected getToken to fail'), (e: unknown) => e);
+  provider.once('refreshFailed', (event) => {
+    report = event;
+  });
+  const error = await provider.getToken({ timeout: options.timeout ?? 10_000 }).then(
+    () => assert.fail('expected getToken to fail'),
+    (e: unknown) => e,
+  );
   assert.equal((error as Error).name, 'TokenUnavailableError');
   const text = inspect(error, { depth: 10 });
   assert.doesNotMatch(text, JWT);
-  for (const secret of options.secrets ?? []) assert.equal(text.includes(secret), false, 'a secret appears in the error');
+  for (const secret of options.secrets ?? [])
+    assert.equal(text.includes(secret), false, 'a secret appears in the error');
   assert.ok(report, 'refreshFailed was emitted');
   return { error: error as SdkError, report };
 }

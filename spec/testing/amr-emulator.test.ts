@@ -49,8 +49,7 @@ const flavors: Flavor[] = [
     name: 'ioredis 6',
     resp: 3,
     redis: (options) => new Redis6(options as RedisOptions6) as unknown as Redis5,
-    cluster: (nodes, options) =>
-      new Cluster6(nodes, options as ClusterOptions6) as unknown as Cluster5,
+    cluster: (nodes, options) => new Cluster6(nodes, options as ClusterOptions6) as unknown as Cluster5,
   },
 ];
 
@@ -73,13 +72,16 @@ interface TokenOptions {
 
 function token({ oid, lifetime = 4, audience = AMR_AUDIENCE, key = signingKey }: TokenOptions): string {
   const now = Date.now();
-  return signJwt({
-    oid,
-    tid: '72f988bf-86f1-41af-91ab-2d7cd011db47',
-    aud: audience,
-    iat: Math.floor(now / 1000),
-    exp: Math.ceil(now / 1000 + lifetime),
-  }, key);
+  return signJwt(
+    {
+      oid,
+      tid: '72f988bf-86f1-41af-91ab-2d7cd011db47',
+      aud: audience,
+      iat: Math.floor(now / 1000),
+      exp: Math.ceil(now / 1000 + lifetime),
+    },
+    key,
+  );
 }
 
 async function emulator(t: TestContext, options: { tls?: boolean } = {}): Promise<AmrEmulator> {
@@ -270,7 +272,11 @@ describe('AMR emulator', { concurrency: true, timeout: 120_000 }, () => {
         const emu = await emulator(t);
         const oid = randomUUID();
         const redis = client(t, flavor, {
-          host: emu.host, port: emu.port, username: oid, password: token({ oid, lifetime: -60 }), lazyConnect: true,
+          host: emu.host,
+          port: emu.port,
+          username: oid,
+          password: token({ oid, lifetime: -60 }),
+          lazyConnect: true,
         });
         const [error] = await Promise.all([once(redis, 'error'), redis.connect().catch(() => undefined)]);
         assert.match((error[0] as Error).message, WRONGPASS.message);
@@ -282,7 +288,8 @@ describe('AMR emulator', { concurrency: true, timeout: 120_000 }, () => {
         const oid = randomUUID();
         const redis = authenticated(t, flavor, emu, oid);
         const key = `emu:${randomUUID()}`;
-        const results = await redis.pipeline()
+        const results = await redis
+          .pipeline()
           .set(key, 'before')
           .auth(oid, token({ oid, key: otherKey }))
           .get(key)
@@ -293,7 +300,10 @@ describe('AMR emulator', { concurrency: true, timeout: 120_000 }, () => {
         assert.ok(results);
         const errors = results.map(([error]) => error?.message.split(' ')[0] ?? null);
         assert.deepEqual(errors, [null, 'WRONGPASS', null, null, null, null]);
-        assert.deepEqual(results.map(([, value]) => value), ['OK', undefined, 'before', 'OK', 12, 'before+after']);
+        assert.deepEqual(
+          results.map(([, value]) => value),
+          ['OK', undefined, 'before', 'OK', 12, 'before+after'],
+        );
       });
 
       it('answers NOAUTH to a client that does not authenticate', async (t) => {
@@ -320,12 +330,16 @@ describe('AMR emulator', { concurrency: true, timeout: 120_000 }, () => {
         }
         // HELLO 2 AUTH ... SETNAME sent by hand (ioredis 5 cannot read RESP3 replies).
         const manual = client(t, flavor, {
-          host: emu.host, port: emu.port, username: oid, password: token({ oid, lifetime: 30 }), protocol: 2,
+          host: emu.host,
+          port: emu.port,
+          username: oid,
+          password: token({ oid, lifetime: 30 }),
+          protocol: 2,
         });
         await manual.ping();
         const port = (manual as unknown as { stream: net.Socket }).stream.localPort;
         const fresh = token({ oid, lifetime: 40 });
-        const hello = await manual.call('HELLO', '2', 'AUTH', oid, fresh, 'SETNAME', 'by-hello') as unknown[];
+        const hello = (await manual.call('HELLO', '2', 'AUTH', oid, fresh, 'SETNAME', 'by-hello')) as unknown[];
         assert.ok(hello.includes('redis') || hello.includes('server'));
         const info = emu.connections().find((connection) => connection.remotePort === port);
         assert.equal(info?.name, 'by-hello');
@@ -357,9 +371,12 @@ describe('AMR emulator', { concurrency: true, timeout: 120_000 }, () => {
         const blocked = redis.blpop(`emu:${randomUUID()}`, 0);
         const ended = once(redis, 'end');
         const onServer = async () =>
-          String(await server.command('CLIENT', 'LIST')).split('\n').filter((line) => line.includes(`user=${oid} `));
-        await waitUntil(async () => (await onServer()).some((line) => line.includes('cmd=blpop')),
-          { description: 'the connection blocked in BLPOP on the server' });
+          String(await server.command('CLIENT', 'LIST'))
+            .split('\n')
+            .filter((line) => line.includes(`user=${oid} `));
+        await waitUntil(async () => (await onServer()).some((line) => line.includes('cmd=blpop')), {
+          description: 'the connection blocked in BLPOP on the server',
+        });
         await assert.rejects(blocked, { message: /Connection is closed/ }); // a FIN, no error reply
         await ended;
         assert.equal(emu.counters.expiryDisconnects, 1);
@@ -392,7 +409,10 @@ describe('AMR emulator', { concurrency: true, timeout: 120_000 }, () => {
           assert.equal(await master.ping(), 'PONG');
         }
         for (const emu of amr.emulators) {
-          assert.ok(emu.connections().some((connection) => connection.oid === oid), `proxy ${emu.port} authenticated`);
+          assert.ok(
+            emu.connections().some((connection) => connection.oid === oid),
+            `proxy ${emu.port} authenticated`,
+          );
         }
         assert.equal(amr.total('authFailed'), 0);
       });
@@ -413,7 +433,7 @@ describe('AMR emulator', { concurrency: true, timeout: 120_000 }, () => {
       const first = amr.emulators[0] as AmrEmulator;
       const redis = authenticated(t, flavors[0] as Flavor, first, oid);
       const realPorts = new Set(cluster.nodes.map((node) => node.port));
-      const slots = await redis.call('CLUSTER', 'SLOTS') as [number, number, [string, number, string]][];
+      const slots = (await redis.call('CLUSTER', 'SLOTS')) as [number, number, [string, number, string]][];
       assert.deepEqual(new Set(slots.map(([, , [, port]]) => port)), realPorts);
       const nodes = String(await redis.call('CLUSTER', 'NODES'));
       for (const node of cluster.nodes) assert.ok(nodes.includes(`127.0.0.1:${node.port}@${node.busPort}`));
@@ -464,17 +484,19 @@ describe('AMR emulator', { concurrency: true, timeout: 120_000 }, () => {
       const key = `emu:${randomUUID()}`;
       const big = 'x'.repeat(3 * 1024 * 1024 + 7);
       const raw = await rawConnection(t, emu);
-      const request = Buffer.from([
-        raw.resp('AUTH', oid, token({ oid, key: otherKey })),
-        raw.resp('AUTH', oid, token({ oid, lifetime: 30 })),
-        raw.resp('SET', key, big),
-        `STRLEN ${key}\r\n`, // inline
-        raw.resp('GET', `${key}:missing`),
-      ].join(''));
+      const request = Buffer.from(
+        [
+          raw.resp('AUTH', oid, token({ oid, key: otherKey })),
+          raw.resp('AUTH', oid, token({ oid, lifetime: 30 })),
+          raw.resp('SET', key, big),
+          `STRLEN ${key}\r\n`, // inline
+          raw.resp('GET', `${key}:missing`),
+        ].join(''),
+      );
       // The first 600 bytes one at a time, then the rest in uneven chunks.
       let offset = 0;
       for (; offset < 600; offset += 1) raw.socket.write(request.subarray(offset, offset + 1));
-      for (let size = 1; offset < request.length; size = (size * 7) % 65_521 + 1) {
+      for (let size = 1; offset < request.length; size = ((size * 7) % 65_521) + 1) {
         raw.socket.write(request.subarray(offset, offset + size));
         offset += size;
       }

@@ -38,27 +38,39 @@ interface Reply {
 }
 
 /** One request on a fresh connection (no keep-alive), trusting the emulator's certificate for https. */
-function call(emulator: EntraEmulator, url: string, options: { method?: string; headers?: Record<string, string>; form?: Record<string, string> } = {}): Promise<Reply> {
+function call(
+  emulator: EntraEmulator,
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; form?: Record<string, string> } = {},
+): Promise<Reply> {
   const body = options.form ? new URLSearchParams(options.form).toString() : undefined;
   const target = new URL(url);
   const lib = target.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
-    const req = lib.request(target, {
-      method: options.method ?? (body ? 'POST' : 'GET'),
-      agent: false,
-      ca: emulator.tlsCertificate,
-      headers: { ...options.headers, ...(body ? { 'Content-Type': 'application/x-www-form-urlencoded' } : {}) },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let parsed: unknown = text;
-        try { parsed = JSON.parse(text); } catch { /* not JSON */ }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed as ReplyBody });
-      });
-      res.on('error', reject);
-    });
+    const req = lib.request(
+      target,
+      {
+        method: options.method ?? (body ? 'POST' : 'GET'),
+        agent: false,
+        ca: emulator.tlsCertificate,
+        headers: { ...options.headers, ...(body ? { 'Content-Type': 'application/x-www-form-urlencoded' } : {}) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown = text;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            /* not JSON */
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed as ReplyBody });
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -94,9 +106,16 @@ describe('EntraEmulator', () => {
     emulator = await EntraEmulator.start({ tokenLifetimeSeconds: 120 });
     system = emulator.addManagedIdentity({ kind: 'system' });
     user = emulator.addManagedIdentity({});
-    sp = emulator.addServicePrincipal({ tenantId, clientId, clientSecret: 'the-secret', certificate: spCert.cert + spCert.key });
+    sp = emulator.addServicePrincipal({
+      tenantId,
+      clientId,
+      clientSecret: 'the-secret',
+      certificate: spCert.cert + spCert.key,
+    });
   });
-  after(async () => { await emulator.stop(); });
+  after(async () => {
+    await emulator.stop();
+  });
 
   describe('registration', () => {
     it('gives identities random UUID oids unless given, and user-assigned ones objectId === oid', () => {
@@ -115,7 +134,13 @@ describe('EntraEmulator', () => {
     it('issues a signed token for the system-assigned identity in the App Service response shape', async () => {
       const reply = await call(emulator, miUrl(emulator), { headers: miHeaders(emulator) });
       assert.equal(reply.status, 200);
-      assert.deepEqual(Object.keys(reply.body).sort(), ['access_token', 'client_id', 'expires_on', 'resource', 'token_type']);
+      assert.deepEqual(Object.keys(reply.body).sort(), [
+        'access_token',
+        'client_id',
+        'expires_on',
+        'resource',
+        'token_type',
+      ]);
       assert.equal(reply.body.token_type, 'Bearer');
       assert.equal(reply.body.resource, 'https://redis.azure.com');
       assert.equal(reply.body.client_id, system.clientId);
@@ -133,7 +158,11 @@ describe('EntraEmulator', () => {
     });
 
     it('selects user-assigned identities by client_id, object_id and mi_res_id', async () => {
-      const selectors: Record<string, string>[] = [{ client_id: user.clientId }, { object_id: user.objectId }, { mi_res_id: user.resourceId.toUpperCase() }];
+      const selectors: Record<string, string>[] = [
+        { client_id: user.clientId },
+        { object_id: user.objectId },
+        { mi_res_id: user.resourceId.toUpperCase() },
+      ];
       for (const params of selectors) {
         const reply = await call(emulator, miUrl(emulator, params), { headers: miHeaders(emulator) });
         assert.equal(reply.status, 200, JSON.stringify(params));
@@ -142,8 +171,12 @@ describe('EntraEmulator', () => {
     });
 
     it('issues unique tokens (uti, jti) and derives aud from the resource', async () => {
-      const a = await call(emulator, miUrl(emulator, { resource: 'https://vault.azure.net' }), { headers: miHeaders(emulator) });
-      const b = await call(emulator, miUrl(emulator, { resource: 'https://vault.azure.net' }), { headers: miHeaders(emulator) });
+      const a = await call(emulator, miUrl(emulator, { resource: 'https://vault.azure.net' }), {
+        headers: miHeaders(emulator),
+      });
+      const b = await call(emulator, miUrl(emulator, { resource: 'https://vault.azure.net' }), {
+        headers: miHeaders(emulator),
+      });
       const [ca, cb] = [claimsOf(a.body.access_token), claimsOf(b.body.access_token)];
       assert.equal(ca.aud, 'https://vault.azure.net');
       assert.notEqual(ca.uti, cb.uti);
@@ -151,7 +184,9 @@ describe('EntraEmulator', () => {
     });
 
     it('answers an unknown identity with 400 and the App Service error body', async () => {
-      const reply = await call(emulator, miUrl(emulator, { client_id: randomUUID() }), { headers: miHeaders(emulator) });
+      const reply = await call(emulator, miUrl(emulator, { client_id: randomUUID() }), {
+        headers: miHeaders(emulator),
+      });
       assert.equal(reply.status, 400);
       assert.equal(reply.body.statusCode, 400);
       assert.equal(reply.body.message, 'Unable to load the proper Managed Identity.');
@@ -161,9 +196,13 @@ describe('EntraEmulator', () => {
     it('rejects a missing or wrong X-IDENTITY-HEADER, two selectors, and a wrong api-version', async () => {
       assert.equal((await call(emulator, miUrl(emulator))).status, 401);
       assert.equal((await call(emulator, miUrl(emulator), { headers: { 'X-IDENTITY-HEADER': 'nope' } })).status, 401);
-      const two = await call(emulator, miUrl(emulator, { client_id: user.clientId, object_id: user.objectId }), { headers: miHeaders(emulator) });
+      const two = await call(emulator, miUrl(emulator, { client_id: user.clientId, object_id: user.objectId }), {
+        headers: miHeaders(emulator),
+      });
       assert.equal(two.status, 400);
-      const version = await call(emulator, miUrl(emulator, { 'api-version': '2017-09-01' }), { headers: miHeaders(emulator) });
+      const version = await call(emulator, miUrl(emulator, { 'api-version': '2017-09-01' }), {
+        headers: miHeaders(emulator),
+      });
       assert.equal(version.status, 400);
     });
 
@@ -198,7 +237,9 @@ describe('EntraEmulator', () => {
     });
 
     it('issues a token for client_credentials with the client secret, aud derived from the scope', async () => {
-      const reply = await call(emulator, tokenUrl(), { form: { grant_type: 'client_credentials', client_id: clientId, client_secret: 'the-secret', scope } });
+      const reply = await call(emulator, tokenUrl(), {
+        form: { grant_type: 'client_credentials', client_id: clientId, client_secret: 'the-secret', scope },
+      });
       assert.equal(reply.status, 200);
       assert.equal(reply.body.token_type, 'Bearer');
       assert.equal(reply.body.expires_in, 120);
@@ -210,30 +251,47 @@ describe('EntraEmulator', () => {
     });
 
     it('answers a wrong secret with 401 invalid_client AADSTS7000215, without quoting the secret', async () => {
-      const reply = await call(emulator, tokenUrl(), { form: { grant_type: 'client_credentials', client_id: clientId, client_secret: 'wrong-secret-value', scope } });
+      const reply = await call(emulator, tokenUrl(), {
+        form: { grant_type: 'client_credentials', client_id: clientId, client_secret: 'wrong-secret-value', scope },
+      });
       assert.equal(reply.status, 401);
       assert.equal(reply.body.error, 'invalid_client');
       assert.deepEqual(reply.body.error_codes, [7000215]);
       assert.match(reply.body.error_description, /^AADSTS7000215: Invalid client secret provided/);
       assert.doesNotMatch(JSON.stringify(reply.body), /wrong-secret-value/);
-      for (const field of ['timestamp', 'trace_id', 'correlation_id', 'error_uri']) assert.equal(typeof reply.body[field], 'string');
+      for (const field of ['timestamp', 'trace_id', 'correlation_id', 'error_uri'])
+        assert.equal(typeof reply.body[field], 'string');
     });
 
     it('answers an unknown client with 400 unauthorized_client AADSTS700016 and an unknown tenant with AADSTS90002', async () => {
-      const unknown = await call(emulator, tokenUrl(), { form: { grant_type: 'client_credentials', client_id: randomUUID(), client_secret: 'x', scope } });
+      const unknown = await call(emulator, tokenUrl(), {
+        form: { grant_type: 'client_credentials', client_id: randomUUID(), client_secret: 'x', scope },
+      });
       assert.equal(unknown.status, 400);
       assert.equal(unknown.body.error, 'unauthorized_client');
       assert.deepEqual(unknown.body.error_codes, [700016]);
-      const tenant = await call(emulator, `${emulator.authorityHost}/${randomUUID()}/oauth2/v2.0/token`, { form: { grant_type: 'client_credentials', client_id: clientId, client_secret: 'the-secret', scope } });
+      const tenant = await call(emulator, `${emulator.authorityHost}/${randomUUID()}/oauth2/v2.0/token`, {
+        form: { grant_type: 'client_credentials', client_id: clientId, client_secret: 'the-secret', scope },
+      });
       assert.equal(tenant.status, 400);
       assert.deepEqual(tenant.body.error_codes, [90002]);
-      const discovery = await call(emulator, `${emulator.authorityHost}/${randomUUID()}/v2.0/.well-known/openid-configuration`);
+      const discovery = await call(
+        emulator,
+        `${emulator.authorityHost}/${randomUUID()}/v2.0/.well-known/openid-configuration`,
+      );
       assert.equal(discovery.status, 400);
       assert.equal(discovery.body.error, 'invalid_tenant');
     });
 
     it('rejects a scope without /.default (invalid_scope) and other grant types', async () => {
-      const noDefault = await call(emulator, tokenUrl(), { form: { grant_type: 'client_credentials', client_id: clientId, client_secret: 'the-secret', scope: 'https://redis.azure.com' } });
+      const noDefault = await call(emulator, tokenUrl(), {
+        form: {
+          grant_type: 'client_credentials',
+          client_id: clientId,
+          client_secret: 'the-secret',
+          scope: 'https://redis.azure.com',
+        },
+      });
       assert.equal(noDefault.status, 400);
       assert.equal(noDefault.body.error, 'invalid_scope');
       const grant = await call(emulator, tokenUrl(), { form: { grant_type: 'password', client_id: clientId } });
@@ -243,15 +301,30 @@ describe('EntraEmulator', () => {
     /** A client assertion as MSAL makes it for the SHA-1 thumbprint (RS256 + x5t). */
     function assertion(key: string, thumbprintHex: string, claims: Record<string, unknown> = {}): string {
       const now = Math.floor(Date.now() / 1000);
-      const header = Buffer.from(JSON.stringify({ alg: 'RS256', typ: 'JWT', x5t: Buffer.from(thumbprintHex, 'hex').toString('base64url') })).toString('base64url');
-      const payload = Buffer.from(JSON.stringify({ aud: tokenUrl(), iss: clientId, sub: clientId, nbf: now, exp: now + 600, jti: randomUUID(), ...claims })).toString('base64url');
+      const header = Buffer.from(
+        JSON.stringify({ alg: 'RS256', typ: 'JWT', x5t: Buffer.from(thumbprintHex, 'hex').toString('base64url') }),
+      ).toString('base64url');
+      const payload = Buffer.from(
+        JSON.stringify({
+          aud: tokenUrl(),
+          iss: clientId,
+          sub: clientId,
+          nbf: now,
+          exp: now + 600,
+          jti: randomUUID(),
+          ...claims,
+        }),
+      ).toString('base64url');
       const signature = createSign('RSA-SHA256').update(`${header}.${payload}`).sign(key).toString('base64url');
       return `${header}.${payload}.${signature}`;
     }
 
     const assertionForm = (jwt: string) => ({
-      grant_type: 'client_credentials', client_id: clientId, scope,
-      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: jwt,
+      grant_type: 'client_credentials',
+      client_id: clientId,
+      scope,
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: jwt,
     });
 
     it('accepts a client assertion signed by the registered certificate (x5t, RS256)', async () => {
@@ -268,17 +341,23 @@ describe('EntraEmulator', () => {
       assert.equal(unknown.body.error, 'invalid_client');
       assert.deepEqual(unknown.body.error_codes, [700027]);
       assert.match(unknown.body.error_description, /The key was not found/);
-      const otherKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+      const otherKey = generateKeyPairSync('rsa', { modulusLength: 2048 })
+        .privateKey.export({ type: 'pkcs8', format: 'pem' })
+        .toString();
       const forged = await call(emulator, tokenUrl(), { form: assertionForm(assertion(otherKey, spCert.thumbprint)) });
       assert.equal(forged.status, 401);
       assert.match(forged.body.error_description, /did not match the expected signature/);
-      const expired = await call(emulator, tokenUrl(), { form: assertionForm(assertion(spCert.key, spCert.thumbprint, { exp: 1000 })) });
+      const expired = await call(emulator, tokenUrl(), {
+        form: assertionForm(assertion(spCert.key, spCert.thumbprint, { exp: 1000 })),
+      });
       assert.deepEqual(expired.body.error_codes, [700024]);
     });
 
     it('credentialOptions() names the authority, disables instance discovery and trusts the certificate', () => {
       assert.deepEqual(emulator.credentialOptions(), {
-        authorityHost: emulator.authorityHost, disableInstanceDiscovery: true, tlsOptions: { ca: emulator.tlsCertificate },
+        authorityHost: emulator.authorityHost,
+        disableInstanceDiscovery: true,
+        tlsOptions: { ca: emulator.tlsCertificate },
       });
       assert.match(emulator.authorityHost, /^https:\/\/127\.0\.0\.1:\d+$/);
     });
@@ -306,7 +385,10 @@ describe('EntraEmulator', () => {
       assert.equal('tid' in verified.claims, false);
       assert.equal(emulator.tokensIssued, 0);
       const expired = emulator.mint({ exp: Math.floor(Date.now() / 1000) - 1 });
-      assert.deepEqual(verifyJwt(expired, emulator.publicKey, 'https://redis.azure.com'), { ok: false, reason: 'expired' });
+      assert.deepEqual(verifyJwt(expired, emulator.publicKey, 'https://redis.azure.com'), {
+        ok: false,
+        reason: 'expired',
+      });
     });
   });
 
@@ -316,9 +398,21 @@ describe('EntraEmulator', () => {
       await call(emulator, miUrl(emulator), { headers: miHeaders(emulator) });
       await call(emulator, miUrl(emulator, { client_id: randomUUID() }), { headers: miHeaders(emulator) });
       await call(emulator, `${emulator.authorityHost}/${tenantId}/v2.0/.well-known/openid-configuration`);
-      await call(emulator, `${emulator.authorityHost}/${tenantId}/oauth2/v2.0/token`, { form: { grant_type: 'client_credentials', client_id: clientId, client_secret: 'the-secret', scope: 'https://redis.azure.com/.default' } });
+      await call(emulator, `${emulator.authorityHost}/${tenantId}/oauth2/v2.0/token`, {
+        form: {
+          grant_type: 'client_credentials',
+          client_id: clientId,
+          client_secret: 'the-secret',
+          scope: 'https://redis.azure.com/.default',
+        },
+      });
       assert.deepEqual(emulator.requests, {
-        total: 4, managedIdentity: 2, authority: 2, tokenEndpoint: 1, discovery: 1, byOid: { [system.oid]: 1, [sp.oid]: 1 },
+        total: 4,
+        managedIdentity: 2,
+        authority: 2,
+        tokenEndpoint: 1,
+        discovery: 1,
+        byOid: { [system.oid]: 1, [sp.oid]: 1 },
       });
       assert.equal(emulator.tokensIssued, 2);
       emulator.resetCounters();
@@ -340,7 +434,10 @@ describe('EntraEmulator', () => {
       assert.equal((await waiting).managedIdentity, 2);
       assert.equal((await byOid).byOid[user.oid], 1);
       assert.equal((await emulator.waitForRequests(1)).total, 2, 'already reached: resolves at once');
-      await assert.rejects(emulator.waitForRequests(99, { timeoutMs: 20 }), /Timed out after 20 ms waiting for 99 requests/);
+      await assert.rejects(
+        emulator.waitForRequests(99, { timeoutMs: 20 }),
+        /Timed out after 20 ms waiting for 99 requests/,
+      );
     });
   });
 
@@ -349,7 +446,10 @@ describe('EntraEmulator', () => {
       const miEndpoint = emulator.managedIdentityEndpoint;
       await emulator.setFault({ kind: 'down' });
       await assert.rejects(call(emulator, miUrl(emulator), { headers: miHeaders(emulator) }), { code: 'ECONNREFUSED' });
-      await assert.rejects(call(emulator, `${emulator.authorityHost}/${tenantId}/v2.0/.well-known/openid-configuration`), { code: 'ECONNREFUSED' });
+      await assert.rejects(
+        call(emulator, `${emulator.authorityHost}/${tenantId}/v2.0/.well-known/openid-configuration`),
+        { code: 'ECONNREFUSED' },
+      );
       await emulator.clearFault();
       assert.equal(emulator.managedIdentityEndpoint, miEndpoint);
       assert.equal((await call(emulator, miUrl(emulator), { headers: miHeaders(emulator) })).status, 200);
@@ -359,7 +459,10 @@ describe('EntraEmulator', () => {
       await emulator.setFault({ kind: 'down', endpoint: 'authority' });
       try {
         assert.equal((await call(emulator, miUrl(emulator), { headers: miHeaders(emulator) })).status, 200);
-        await assert.rejects(call(emulator, `${emulator.authorityHost}/${tenantId}/v2.0/.well-known/openid-configuration`), { code: 'ECONNREFUSED' });
+        await assert.rejects(
+          call(emulator, `${emulator.authorityHost}/${tenantId}/v2.0/.well-known/openid-configuration`),
+          { code: 'ECONNREFUSED' },
+        );
       } finally {
         await emulator.clearFault();
       }
@@ -371,7 +474,9 @@ describe('EntraEmulator', () => {
       assert.equal(mi.status, 429);
       assert.equal(mi.headers['retry-after'], '7');
       assert.equal(mi.body.statusCode, 429);
-      const aad = await call(emulator, `${emulator.authorityHost}/${tenantId}/oauth2/v2.0/token`, { form: { grant_type: 'client_credentials' } });
+      const aad = await call(emulator, `${emulator.authorityHost}/${tenantId}/oauth2/v2.0/token`, {
+        form: { grant_type: 'client_credentials' },
+      });
       assert.equal(aad.status, 429);
       assert.equal(aad.body.error, 'temporarily_unavailable');
       assert.match(aad.body.error_description, /^AADSTS90055:/);
@@ -387,14 +492,19 @@ describe('EntraEmulator', () => {
       assert.equal(unavailable.headers['retry-after'], date.toUTCString());
       assert.equal(unavailable.body.error, 'temporarily_unavailable');
       await emulator.setFault({ kind: 'status', status: 500, endpoint: 'authority' });
-      assert.equal((await call(emulator, `${emulator.authorityHost}/${tenantId}/oauth2/v2.0/token`, { form: {} })).body.error, 'server_error');
+      assert.equal(
+        (await call(emulator, `${emulator.authorityHost}/${tenantId}/oauth2/v2.0/token`, { form: {} })).body.error,
+        'server_error',
+      );
       await emulator.clearFault();
     });
 
     it('reset destroys the connection without an answer', async () => {
       await emulator.setFault({ kind: 'reset', times: 1 });
-      await assert.rejects(call(emulator, miUrl(emulator), { headers: miHeaders(emulator) }), (error: NodeJS.ErrnoException) =>
-        error.code === 'ECONNRESET' || /socket hang up/.test(error.message));
+      await assert.rejects(
+        call(emulator, miUrl(emulator), { headers: miHeaders(emulator) }),
+        (error: NodeJS.ErrnoException) => error.code === 'ECONNRESET' || /socket hang up/.test(error.message),
+      );
       assert.equal((await call(emulator, miUrl(emulator), { headers: miHeaders(emulator) })).status, 200);
       await emulator.clearFault();
     });
@@ -404,7 +514,9 @@ describe('EntraEmulator', () => {
       own.addManagedIdentity({ kind: 'system' });
       await own.setFault({ kind: 'hang' });
       let settled = false;
-      const hung = call(own, miUrl(own), { headers: miHeaders(own) }).finally(() => { settled = true; });
+      const hung = call(own, miUrl(own), { headers: miHeaders(own) }).finally(() => {
+        settled = true;
+      });
       await own.waitForRequests(1);
       await own.clearFault();
       // A later request is answered while the hung one stays hung.
@@ -416,7 +528,9 @@ describe('EntraEmulator', () => {
       await hungFails;
       await waiterFails;
       await assert.rejects(call(own, miUrl(own), { headers: miHeaders(own) }), { code: 'ECONNREFUSED' });
-      await assert.rejects(call(own, `${own.authorityHost}/x/v2.0/.well-known/openid-configuration`), { code: 'ECONNREFUSED' });
+      await assert.rejects(call(own, `${own.authorityHost}/x/v2.0/.well-known/openid-configuration`), {
+        code: 'ECONNREFUSED',
+      });
       await own.stop();
     });
 

@@ -7,16 +7,25 @@ import { EntraToken } from '../../lib/token/entra-token.js';
 import { makeAccessToken } from '../support/fake-credential.js';
 import { must } from '../support/must.js';
 
-const redisAudiences = must(expectedAudiences(['https://redis.azure.com/.default']), 'the audiences of the Redis scope');
+const redisAudiences = must(
+  expectedAudiences(['https://redis.azure.com/.default']),
+  'the audiences of the Redis scope',
+);
 
 function rejects(accessToken: { token: string; expiresOnTimestamp: number }, message: RegExp, options = {}) {
-  assert.throws(() => EntraToken.fromAccessToken(accessToken, options), (error: unknown) => {
-    assert.ok(error instanceof InvalidTokenError, String(error));
-    assert.match(error.message, message);
-    assert.ok(!error.message.includes(accessToken.token) || accessToken.token.length < 8, 'the message quotes the token');
-    assert.ok(!String(error.stack).includes(accessToken.token) || accessToken.token.length < 8);
-    return true;
-  });
+  assert.throws(
+    () => EntraToken.fromAccessToken(accessToken, options),
+    (error: unknown) => {
+      assert.ok(error instanceof InvalidTokenError, String(error));
+      assert.match(error.message, message);
+      assert.ok(
+        !error.message.includes(accessToken.token) || accessToken.token.length < 8,
+        'the message quotes the token',
+      );
+      assert.ok(!String(error.stack).includes(accessToken.token) || accessToken.token.length < 8);
+      return true;
+    },
+  );
 }
 
 const segment = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -24,7 +33,10 @@ const segment = (value: unknown) => Buffer.from(JSON.stringify(value)).toString(
 describe('EntraToken', () => {
   it('takes the username from oid, the password from the raw token, and the earlier expiry', () => {
     const access = makeAccessToken(60_000, { oid: 'the-oid' });
-    const token = EntraToken.fromAccessToken({ ...access, expiresOnTimestamp: access.expiresOnTimestamp + 10_000 }, { audiences: redisAudiences });
+    const token = EntraToken.fromAccessToken(
+      { ...access, expiresOnTimestamp: access.expiresOnTimestamp + 10_000 },
+      { audiences: redisAudiences },
+    );
     assert.equal(token.username, 'the-oid');
     assert.equal(token.oid, 'the-oid');
     assert.equal(token.password, access.token);
@@ -33,15 +45,22 @@ describe('EntraToken', () => {
   });
 
   it('lets a username function override the oid', () => {
-    const token = EntraToken.fromAccessToken(makeAccessToken(60_000, { appid: 'app' }), { username: ({ claims }) => String(claims.appid) });
+    const token = EntraToken.fromAccessToken(makeAccessToken(60_000, { appid: 'app' }), {
+      username: ({ claims }) => String(claims.appid),
+    });
     assert.equal(token.username, 'app');
   });
 
   it('never shows the raw token in JSON, inspect or string conversion', () => {
     const access = makeAccessToken(60_000);
     const token = EntraToken.fromAccessToken(access);
-    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- the default stringification must not show the token
-    for (const shown of [JSON.stringify(token), inspect(token), String(token), inspect({ nested: token }, { depth: 5 })]) {
+    for (const shown of [
+      JSON.stringify(token),
+      inspect(token),
+      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- the default stringification must not show the token
+      String(token),
+      inspect({ nested: token }, { depth: 5 }),
+    ]) {
       assert.ok(!shown.includes(access.token), shown);
     }
   });
@@ -64,10 +83,22 @@ describe('EntraToken', () => {
   });
 
   it('refuses a token for another audience, naming it, and accepts the Redis application id', () => {
-    rejects(makeAccessToken(60_000, { aud: 'https://management.azure.com' }), /audience "https:\/\/management\.azure\.com", not "https:\/\/redis\.azure\.com".*"scopes"/, { audiences: redisAudiences });
+    rejects(
+      makeAccessToken(60_000, { aud: 'https://management.azure.com' }),
+      /audience "https:\/\/management\.azure\.com", not "https:\/\/redis\.azure\.com".*"scopes"/,
+      { audiences: redisAudiences },
+    );
     rejects(makeAccessToken(60_000, { aud: undefined }), /no "aud"/, { audiences: redisAudiences });
-    assert.ok(EntraToken.fromAccessToken(makeAccessToken(60_000, { aud: 'acca5fbb-b7e4-4009-81f1-37e38fd66d78' }), { audiences: redisAudiences }));
-    assert.ok(EntraToken.fromAccessToken(makeAccessToken(60_000, { aud: ['x', 'https://redis.azure.com/'] }), { audiences: redisAudiences }));
+    assert.ok(
+      EntraToken.fromAccessToken(makeAccessToken(60_000, { aud: 'acca5fbb-b7e4-4009-81f1-37e38fd66d78' }), {
+        audiences: redisAudiences,
+      }),
+    );
+    assert.ok(
+      EntraToken.fromAccessToken(makeAccessToken(60_000, { aud: ['x', 'https://redis.azure.com/'] }), {
+        audiences: redisAudiences,
+      }),
+    );
   });
 
   it('derives audiences only from <resource>/.default scopes', () => {
@@ -76,7 +107,9 @@ describe('EntraToken', () => {
   });
 
   it('refuses a username function that returns nothing usable', () => {
-    rejects(makeAccessToken(60_000), /"username" option returned an empty or non-string username/, { username: () => '' });
+    rejects(makeAccessToken(60_000), /"username" option returned an empty or non-string username/, {
+      username: () => '',
+    });
   });
 });
 
@@ -89,7 +122,12 @@ describe("EntraToken expiry when the credential's expiresOnTimestamp is implausi
     return { token: access.token, exp: (now + 3600) * 1000 };
   }
 
-  type Case = [name: string, reported: (exp: number) => unknown, reason: string | undefined, expected?: (exp: number) => number];
+  type Case = [
+    name: string,
+    reported: (exp: number) => unknown,
+    reason: string | undefined,
+    expected?: (exp: number) => number,
+  ];
   const cases: Case[] = [
     ['epoch seconds instead of ms', (exp) => Math.floor(exp / 1000), 'before-issue'],
     ['NaN', () => Number.NaN, 'not-a-number'],
@@ -111,17 +149,25 @@ describe("EntraToken expiry when the credential's expiresOnTimestamp is implausi
       const { token, exp } = issued();
       const mismatches: unknown[] = [];
       const value = reported(exp);
-      const entra = EntraToken.fromAccessToken({ token, expiresOnTimestamp: value as number }, {
-        audiences: redisAudiences, onExpiryMismatch: (mismatch) => mismatches.push(mismatch),
-      });
+      const entra = EntraToken.fromAccessToken(
+        { token, expiresOnTimestamp: value as number },
+        {
+          audiences: redisAudiences,
+          onExpiryMismatch: (mismatch) => mismatches.push(mismatch),
+        },
+      );
       assert.equal(entra.expiresOn, expected(exp));
       if (reason === undefined) {
         assert.deepEqual(mismatches, []);
         return;
       }
-      assert.deepEqual(mismatches, [{
-        reason, reportedExpiresOnTimestamp: typeof value === 'number' ? value : undefined, tokenExpiresOn: exp,
-      }]);
+      assert.deepEqual(mismatches, [
+        {
+          reason,
+          reportedExpiresOnTimestamp: typeof value === 'number' ? value : undefined,
+          tokenExpiresOn: exp,
+        },
+      ]);
       assert.ok(!JSON.stringify(mismatches).includes(token));
     });
   }
@@ -129,11 +175,17 @@ describe("EntraToken expiry when the credential's expiresOnTimestamp is implausi
   it('epoch seconds are recognised without iat and nbf too (decades before exp)', () => {
     const { token, exp } = issued({ iat: undefined, nbf: undefined });
     const mismatches: Array<{ reason: string }> = [];
-    const entra = EntraToken.fromAccessToken({ token, expiresOnTimestamp: Math.floor(exp / 1000) }, {
-      onExpiryMismatch: (mismatch) => mismatches.push(mismatch),
-    });
+    const entra = EntraToken.fromAccessToken(
+      { token, expiresOnTimestamp: Math.floor(exp / 1000) },
+      {
+        onExpiryMismatch: (mismatch) => mismatches.push(mismatch),
+      },
+    );
     assert.equal(entra.expiresOn, exp);
-    assert.deepEqual(mismatches.map((m) => m.reason), ['before-issue']);
+    assert.deepEqual(
+      mismatches.map((m) => m.reason),
+      ['before-issue'],
+    );
   });
 
   it('without an exp claim, a plausible expiresOnTimestamp decides and an implausible one is refused', () => {

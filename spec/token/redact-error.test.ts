@@ -9,7 +9,8 @@ import { redactError, redactTokens } from '../../lib/token/redact-error.js';
 
 // Shaped like a JWT (header.claims.signature), which is what the redaction recognises.
 const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJvaWQiOiJhYmMifQ.c2lnbmF0dXJlLXRoYXQtbWFrZXMtaXQtdXNhYmxl';
-const leaks = (value: unknown) => inspect(value, { depth: 20, showHidden: true }).includes(TOKEN.split('.')[2] as string);
+const leaks = (value: unknown) =>
+  inspect(value, { depth: 20, showHidden: true }).includes(TOKEN.split('.')[2] as string);
 
 describe('redactError', () => {
   it('redacts the message, the stack and a string property', () => {
@@ -62,7 +63,13 @@ describe('redactError', () => {
     const client = new Client();
     let getterRan = false;
     const error = Object.assign(new Error('failed'), { client });
-    Object.defineProperty(error, 'lazy', { enumerable: true, get: () => { getterRan = true; return TOKEN; } });
+    Object.defineProperty(error, 'lazy', {
+      enumerable: true,
+      get: () => {
+        getterRan = true;
+        return TOKEN;
+      },
+    });
     redactError(error);
     assert.equal(client.options.password, TOKEN, 'a client reachable from an error keeps its credentials');
     assert.equal(getterRan, false);

@@ -33,11 +33,13 @@ export async function startAmrCluster(cluster: RedisClusterHandle, options: AmrC
   const emulators: AmrEmulator[] = [];
   try {
     for (const node of cluster.nodes) {
-      emulators.push(await AmrEmulator.start({
-        ...options,
-        admin: options.admin ?? cluster.admin,
-        backend: { host: node.host, port: node.port },
-      }));
+      emulators.push(
+        await AmrEmulator.start({
+          ...options,
+          admin: options.admin ?? cluster.admin,
+          backend: { host: node.host, port: node.port },
+        }),
+      );
     }
   } catch (error) {
     await Promise.all(emulators.map((emulator) => emulator.stop()));
@@ -59,7 +61,8 @@ export async function startAmrCluster(cluster: RedisClusterHandle, options: AmrC
       const deadline = Date.now() + timeoutMs;
       while (total(name) < value) {
         const remaining = deadline - Date.now();
-        if (remaining <= 0) throw new Error(`AMR cluster: timed out waiting for total ${name} >= ${value} (is ${total(name)})`);
+        if (remaining <= 0)
+          throw new Error(`AMR cluster: timed out waiting for total ${name} >= ${value} (is ${total(name)})`);
         // Wake up on the next change of any emulator.
         await new Promise<void>((resolve) => {
           const wake = () => {

@@ -130,7 +130,11 @@ export class ProxiedConnection {
         if (lower(args[1]) === 'setname' && args[2] && !this.#inMulti) this.name = args[2].toString();
         break;
       default:
-        if (!this.#inMulti) this.#trackSubscriptions(name, args.slice(1).map((arg) => arg.toString('latin1')));
+        if (!this.#inMulti)
+          this.#trackSubscriptions(
+            name,
+            args.slice(1).map((arg) => arg.toString('latin1')),
+          );
     }
     this.#enqueue(command.raw);
   }
@@ -222,9 +226,8 @@ export class ProxiedConnection {
       this.#enqueue(malformed ? encodeCommand([args[0] as Buffer, ...(version ? [version] : []), ...rest]) : command);
       return;
     }
-    const outcome: AuthOutcome = malformed || switchesTo === undefined
-      ? { ok: false }
-      : this.emulator.verify(credentials[0], credentials[1]);
+    const outcome: AuthOutcome =
+      malformed || switchesTo === undefined ? { ok: false } : this.emulator.verify(credentials[0], credentials[1]);
     const applied = this.#forwardAuth(['HELLO', version as Buffer], outcome, rest);
     if (applied && outcome.ok) {
       if (switchesTo) this.protocol = switchesTo;
@@ -281,10 +284,13 @@ export class ProxiedConnection {
     this.#timer = undefined;
     if (this.expiresAt === undefined || this.closed) return;
     const delay = this.expiresAt - Date.now();
-    this.#timer = setTimeout(() => {
-      if (this.expiresAt !== undefined && Date.now() < this.expiresAt) this.#armTimer();
-      else this.emulator.expire(this);
-    }, Math.max(0, Math.min(delay, MAX_TIMER_MS)));
+    this.#timer = setTimeout(
+      () => {
+        if (this.expiresAt !== undefined && Date.now() < this.expiresAt) this.#armTimer();
+        else this.emulator.expire(this);
+      },
+      Math.max(0, Math.min(delay, MAX_TIMER_MS)),
+    );
   }
 
   /**

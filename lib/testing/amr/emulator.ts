@@ -178,8 +178,10 @@ export class AmrEmulator extends EventEmitter {
   // Waiting for state.
 
   /** Resolves when `predicate` holds, re-checked on every state change; rejects after `timeoutMs` (default 15 s). */
-  async waitFor(predicate: (emulator: AmrEmulator) => boolean, options: AmrWaitOptions & { description?: string } = {})
-    : Promise<void> {
+  async waitFor(
+    predicate: (emulator: AmrEmulator) => boolean,
+    options: AmrWaitOptions & { description?: string } = {},
+  ): Promise<void> {
     const { timeoutMs = DEFAULT_WAIT_TIMEOUT_MS, description = 'condition' } = options;
     if (predicate(this)) return;
     await new Promise<void>((resolve, reject) => {
@@ -190,8 +192,12 @@ export class AmrEmulator extends EventEmitter {
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`AMR emulator: timed out after ${timeoutMs} ms waiting for ${description}; `
-          + `counters ${JSON.stringify(this.counters)}`));
+        reject(
+          new Error(
+            `AMR emulator: timed out after ${timeoutMs} ms waiting for ${description}; ` +
+              `counters ${JSON.stringify(this.counters)}`,
+          ),
+        );
       }, timeoutMs);
       const cleanup = () => {
         clearTimeout(timer);
@@ -203,12 +209,18 @@ export class AmrEmulator extends EventEmitter {
 
   /** Resolves when `counters[name] >= value`. */
   async waitForCounter(name: keyof AmrCounters, value: number, options: AmrWaitOptions = {}): Promise<void> {
-    await this.waitFor((emulator) => emulator.counters[name] >= value, { ...options, description: `${name} >= ${value}` });
+    await this.waitFor((emulator) => emulator.counters[name] >= value, {
+      ...options,
+      description: `${name} >= ${value}`,
+    });
   }
 
   /** Resolves when exactly `count` client connections are open. */
   async waitForOpen(count: number, options: AmrWaitOptions = {}): Promise<void> {
-    await this.waitFor((emulator) => emulator.counters.open === count, { ...options, description: `open === ${count}` });
+    await this.waitFor((emulator) => emulator.counters.open === count, {
+      ...options,
+      description: `open === ${count}`,
+    });
   }
 
   /** Stops listening, closes every connection and the admin connection. Idempotent. */

@@ -30,7 +30,10 @@ function parseOne(buf: Buffer, pos: number): ParseStep {
       return { need: buf.length - pos + 1 };
     }
     const line = buf.toString('latin1', pos, lf).replace(/\r$/, '');
-    const args = line.split(/[ \t]+/).filter(Boolean).map((arg) => Buffer.from(arg, 'latin1'));
+    const args = line
+      .split(/[ \t]+/)
+      .filter(Boolean)
+      .map((arg) => Buffer.from(arg, 'latin1'));
     return { end: lf + 1, args };
   }
   const header = readLine(buf, pos);

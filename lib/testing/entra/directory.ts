@@ -34,19 +34,28 @@ export class Directory {
   addManagedIdentity(spec: ManagedIdentitySpec = {}): EmulatedManagedIdentity {
     let identity: EmulatedManagedIdentity;
     if (spec.kind === 'system') {
-      if (this.#managedIdentities.some((mi) => mi.kind === 'system')) throw new Error('A system-assigned identity is already registered');
+      if (this.#managedIdentities.some((mi) => mi.kind === 'system'))
+        throw new Error('A system-assigned identity is already registered');
       const oid = spec.oid ?? randomUUID();
       identity = {
-        kind: 'system', oid, objectId: oid, clientId: spec.clientId ?? randomUUID(),
+        kind: 'system',
+        oid,
+        objectId: oid,
+        clientId: spec.clientId ?? randomUUID(),
         resourceId: `/subscriptions/${randomUUID()}/resourceGroups/emulated/providers/Microsoft.Web/sites/emulated`,
       };
     } else {
-      if (spec.oid && spec.objectId && spec.oid !== spec.objectId) throw new Error('oid and objectId of a managed identity are the same thing; they differ');
+      if (spec.oid && spec.objectId && spec.oid !== spec.objectId)
+        throw new Error('oid and objectId of a managed identity are the same thing; they differ');
       const oid = spec.oid ?? spec.objectId ?? randomUUID();
       identity = {
-        kind: 'user', oid, objectId: oid, clientId: spec.clientId ?? randomUUID(),
-        resourceId: spec.resourceId
-          ?? `/subscriptions/${randomUUID()}/resourceGroups/emulated/providers/Microsoft.ManagedIdentity/userAssignedIdentities/mi-${oid.slice(0, 8)}`,
+        kind: 'user',
+        oid,
+        objectId: oid,
+        clientId: spec.clientId ?? randomUUID(),
+        resourceId:
+          spec.resourceId ??
+          `/subscriptions/${randomUUID()}/resourceGroups/emulated/providers/Microsoft.ManagedIdentity/userAssignedIdentities/mi-${oid.slice(0, 8)}`,
       };
     }
     this.#managedIdentities.push(identity);
@@ -78,17 +87,23 @@ export class Directory {
   /** The managed identity a request selects, if one is registered. */
   findManagedIdentity(selector: ManagedIdentitySelector, value: string): EmulatedManagedIdentity | undefined {
     switch (selector) {
-      case undefined: return this.#managedIdentities.find((mi) => mi.kind === 'system');
-      case 'client_id': return this.#managedIdentities.find((mi) => sameId(mi.clientId, value));
-      case 'object_id': return this.#managedIdentities.find((mi) => sameId(mi.objectId, value));
-      case 'mi_res_id': return this.#managedIdentities.find((mi) => mi.kind === 'user' && sameId(mi.resourceId, value));
+      case undefined:
+        return this.#managedIdentities.find((mi) => mi.kind === 'system');
+      case 'client_id':
+        return this.#managedIdentities.find((mi) => sameId(mi.clientId, value));
+      case 'object_id':
+        return this.#managedIdentities.find((mi) => sameId(mi.objectId, value));
+      case 'mi_res_id':
+        return this.#managedIdentities.find((mi) => mi.kind === 'user' && sameId(mi.resourceId, value));
     }
   }
 
   /** The service principal of `clientId` in `tenant` (in any tenant for `common` / `organizations`). */
   findServicePrincipal(tenant: string, clientId: string): ServicePrincipalRecord | undefined {
     const multiTenant = isMultiTenantAlias(tenant);
-    return this.#servicePrincipals.find((p) => sameId(p.clientId, clientId) && (multiTenant || sameId(p.tenantId, tenant)));
+    return this.#servicePrincipals.find(
+      (p) => sameId(p.clientId, clientId) && (multiTenant || sameId(p.tenantId, tenant)),
+    );
   }
 
   /** A tenant some service principal lives in, or `common` / `organizations`. */

@@ -11,7 +11,12 @@ import { applyEnv } from './env.js';
 import { applyFault, endpointsOf, FaultTable } from './faults.js';
 import { TokenIssuer } from './issuer.js';
 import { closeListener, listen, relisten, type Listener } from './listener.js';
-import { managedIdentityRequest, managedIdentitySelectors, MI_PATH, type ManagedIdentityEndpoint } from './managed-identity.js';
+import {
+  managedIdentityRequest,
+  managedIdentitySelectors,
+  MI_PATH,
+  type ManagedIdentityEndpoint,
+} from './managed-identity.js';
 import { RequestCounters } from './request-counters.js';
 import { readBody, send } from './responses.js';
 import type {
@@ -50,7 +55,12 @@ export class EntraEmulator {
   readonly #authorityEndpoint: Authority;
   #stopped = false;
 
-  private constructor(options: EntraEmulatorOptions, tls: { key: string; cert: string }, mi: Listener, authority: Listener) {
+  private constructor(
+    options: EntraEmulatorOptions,
+    tls: { key: string; cert: string },
+    mi: Listener,
+    authority: Listener,
+  ) {
     this.tokenLifetimeSeconds = options.tokenLifetimeSeconds ?? 3600;
     this.tenantId = options.tenantId ?? randomUUID();
     this.#identityHeader = options.identityHeader ?? randomUUID();
@@ -60,15 +70,26 @@ export class EntraEmulator {
     this.#authority = authority;
     this.authorityHost = `https://127.0.0.1:${authority.port}`;
     this.managedIdentityEndpoint = `http://127.0.0.1:${mi.port}${MI_PATH}`;
-    this.#miEndpoint = { directory: this.#directory, issuer: this.#issuer, tenantId: this.tenantId, identityHeader: this.#identityHeader };
+    this.#miEndpoint = {
+      directory: this.#directory,
+      issuer: this.#issuer,
+      tenantId: this.tenantId,
+      identityHeader: this.#identityHeader,
+    };
     this.#authorityEndpoint = {
       directory: this.#directory,
       issuer: this.#issuer,
       authorityHost: this.authorityHost,
       tokenLifetimeSeconds: () => this.tokenLifetimeSeconds,
     };
-    mi.server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.#onRequest('managed-identity', req, res));
-    authority.server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.#onRequest('authority', req, res));
+    mi.server.on(
+      'request',
+      (req: IncomingMessage, res: ServerResponse) => void this.#onRequest('managed-identity', req, res),
+    );
+    authority.server.on(
+      'request',
+      (req: IncomingMessage, res: ServerResponse) => void this.#onRequest('authority', req, res),
+    );
   }
 
   /** Starts both servers on ephemeral loopback ports. */
@@ -126,10 +147,18 @@ export class EntraEmulator {
   applyManagedIdentityEnv(): () => void {
     return applyEnv({
       ...this.managedIdentityEnv(),
-      IDENTITY_SERVER_THUMBPRINT: undefined, MSI_ENDPOINT: undefined, MSI_SECRET: undefined, IMDS_ENDPOINT: undefined,
-      AZURE_TENANT_ID: undefined, AZURE_CLIENT_ID: undefined, AZURE_CLIENT_SECRET: undefined,
-      AZURE_CLIENT_CERTIFICATE_PATH: undefined, AZURE_FEDERATED_TOKEN_FILE: undefined, AZURE_USERNAME: undefined,
-      AZURE_TOKEN_CREDENTIALS: undefined, AZURE_AUTHORITY_HOST: undefined,
+      IDENTITY_SERVER_THUMBPRINT: undefined,
+      MSI_ENDPOINT: undefined,
+      MSI_SECRET: undefined,
+      IMDS_ENDPOINT: undefined,
+      AZURE_TENANT_ID: undefined,
+      AZURE_CLIENT_ID: undefined,
+      AZURE_CLIENT_SECRET: undefined,
+      AZURE_CLIENT_CERTIFICATE_PATH: undefined,
+      AZURE_FEDERATED_TOKEN_FILE: undefined,
+      AZURE_USERNAME: undefined,
+      AZURE_TOKEN_CREDENTIALS: undefined,
+      AZURE_AUTHORITY_HOST: undefined,
     });
   }
 
@@ -140,7 +169,11 @@ export class EntraEmulator {
    * verification stays on, nothing global changes).
    */
   credentialOptions(): { authorityHost: string; disableInstanceDiscovery: true; tlsOptions: { ca: string } } {
-    return { authorityHost: this.authorityHost, disableInstanceDiscovery: true, tlsOptions: { ca: this.tlsCertificate } };
+    return {
+      authorityHost: this.authorityHost,
+      disableInstanceDiscovery: true,
+      tlsOptions: { ca: this.tlsCertificate },
+    };
   }
 
   /**
@@ -149,7 +182,12 @@ export class EntraEmulator {
    * value is `undefined` removes the claim.
    */
   mint(overrides: JwtClaims = {}): string {
-    const claims = this.#issuer.claims({ oid: randomUUID(), tid: this.tenantId, aud: 'https://redis.azure.com', appid: randomUUID() });
+    const claims = this.#issuer.claims({
+      oid: randomUUID(),
+      tid: this.tenantId,
+      aud: 'https://redis.azure.com',
+      appid: randomUUID(),
+    });
     for (const [name, value] of Object.entries(overrides)) {
       if (value === undefined) Reflect.deleteProperty(claims, name);
       else claims[name] = value;
@@ -259,7 +297,10 @@ export class EntraEmulator {
     if (endpoint === 'managed-identity') {
       const selectors = managedIdentitySelectors(url.searchParams);
       if (selectors.length > 1) return undefined;
-      return this.#directory.findManagedIdentity(selectors[0], selectors[0] ? url.searchParams.get(selectors[0]) ?? '' : '')?.oid;
+      return this.#directory.findManagedIdentity(
+        selectors[0],
+        selectors[0] ? (url.searchParams.get(selectors[0]) ?? '') : '',
+      )?.oid;
     }
     const token = TOKEN_PATH.exec(url.pathname);
     if (!token) return undefined;

@@ -21,7 +21,10 @@ export class FaultTable {
 
   /** Puts `fault` in effect on `endpoint`, replacing the one there; `times` limits how many requests it takes. */
   set(endpoint: EmulatorEndpoint, fault: EntraFault): void {
-    this.#faults.set(endpoint, { fault, remaining: 'times' in fault && fault.times !== undefined ? fault.times : Infinity });
+    this.#faults.set(endpoint, {
+      fault,
+      remaining: 'times' in fault && fault.times !== undefined ? fault.times : Infinity,
+    });
   }
 
   delete(endpoint: EmulatorEndpoint): void {
@@ -65,7 +68,13 @@ export class FaultTable {
 }
 
 /** Answers (or does not answer) a request the way `fault` says. */
-export function applyFault(endpoint: EmulatorEndpoint, fault: EntraFault, authorityHost: string, req: IncomingMessage, res: ServerResponse): void {
+export function applyFault(
+  endpoint: EmulatorEndpoint,
+  fault: EntraFault,
+  authorityHost: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+): void {
   switch (fault.kind) {
     case 'hang':
       return;
@@ -76,9 +85,11 @@ export function applyFault(endpoint: EmulatorEndpoint, fault: EntraFault, author
       const headers: Record<string, string> = {};
       if (fault.retryAfterSeconds !== undefined) headers['Retry-After'] = String(fault.retryAfterSeconds);
       else if (fault.retryAfterDate !== undefined) headers['Retry-After'] = fault.retryAfterDate.toUTCString();
-      const body = fault.body ?? (endpoint === 'managed-identity'
-        ? appServiceError(fault.status, statusMessage(fault.status))
-        : entraStatusError(authorityHost, fault.status, req));
+      const body =
+        fault.body ??
+        (endpoint === 'managed-identity'
+          ? appServiceError(fault.status, statusMessage(fault.status))
+          : entraStatusError(authorityHost, fault.status, req));
       send(res, fault.status, body, headers);
       return;
     }

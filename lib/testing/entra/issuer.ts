@@ -47,6 +47,10 @@ export class TokenIssuer {
 
   /** The JWKS document with the public half of the signing key. */
   jwks(): { keys: Record<string, unknown>[] } {
-    return { keys: [{ ...this.signingKey.publicKey.export({ format: 'jwk' }), kid: this.signingKey.kid, use: 'sig', kty: 'RSA' }] };
+    return {
+      keys: [
+        { ...this.signingKey.publicKey.export({ format: 'jwk' }), kid: this.signingKey.kid, use: 'sig', kty: 'RSA' },
+      ],
+    };
   }
 }

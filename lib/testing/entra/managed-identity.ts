@@ -25,7 +25,12 @@ export function managedIdentitySelectors(query: URLSearchParams): Exclude<Manage
 }
 
 /** Answers one request to the managed-identity server. */
-export function managedIdentityRequest(endpoint: ManagedIdentityEndpoint, url: URL, req: IncomingMessage, res: ServerResponse): void {
+export function managedIdentityRequest(
+  endpoint: ManagedIdentityEndpoint,
+  url: URL,
+  req: IncomingMessage,
+  res: ServerResponse,
+): void {
   if (url.pathname.replace(/\/$/, '') !== MI_PATH) {
     send(res, 404, appServiceError(404, 'Not Found'));
     return;
@@ -53,13 +58,20 @@ export function managedIdentityRequest(endpoint: ManagedIdentityEndpoint, url: U
     send(res, 400, appServiceError(400, 'Only one of client_id, object_id and mi_res_id may be given.'));
     return;
   }
-  const identity = endpoint.directory.findManagedIdentity(selectors[0], selectors[0] ? q.get(selectors[0]) ?? '' : '');
+  const identity = endpoint.directory.findManagedIdentity(
+    selectors[0],
+    selectors[0] ? (q.get(selectors[0]) ?? '') : '',
+  );
   if (!identity) {
     send(res, 400, appServiceError(400, 'Unable to load the proper Managed Identity.'));
     return;
   }
   const claims = endpoint.issuer.claims({
-    aud: resource, oid: identity.oid, sub: identity.oid, tid: endpoint.tenantId, appid: identity.clientId,
+    aud: resource,
+    oid: identity.oid,
+    sub: identity.oid,
+    tid: endpoint.tenantId,
+    appid: identity.clientId,
     xms_mirid: identity.resourceId,
   });
   const token = endpoint.issuer.issue(claims);

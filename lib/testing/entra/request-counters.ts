@@ -21,7 +21,9 @@ export class RequestCounters {
   }
 
   countOid(oid: string): void {
-    this.count((c) => { c.byOid[oid] = (c.byOid[oid] ?? 0) + 1; });
+    this.count((c) => {
+      c.byOid[oid] = (c.byOid[oid] ?? 0) + 1;
+    });
   }
 
   /** Sets all counters to zero. */
@@ -39,9 +41,8 @@ export class RequestCounters {
    * or when `stopped()` holds at a wake-up.
    */
   async waitFor(n: number, options: WaitForRequestsOptions, stopped: () => boolean): Promise<EntraRequestCounters> {
-    const current = (): number => options.oid !== undefined
-      ? this.#counters.byOid[options.oid] ?? 0
-      : this.#counters[options.counter ?? 'total'];
+    const current = (): number =>
+      options.oid !== undefined ? (this.#counters.byOid[options.oid] ?? 0) : this.#counters[options.counter ?? 'total'];
     if (current() >= n) return this.snapshot();
     const timeoutMs = options.timeoutMs ?? 10_000;
     return await new Promise((resolve, reject) => {
@@ -49,7 +50,10 @@ export class RequestCounters {
         if (current() >= n) finish();
         else if (stopped()) finish(new Error(`The emulator stopped after ${current()} of ${n} requests`));
       };
-      const timer = setTimeout(() => finish(new Error(`Timed out after ${timeoutMs} ms waiting for ${n} requests (got ${current()})`)), timeoutMs);
+      const timer = setTimeout(
+        () => finish(new Error(`Timed out after ${timeoutMs} ms waiting for ${n} requests (got ${current()})`)),
+        timeoutMs,
+      );
       const finish = (error?: Error): void => {
         clearTimeout(timer);
         this.#waiters.delete(check);

@@ -35,11 +35,20 @@ export function appServiceError(status: number, message: string): Record<string,
 }
 
 /** Entra's error body: an `AADSTS<code>` description with trace and correlation ids, as the token endpoint sends it. */
-export function entraError(authorityHost: string, error: string, code: number, description: string, req: IncomingMessage): Record<string, unknown> {
+export function entraError(
+  authorityHost: string,
+  error: string,
+  code: number,
+  description: string,
+  req: IncomingMessage,
+): Record<string, unknown> {
   const traceId = randomUUID();
   const header = req.headers['client-request-id'];
   const correlationId = typeof header === 'string' && header ? header : randomUUID();
-  const timestamp = new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  const timestamp = new Date()
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, 'Z');
   return {
     error,
     error_description: `AADSTS${code}: ${description} Trace ID: ${traceId} Correlation ID: ${correlationId} Timestamp: ${timestamp}`,
@@ -53,9 +62,31 @@ export function entraError(authorityHost: string, error: string, code: number, d
 
 /** The Entra error body for a status injected by a `status` fault on the authority. */
 export function entraStatusError(authorityHost: string, status: number, req: IncomingMessage): Record<string, unknown> {
-  if (status === 429) return entraError(authorityHost, 'temporarily_unavailable', 90055, 'TenantThrottlingError - There are too many incoming requests. Please try again later.', req);
-  if (status === 503 || status === 408 || status === 504) return entraError(authorityHost, 'temporarily_unavailable', 90033, 'A transient error has occurred. Please try again.', req);
-  if (status === 401) return entraError(authorityHost, 'invalid_client', 7000215, 'Invalid client secret provided.', req);
-  if (status >= 400 && status < 500) return entraError(authorityHost, 'invalid_request', 90014, `The request was rejected with status ${status}.`, req);
-  return entraError(authorityHost, 'server_error', 50000, 'There was an error issuing a token or an issue with our sign-in service.', req);
+  if (status === 429)
+    return entraError(
+      authorityHost,
+      'temporarily_unavailable',
+      90055,
+      'TenantThrottlingError - There are too many incoming requests. Please try again later.',
+      req,
+    );
+  if (status === 503 || status === 408 || status === 504)
+    return entraError(
+      authorityHost,
+      'temporarily_unavailable',
+      90033,
+      'A transient error has occurred. Please try again.',
+      req,
+    );
+  if (status === 401)
+    return entraError(authorityHost, 'invalid_client', 7000215, 'Invalid client secret provided.', req);
+  if (status >= 400 && status < 500)
+    return entraError(authorityHost, 'invalid_request', 90014, `The request was rejected with status ${status}.`, req);
+  return entraError(
+    authorityHost,
+    'server_error',
+    50000,
+    'There was an error issuing a token or an issue with our sign-in service.',
+    req,
+  );
 }

@@ -13,7 +13,15 @@ export type EntraFault =
    * Answer with `status` and the error body Azure uses for it (override with `body`). `retryAfterSeconds` or
    * `retryAfterDate` set a Retry-After header. `times`: only the next N requests, then the fault clears itself.
    */
-  | { kind: 'status'; status: number; retryAfterSeconds?: number; retryAfterDate?: Date; times?: number; body?: unknown; endpoint?: EmulatorEndpoint }
+  | {
+      kind: 'status';
+      status: number;
+      retryAfterSeconds?: number;
+      retryAfterDate?: Date;
+      times?: number;
+      body?: unknown;
+      endpoint?: EmulatorEndpoint;
+    }
   /** Accept and read the request, never answer (until `destroyHungRequests()` or `stop()`). */
   | { kind: 'hang'; times?: number; endpoint?: EmulatorEndpoint }
   /** Accept and read the request, then destroy the socket without an answer ("socket hang up" / ECONNRESET). */

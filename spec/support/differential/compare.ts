@@ -24,14 +24,27 @@ const CONNECTION_ERROR = /\b(ECONNRESET|EPIPE|ECONNREFUSED)\b|^Connection is clo
 const COUNT_REPLY = / s?publish /;
 
 /** The documented handover difference in a PUBLISH count: one more than the plain client's. */
-function shadowCounted(plain: { at: string; value: unknown } | undefined, entra: { at: string; value: unknown } | undefined): boolean {
-  return plain !== undefined && entra !== undefined && plain.at === entra.at && COUNT_REPLY.test(plain.at)
-    && typeof plain.value === 'number' && entra.value === plain.value + 1;
+function shadowCounted(
+  plain: { at: string; value: unknown } | undefined,
+  entra: { at: string; value: unknown } | undefined,
+): boolean {
+  return (
+    plain !== undefined &&
+    entra !== undefined &&
+    plain.at === entra.at &&
+    COUNT_REPLY.test(plain.at) &&
+    typeof plain.value === 'number' &&
+    entra.value === plain.value + 1
+  );
 }
 
 function withoutConnectionErrors(events: Record<string, string[]>): Record<string, string[]> {
-  return Object.fromEntries(Object.entries(events).map(([client, messages]) =>
-    [client, messages.filter((message) => !CONNECTION_ERROR.test(message))]));
+  return Object.fromEntries(
+    Object.entries(events).map(([client, messages]) => [
+      client,
+      messages.filter((message) => !CONNECTION_ERROR.test(message)),
+    ]),
+  );
 }
 
 /** Differing replies listed: after a first difference, the following ones are often its consequences. */
@@ -44,8 +57,11 @@ const MAX_REPLY_LINES = 3;
  * server does not.
  */
 export function plainLostTrack(plain: Outcome): boolean {
-  return Object.values(plain.errorEvents).some((events) => events.some((message) => /Command queue state error/.test(message)))
-    || plain.replies.some(({ value }) => typeof value === 'string' && value.startsWith('no reply within'));
+  return (
+    Object.values(plain.errorEvents).some((events) =>
+      events.some((message) => /Command queue state error/.test(message)),
+    ) || plain.replies.some(({ value }) => typeof value === 'string' && value.startsWith('no reply within'))
+  );
 }
 
 const show = (value: unknown) => inspect(value, { depth: 6, breakLength: Infinity });
@@ -60,7 +76,9 @@ export function differences(plain: Outcome, entra: Outcome): string[] {
     const e = entra.replies[i];
     if (isDeepStrictEqual(p, e) || shadowCounted(p, e)) continue;
     shown += 1;
-    found.push(`reply #${i}: plain ${p ? `${p.at} -> ${show(p.value)}` : '(none)'}; entra ${e ? `${e.at} -> ${show(e.value)}` : '(none)'}`);
+    found.push(
+      `reply #${i}: plain ${p ? `${p.at} -> ${show(p.value)}` : '(none)'}; entra ${e ? `${e.at} -> ${show(e.value)}` : '(none)'}`,
+    );
   }
   const keys = new Set([...Object.keys(plain.messages), ...Object.keys(entra.messages)]);
   for (const key of keys) {
@@ -76,7 +94,9 @@ export function differences(plain: Outcome, entra: Outcome): string[] {
     if (!isDeepStrictEqual(p, e)) found.push(`'error' events of ${client}: plain ${show(p)}; entra ${show(e)}`);
   }
   if (!isDeepStrictEqual(plain.leftovers, entra.leftovers)) {
-    found.push(`connections left open after disconnect(): plain ${show(plain.leftovers)}; entra ${show(entra.leftovers)}`);
+    found.push(
+      `connections left open after disconnect(): plain ${show(plain.leftovers)}; entra ${show(entra.leftovers)}`,
+    );
   }
   return found;
 }

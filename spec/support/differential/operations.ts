@@ -28,10 +28,7 @@ export type Key = 'k1' | 'k2' | 'k3';
 export type Protocol = 2 | 3;
 
 export type Command =
-  | { c: 'set'; key: Key; value: string }
-  | { c: 'get'; key: Key }
-  | { c: 'incr'; key: Key }
-  | { c: 'del'; key: Key };
+  { c: 'set'; key: Key; value: string } | { c: 'get'; key: Key } | { c: 'incr'; key: Key } | { c: 'del'; key: Key };
 
 export type Pause =
   | { pause: 'rotation' }
@@ -57,9 +54,13 @@ export type Operation =
   | { op: 'multi'; client: AppClient; commands: Command[]; watch: Watch | undefined }
   /** `multi({ pipeline: false })` or `call('MULTI')`, then each command awaited, pauses between, EXEC or DISCARD. */
   | {
-    op: 'transaction'; client: AppClient; form: 'multi-no-pipeline' | 'call';
-    steps: Array<Command | Pause>; end: 'exec' | 'discard'; watch: Watch | undefined;
-  }
+      op: 'transaction';
+      client: AppClient;
+      form: 'multi-no-pipeline' | 'call';
+      steps: Array<Command | Pause>;
+      end: 'exec' | 'discard';
+      watch: Watch | undefined;
+    }
   | { op: 'subscribe'; client: AppClient; kind: SubscribeKind; names: string[] }
   | { op: 'unsubscribe'; client: AppClient; kind: UnsubscribeKind; names: string[] }
   /** PUBLISH / SPUBLISH from a separate publisher client. */
@@ -114,7 +115,13 @@ export const pauseArbitrary: fc.Arbitrary<Pause> = fc.oneof(
 const transactionPauseArbitrary: fc.Arbitrary<Pause> = fc.oneof(
   { weight: 3, arbitrary: fc.constant({ pause: 'rotation' as const }) },
   { weight: 1, arbitrary: fc.constant({ pause: 'drop' as const }) },
-  { weight: 2, arbitrary: fc.record({ pause: fc.constant('delay' as const), ms: fc.integer({ min: 0, max: TRANSACTION_DELAY_MAX_MS }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      pause: fc.constant('delay' as const),
+      ms: fc.integer({ min: 0, max: TRANSACTION_DELAY_MAX_MS }),
+    }),
+  },
 );
 
 /**
@@ -128,7 +135,12 @@ const blockedPauseArbitrary: fc.Arbitrary<Pause> = fc.oneof(
 );
 
 const watchArbitrary: fc.Arbitrary<Watch | undefined> = fc.option(
-  fc.record({ key, conflict: fc.boolean(), unwatch: fc.boolean(), pause: fc.option(pauseArbitrary, { nil: undefined }) }),
+  fc.record({
+    key,
+    conflict: fc.boolean(),
+    unwatch: fc.boolean(),
+    pause: fc.option(pauseArbitrary, { nil: undefined }),
+  }),
   { nil: undefined, freq: 2 },
 );
 
@@ -140,44 +152,108 @@ function namesOf(kind: SubscribeKind | UnsubscribeKind): string[] {
 
 const subscribeArbitrary = fc.constantFrom<SubscribeKind>('subscribe', 'psubscribe', 'ssubscribe').chain((kind) =>
   fc.record({
-    op: fc.constant('subscribe' as const), client, kind: fc.constant(kind),
+    op: fc.constant('subscribe' as const),
+    client,
+    kind: fc.constant(kind),
     names: fc.subarray(namesOf(kind), { minLength: 1 }),
-  }));
+  }),
+);
 
 // Always with names: UNSUBSCRIBE/PUNSUBSCRIBE without any, on a connection with no subscription of that kind but some
 // of another, leaves plain ioredis waiting for replies that never come (its later commands get the wrong replies).
-const unsubscribeArbitrary = fc.constantFrom<UnsubscribeKind>('unsubscribe', 'punsubscribe', 'sunsubscribe').chain((kind) =>
-  fc.record({ op: fc.constant('unsubscribe' as const), client, kind: fc.constant(kind), names: fc.subarray(namesOf(kind), { minLength: 1 }) }));
+const unsubscribeArbitrary = fc
+  .constantFrom<UnsubscribeKind>('unsubscribe', 'punsubscribe', 'sunsubscribe')
+  .chain((kind) =>
+    fc.record({
+      op: fc.constant('unsubscribe' as const),
+      client,
+      kind: fc.constant(kind),
+      names: fc.subarray(namesOf(kind), { minLength: 1 }),
+    }),
+  );
 
 const publishArbitrary = fc.oneof(
-  fc.record({ op: fc.constant('publish' as const), kind: fc.constant('publish' as const), channel: fc.constantFrom(...CHANNELS) }),
-  fc.record({ op: fc.constant('publish' as const), kind: fc.constant('spublish' as const), channel: fc.constantFrom(...SHARD_CHANNELS) }),
+  fc.record({
+    op: fc.constant('publish' as const),
+    kind: fc.constant('publish' as const),
+    channel: fc.constantFrom(...CHANNELS),
+  }),
+  fc.record({
+    op: fc.constant('publish' as const),
+    kind: fc.constant('spublish' as const),
+    channel: fc.constantFrom(...SHARD_CHANNELS),
+  }),
 );
 
 /** A transaction's steps: commands and pauses, at most one of them a rotation (see transactionPauseArbitrary). */
-const transactionStepsArbitrary: fc.Arbitrary<Array<Command | Pause>> = fc.array(
-  fc.oneof({ weight: 2, arbitrary: commandArbitrary }, { weight: 1, arbitrary: transactionPauseArbitrary }), { minLength: 1, maxLength: 4 },
-).filter((steps) => steps.filter((step) => 'pause' in step && step.pause === 'rotation').length <= 1);
+const transactionStepsArbitrary: fc.Arbitrary<Array<Command | Pause>> = fc
+  .array(fc.oneof({ weight: 2, arbitrary: commandArbitrary }, { weight: 1, arbitrary: transactionPauseArbitrary }), {
+    minLength: 1,
+    maxLength: 4,
+  })
+  .filter((steps) => steps.filter((step) => 'pause' in step && step.pause === 'rotation').length <= 1);
 
 export const operationArbitrary: fc.Arbitrary<Operation> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ op: fc.constant('command' as const), client, command: commandArbitrary }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('pipeline' as const), client, commands: fc.array(commandArbitrary, { minLength: 1, maxLength: 3 }) }) },
-  { weight: 2, arbitrary: fc.record({
-    op: fc.constant('multi' as const), client, commands: fc.array(commandArbitrary, { minLength: 1, maxLength: 3 }), watch: watchArbitrary,
-  }) },
-  { weight: 4, arbitrary: fc.record({
-    op: fc.constant('transaction' as const), client, form: fc.constantFrom('multi-no-pipeline' as const, 'call' as const),
-    steps: transactionStepsArbitrary,
-    end: fc.constantFrom('exec' as const, 'discard' as const), watch: watchArbitrary,
-  }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('pipeline' as const),
+      client,
+      commands: fc.array(commandArbitrary, { minLength: 1, maxLength: 3 }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant('multi' as const),
+      client,
+      commands: fc.array(commandArbitrary, { minLength: 1, maxLength: 3 }),
+      watch: watchArbitrary,
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constant('transaction' as const),
+      client,
+      form: fc.constantFrom('multi-no-pipeline' as const, 'call' as const),
+      steps: transactionStepsArbitrary,
+      end: fc.constantFrom('exec' as const, 'discard' as const),
+      watch: watchArbitrary,
+    }),
+  },
   { weight: 3, arbitrary: subscribeArbitrary },
   { weight: 2, arbitrary: unsubscribeArbitrary },
   { weight: 4, arbitrary: publishArbitrary },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('blpop' as const), client, during: fc.array(blockedPauseArbitrary, { minLength: 1, maxLength: 2 })
-    .filter((pauses) => pauses.filter((pause) => pause.pause === 'delay' && pause.ms === PAST_DEADLINE_DELAY_MS).length <= 1) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('blpop-timeout' as const), client, seconds: fc.constantFrom(0.1, 0.3) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant('blpop' as const),
+      client,
+      during: fc
+        .array(blockedPauseArbitrary, { minLength: 1, maxLength: 2 })
+        .filter(
+          (pauses) =>
+            pauses.filter((pause) => pause.pause === 'delay' && pause.ms === PAST_DEADLINE_DELAY_MS).length <= 1,
+        ),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ op: fc.constant('blpop-timeout' as const), client, seconds: fc.constantFrom(0.1, 0.3) }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('select' as const), client, db: fc.constantFrom<0 | 1>(0, 1) }) },
-  { weight: 1, arbitrary: client.chain((c) => fc.record({ op: fc.constant('setname' as const), client: fc.constant(c), name: fc.constantFrom(`${c}-n1`, `${c}-n2`) })) },
+  {
+    weight: 1,
+    arbitrary: client.chain((c) =>
+      fc.record({
+        op: fc.constant('setname' as const),
+        client: fc.constant(c),
+        name: fc.constantFrom(`${c}-n1`, `${c}-n2`),
+      }),
+    ),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('getname' as const), client }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('ping' as const), client }) },
   { weight: 4, arbitrary: fc.constant({ op: 'rotation' as const }) },

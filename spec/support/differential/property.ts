@@ -38,7 +38,11 @@ export class DifferentialWorld {
   /** createEntraRedis() clients through the AMR emulator, sharing one provider. */
   readonly entra: Side;
 
-  private constructor(readonly world: World, readonly plainServer: RedisServerHandle, readonly provider: EntraCredentialsProvider) {
+  private constructor(
+    readonly world: World,
+    readonly plainServer: RedisServerHandle,
+    readonly provider: EntraCredentialsProvider,
+  ) {
     this.plain = {
       label: 'plain',
       server: plainServer,
@@ -49,14 +53,20 @@ export class DifferentialWorld {
       label: 'entra',
       server: world.redis,
       client: (options) => createEntraRedis({ ...world.endpoint, credentialsProvider: provider, ...options }),
-      rotation: async () => { await nextEvent(provider, 'tokenRefreshed'); },
+      rotation: async () => {
+        await nextEvent(provider, 'tokenRefreshed');
+      },
     };
   }
 
   static async start(): Promise<DifferentialWorld> {
     const world = await World.start({ tokenLifetimeSeconds: TOKEN_LIFETIME_SECONDS });
     const plainServer = await startRedisServer();
-    return new DifferentialWorld(world, plainServer, world.provider({ tokenManagerOptions: { expirationRefreshRatio: EXPIRATION_REFRESH_RATIO } }));
+    return new DifferentialWorld(
+      world,
+      plainServer,
+      world.provider({ tokenManagerOptions: { expirationRefreshRatio: EXPIRATION_REFRESH_RATIO } }),
+    );
   }
 
   /**
@@ -104,7 +114,10 @@ export function checkOptionsFromEnv(defaults: CheckOptions): CheckOptions {
 }
 
 /** The property over sequences on the protocols of the ioredis major under test. */
-export function differentialProperty(world: DifferentialWorld, options: Pick<CheckOptions, 'maxLength' | 'verbose'> = {}) {
+export function differentialProperty(
+  world: DifferentialWorld,
+  options: Pick<CheckOptions, 'maxLength' | 'verbose'> = {},
+) {
   let run = 0;
   return fc.asyncProperty(sequenceArbitrary(protocolsUnderTest(), options.maxLength), async (sequence) => {
     run += 1;
@@ -124,18 +137,22 @@ export async function checkDifferential(world: DifferentialWorld, options: Check
     endOnFailure: !options.shrink,
   });
   if (!details.failed) return { numRuns: details.numRuns };
-  if (details.counterexample === null) throw new Error(`differential property failed without a counterexample (interrupted: ${details.interrupted})`);
+  if (details.counterexample === null)
+    throw new Error(`differential property failed without a counterexample (interrupted: ${details.interrupted})`);
   const [sequence] = details.counterexample;
-  const message = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
-  throw new Error([
-    `the library's client observed something a plain ioredis client does not (ioredis ${process.env.IOREDIS_MAJOR ?? '5'}, `
-      + `after ${details.numRuns} runs, ${details.numShrinks} shrinks)`,
-    `  seed ${details.seed}, path "${details.counterexamplePath}"`,
-    `  replay: DIFFERENTIAL_SEED=${details.seed} DIFFERENTIAL_PATH=${details.counterexamplePath} `
-      + `node scripts/test.mjs --ioredis ${process.env.IOREDIS_MAJOR ?? '5'} spec/binding/differential.test.ts`,
-    `  sequence: ${fc.stringify(sequence)}`,
-    ...message.split('\n').map((line) => `  ${line}`),
-  ].join('\n'));
+  const message =
+    details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
+  throw new Error(
+    [
+      `the library's client observed something a plain ioredis client does not (ioredis ${process.env.IOREDIS_MAJOR ?? '5'}, ` +
+        `after ${details.numRuns} runs, ${details.numShrinks} shrinks)`,
+      `  seed ${details.seed}, path "${details.counterexamplePath}"`,
+      `  replay: DIFFERENTIAL_SEED=${details.seed} DIFFERENTIAL_PATH=${details.counterexamplePath} ` +
+        `node scripts/test.mjs --ioredis ${process.env.IOREDIS_MAJOR ?? '5'} spec/binding/differential.test.ts`,
+      `  sequence: ${fc.stringify(sequence)}`,
+      ...message.split('\n').map((line) => `  ${line}`),
+    ].join('\n'),
+  );
 }
 
 /**
@@ -145,13 +162,22 @@ export async function checkDifferential(world: DifferentialWorld, options: Check
  */
 export async function collectFailures(world: DifferentialWorld, options: CheckOptions): Promise<number> {
   const seed = options.seed ?? Date.now() ^ (Math.random() * 0x100000000);
-  const sequences = fc.sample(sequenceArbitrary(protocolsUnderTest(), options.maxLength), { numRuns: options.numRuns, seed });
+  const sequences = fc.sample(sequenceArbitrary(protocolsUnderTest(), options.maxLength), {
+    numRuns: options.numRuns,
+    seed,
+  });
   let failures = 0;
   for (const [index, sequence] of sequences.entries()) {
     const found = await world.compare(sequence);
     if (found === undefined || found.length === 0) continue;
     failures += 1;
-    console.log([`FAILED seed ${seed}, path "${index}"`, `  sequence: ${fc.stringify(sequence)}`, ...found.map((line) => `  ${line}`)].join('\n'));
+    console.log(
+      [
+        `FAILED seed ${seed}, path "${index}"`,
+        `  sequence: ${fc.stringify(sequence)}`,
+        ...found.map((line) => `  ${line}`),
+      ].join('\n'),
+    );
   }
   console.log(`differential survey: ${failures} of ${sequences.length} sequences failed (seed ${seed})`);
   return failures;

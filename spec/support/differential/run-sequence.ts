@@ -7,12 +7,22 @@ import type { Redis, RedisOptions } from 'ioredis';
 import type { RedisServerHandle } from '../../../lib/testing/redis-server.js';
 import { waitUntil } from '../../../lib/testing/redis-server.js';
 import {
-  connectionNamePattern, type AppClient, type Command, type Operation, type Pause, type Sequence, type SubscribeKind,
-  type UnsubscribeKind, type Watch,
+  connectionNamePattern,
+  type AppClient,
+  type Command,
+  type Operation,
+  type Pause,
+  type Sequence,
+  type SubscribeKind,
+  type UnsubscribeKind,
+  type Watch,
 } from './operations.js';
 
 /** The client call of each (un)subscribe operation. */
-const SUBSCRIPTION_COMMANDS: Record<SubscribeKind | UnsubscribeKind, (client: Redis, names: string[]) => Promise<unknown>> = {
+const SUBSCRIPTION_COMMANDS: Record<
+  SubscribeKind | UnsubscribeKind,
+  (client: Redis, names: string[]) => Promise<unknown>
+> = {
   subscribe: (client, names) => client.subscribe(...names),
   psubscribe: (client, names) => client.psubscribe(...names),
   ssubscribe: (client, names) => client.ssubscribe(...names),
@@ -79,10 +89,14 @@ function describeCommand(command: Command): string {
 
 function send(client: Redis, command: Command): Promise<unknown> {
   switch (command.c) {
-    case 'set': return client.set(command.key, command.value);
-    case 'get': return client.get(command.key);
-    case 'incr': return client.incr(command.key);
-    case 'del': return client.del(command.key);
+    case 'set':
+      return client.set(command.key, command.value);
+    case 'get':
+      return client.get(command.key);
+    case 'incr':
+      return client.incr(command.key);
+    case 'del':
+      return client.del(command.key);
   }
 }
 
@@ -96,11 +110,22 @@ function queue(pipeline: ReturnType<Redis['pipeline']>, command: Command): void 
   else pipeline[command.c](command.key);
 }
 
-async function settle<T>(promise: Promise<T>, ms: number): Promise<{ value: T } | { error: unknown } | { timeout: true }> {
+async function settle<T>(
+  promise: Promise<T>,
+  ms: number,
+): Promise<{ value: T } | { error: unknown } | { timeout: true }> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<{ timeout: true }>((resolve) => { timer = setTimeout(() => resolve({ timeout: true }), ms); });
+  const timeout = new Promise<{ timeout: true }>((resolve) => {
+    timer = setTimeout(() => resolve({ timeout: true }), ms);
+  });
   try {
-    return await Promise.race([promise.then((value) => ({ value }), (error: unknown) => ({ error })), timeout]);
+    return await Promise.race([
+      promise.then(
+        (value) => ({ value }),
+        (error: unknown) => ({ error }),
+      ),
+      timeout,
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -114,7 +139,12 @@ export class SequenceRun {
   readonly #sequence: Sequence;
   /** What the other side delivered after each PUBLISH; undefined on the side that runs first. */
   readonly #expected: Deliveries | undefined;
-  readonly #outcome: Outcome = { replies: [], messages: {}, errorEvents: { a: [], b: [], publisher: [] }, leftovers: [] };
+  readonly #outcome: Outcome = {
+    replies: [],
+    messages: {},
+    errorEvents: { a: [], b: [], publisher: [] },
+    leftovers: [],
+  };
   readonly deliveries: Deliveries = [];
   #clients = {} as Record<AppClient, Redis>;
   #publisher!: Redis;
@@ -160,9 +190,11 @@ export class SequenceRun {
    */
   async #collectLeftovers(): Promise<void> {
     const server = this.#side.server;
-    const open = async () => String(await server.command('CLIENT', 'LIST')).split('\n')
-      .map((line) => ({ id: /\bid=(\d+)/.exec(line)?.[1], name: /\bname=(\S*)/.exec(line)?.[1] ?? '' }))
-      .filter((entry) => entry.id !== undefined && !TOOL_CONNECTION_NAMES.has(entry.name));
+    const open = async () =>
+      String(await server.command('CLIENT', 'LIST'))
+        .split('\n')
+        .map((line) => ({ id: /\bid=(\d+)/.exec(line)?.[1], name: /\bname=(\S*)/.exec(line)?.[1] ?? '' }))
+        .filter((entry) => entry.id !== undefined && !TOOL_CONNECTION_NAMES.has(entry.name));
     await waitUntil(async () => (await open()).length === 0, { timeoutMs: TEARDOWN_WAIT_MS }).catch(() => undefined);
     const left = await open();
     this.#outcome.leftovers = left.map((entry) => entry.name).sort();
@@ -175,16 +207,21 @@ export class SequenceRun {
       this.#delivered += 1;
     };
     client.on('message', (channel: string, message: string) => record(`${name} message ${channel}`, message));
-    client.on('pmessage', (pattern: string, channel: string, message: string) => record(`${name} pmessage ${pattern} ${channel}`, message));
+    client.on('pmessage', (pattern: string, channel: string, message: string) =>
+      record(`${name} pmessage ${pattern} ${channel}`, message),
+    );
     client.on('smessage', (channel: string, message: string) => record(`${name} smessage ${channel}`, message));
     client.on('error', (error: Error) => this.#outcome.errorEvents[name].push(error.message));
   }
 
   async #observe(at: string, promise: Promise<unknown>, timeoutMs = REPLY_TIMEOUT_MS): Promise<unknown> {
     const result = await settle(promise, timeoutMs);
-    const value = 'value' in result ? normalise(result.value)
-      : 'error' in result ? { error: (result.error as Error).message }
-        : `no reply within ${timeoutMs} ms`;
+    const value =
+      'value' in result
+        ? normalise(result.value)
+        : 'error' in result
+          ? { error: (result.error as Error).message }
+          : `no reply within ${timeoutMs} ms`;
     this.#outcome.replies.push({ at, value });
     return 'value' in result ? result.value : undefined;
   }
@@ -193,7 +230,10 @@ export class SequenceRun {
     const at = `${index} ${operation.op}`;
     switch (operation.op) {
       case 'command': {
-        await this.#observe(`${at} ${operation.client} ${describeCommand(operation.command)}`, send(this.#clients[operation.client], operation.command));
+        await this.#observe(
+          `${at} ${operation.client} ${describeCommand(operation.command)}`,
+          send(this.#clients[operation.client], operation.command),
+        );
         return;
       }
       case 'pipeline': {
@@ -217,7 +257,10 @@ export class SequenceRun {
       case 'unsubscribe': {
         const client = this.#clients[operation.client];
         const names = operation.names;
-        await this.#observe(`${at} ${operation.client} ${operation.kind} ${names.join(' ')}`, SUBSCRIPTION_COMMANDS[operation.kind](client, names));
+        await this.#observe(
+          `${at} ${operation.client} ${operation.kind} ${names.join(' ')}`,
+          SUBSCRIPTION_COMMANDS[operation.kind](client, names),
+        );
         return;
       }
       case 'publish':
@@ -228,20 +271,30 @@ export class SequenceRun {
         const list = `list${index}`;
         const reply = client.blpop(list, BLPOP_TIMEOUT_S);
         reply.catch(() => undefined);
-        for (const pause of operation.during) await this.#pause(`${at} ${operation.client}`, operation.client, pause, { blocked: true });
+        for (const pause of operation.during)
+          await this.#pause(`${at} ${operation.client}`, operation.client, pause, { blocked: true });
         // Pushed in both databases: the client may have selected either.
         await this.#publisher.pipeline().select(1).rpush(list, `v${index}`).select(0).rpush(list, `v${index}`).exec();
         await this.#observe(`${at} ${operation.client}`, reply);
         return;
       }
       case 'blpop-timeout':
-        await this.#observe(`${at} ${operation.client} ${operation.seconds}`, this.#clients[operation.client].blpop('never-pushed', operation.seconds));
+        await this.#observe(
+          `${at} ${operation.client} ${operation.seconds}`,
+          this.#clients[operation.client].blpop('never-pushed', operation.seconds),
+        );
         return;
       case 'select':
-        await this.#observe(`${at} ${operation.client} ${operation.db}`, this.#clients[operation.client].select(operation.db));
+        await this.#observe(
+          `${at} ${operation.client} ${operation.db}`,
+          this.#clients[operation.client].select(operation.db),
+        );
         return;
       case 'setname':
-        await this.#observe(`${at} ${operation.client} ${operation.name}`, this.#clients[operation.client].call('CLIENT', 'SETNAME', operation.name));
+        await this.#observe(
+          `${at} ${operation.client} ${operation.name}`,
+          this.#clients[operation.client].call('CLIENT', 'SETNAME', operation.name),
+        );
         return;
       case 'getname':
         await this.#observe(`${at} ${operation.client}`, this.#clients[operation.client].call('CLIENT', 'GETNAME'));
@@ -264,13 +317,15 @@ export class SequenceRun {
   async #publish(at: string, index: number, operation: Extract<Operation, { op: 'publish' }>): Promise<void> {
     const before = this.#delivered;
     const message = `m${index}`;
-    const reply = operation.kind === 'publish'
-      ? this.#publisher.publish(operation.channel, message) : this.#publisher.spublish(operation.channel, message);
+    const reply =
+      operation.kind === 'publish'
+        ? this.#publisher.publish(operation.channel, message)
+        : this.#publisher.spublish(operation.channel, message);
     const receivers = await this.#observe(`${at} ${operation.kind} ${operation.channel}`, reply);
     // The messages reach the subscribers' listeners after the PUBLISH reply: wait for them before going on, so that
     // what follows happens after the delivery on both sides. The side that runs first waits for as many as the server
     // counted; the second for as many as the first received.
-    const expected = this.#expected ? this.#expected[this.deliveries.length] ?? 0 : Number(receivers ?? 0);
+    const expected = this.#expected ? (this.#expected[this.deliveries.length] ?? 0) : Number(receivers ?? 0);
     await waitUntil(() => this.#delivered - before >= expected, { timeoutMs: DELIVERY_WAIT_MS }).catch(() => undefined);
     this.deliveries.push(this.#delivered - before);
   }
@@ -291,11 +346,17 @@ export class SequenceRun {
     await this.#observe(`${at} ${name} multi`, byCall ? client.call('MULTI') : client.multi({ pipeline: false }));
     for (const step of operation.steps) {
       if ('pause' in step) await this.#pause(`${at} ${name}`, name, step);
-      else await this.#observe(`${at} ${name} ${describeCommand(step)}`, byCall ? call(client, step) : send(client, step));
+      else
+        await this.#observe(`${at} ${name} ${describeCommand(step)}`, byCall ? call(client, step) : send(client, step));
     }
-    const end = operation.end === 'exec'
-      ? (byCall ? client.call('EXEC') : client.exec())
-      : (byCall ? client.call('DISCARD') : client.discard());
+    const end =
+      operation.end === 'exec'
+        ? byCall
+          ? client.call('EXEC')
+          : client.exec()
+        : byCall
+          ? client.call('DISCARD')
+          : client.discard();
     await this.#observe(`${at} ${name} ${operation.end}`, end);
   }
 
@@ -303,7 +364,10 @@ export class SequenceRun {
     if (pause.pause === 'rotation') await this.#side.rotation();
     else if (pause.pause === 'delay') await sleep(pause.ms);
     else {
-      const outcome = await this.#drop(name, options.blocked ?? false).then(() => 'reconnected', (error: unknown) => (error instanceof Error ? error.message : String(error)));
+      const outcome = await this.#drop(name, options.blocked ?? false).then(
+        () => 'reconnected',
+        (error: unknown) => (error instanceof Error ? error.message : String(error)),
+      );
       // Recorded so that a client that does not come back shows as a difference, not as a hang.
       this.#outcome.replies.push({ at: `${at} drop`, value: outcome });
     }
@@ -317,23 +381,39 @@ export class SequenceRun {
   async #drop(name: AppClient, blocked: boolean): Promise<void> {
     const client = this.#clients[name];
     const pattern = connectionNamePattern(name);
-    await waitUntil(() => client.status === 'ready', { timeoutMs: RECONNECT_WAIT_MS, description: `${name} ready before the drop` });
-    const ids = await waitUntil(async () => {
-      const list = String(await this.#side.server.command('CLIENT', 'LIST'));
-      const found = list.split('\n').map((line) => ({ id: /\bid=(\d+)/.exec(line)?.[1], name: /\bname=(\S*)/.exec(line)?.[1] ?? '' }))
-        .filter((entry) => entry.id !== undefined && pattern.test(entry.name)).map((entry) => entry.id as string);
-      return found.length > 0 ? found : undefined;
-    }, { timeoutMs: RECONNECT_WAIT_MS, description: `a connection named ${name} on the server` });
+    await waitUntil(() => client.status === 'ready', {
+      timeoutMs: RECONNECT_WAIT_MS,
+      description: `${name} ready before the drop`,
+    });
+    const ids = await waitUntil(
+      async () => {
+        const list = String(await this.#side.server.command('CLIENT', 'LIST'));
+        const found = list
+          .split('\n')
+          .map((line) => ({ id: /\bid=(\d+)/.exec(line)?.[1], name: /\bname=(\S*)/.exec(line)?.[1] ?? '' }))
+          .filter((entry) => entry.id !== undefined && pattern.test(entry.name))
+          .map((entry) => entry.id as string);
+        return found.length > 0 ? found : undefined;
+      },
+      { timeoutMs: RECONNECT_WAIT_MS, description: `a connection named ${name} on the server` },
+    );
     const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
     for (const id of ids) await this.#side.server.command('CLIENT', 'KILL', 'ID', id);
     await settle(closed, RECONNECT_WAIT_MS);
-    await waitUntil(() => client.status === 'ready', { timeoutMs: RECONNECT_WAIT_MS, description: `${name} reconnected after the drop` });
+    await waitUntil(() => client.status === 'ready', {
+      timeoutMs: RECONNECT_WAIT_MS,
+      description: `${name} reconnected after the drop`,
+    });
     if (!blocked) await client.ping();
   }
 }
 
 /** Runs `sequence` on `first`, then on `second` (which waits for the messages `first` received), and returns both. */
-export async function runOnBoth(first: Side, second: Side, sequence: Sequence): Promise<{ first: Outcome; second: Outcome }> {
+export async function runOnBoth(
+  first: Side,
+  second: Side,
+  sequence: Sequence,
+): Promise<{ first: Outcome; second: Outcome }> {
   const firstRun = new SequenceRun(first, sequence);
   const firstOutcome = await firstRun.run();
   const secondOutcome = await new SequenceRun(second, sequence, firstRun.deliveries).run();
