@@ -478,6 +478,24 @@ describe('AMR emulator', { concurrency: true, timeout: 120_000 }, () => {
   });
 
   describe('RESP parsing and connection state', { concurrency: true }, () => {
+    it('a client that half-closes its socket still gets the replies to what it sent before, as from redis-server', async (t) => {
+      const emu = await emulator(t);
+      const oid = randomUUID();
+      const raw = await rawConnection(t, emu);
+      raw.send(['AUTH', oid, token({ oid, lifetime: 30 })]);
+      assert.deepEqual(await raw.replies(1), ['+OK\r\n']);
+      let received = '';
+      raw.socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+      // The script keeps redis-server busy for 300 ms: its reply is sent well after the client's FIN arrived.
+      const busy =
+        "local s = redis.call('TIME') repeat local n = redis.call('TIME') " +
+        "until (n[1] - s[1]) * 1000000 + (n[2] - s[2]) > 300000 return 'done'";
+      raw.send(['EVAL', busy, '0']);
+      raw.socket.end();
+      await once(raw.socket, 'close');
+      assert.equal(received, '$4\r\ndone\r\n');
+      await emu.waitForOpen(0);
+    });
     it('follows partial frames, large bulk strings, inline commands and pipelines byte by byte', async (t) => {
       const emu = await emulator(t);
       const oid = randomUUID();

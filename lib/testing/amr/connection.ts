@@ -31,6 +31,8 @@ export class ProxiedConnection {
   #draining = false;
   #paused = false;
   #passthrough = false;
+  /** The client sent its FIN: the backend gets one once everything before it has been forwarded. */
+  #clientEnded = false;
 
   constructor(
     readonly emulator: AmrEmulator,
@@ -68,6 +70,16 @@ export class ProxiedConnection {
     }
   }
 
+  /**
+   * The client half-closed its side (FIN). As redis-server does, what it sent before is still executed and the replies
+   * still reach it: the backend gets the FIN after the forwarding queue, and the client's side stays open until the
+   * backend closes.
+   */
+  onClientEnd(): void {
+    this.#clientEnded = true;
+    if (!this.#draining && this.#backlog.length === 0) this.backend.end();
+  }
+
   #enqueue(item: Buffer | Promise<Buffer>): void {
     this.#backlog.push(item);
     void this.#drain();
@@ -93,6 +105,7 @@ export class ProxiedConnection {
       }
     } finally {
       this.#draining = false;
+      if (this.#clientEnded && this.#backlog.length === 0 && !this.closed) this.backend.end();
     }
   }
 

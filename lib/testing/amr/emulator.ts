@@ -26,6 +26,7 @@ export class AmrEmulator extends EventEmitter {
   readonly #verifier: TokenVerifier;
   readonly #users: BackendUsers;
   readonly #server: net.Server;
+  readonly #sockets = new Set<net.Socket>();
   readonly #connections = new Set<ProxiedConnection>();
   #nextId = 1;
   #port = 0;
@@ -38,11 +39,20 @@ export class AmrEmulator extends EventEmitter {
     this.#verifier = new TokenVerifier(options.publicKey, options.audience ?? AMR_AUDIENCE);
     this.#users = new BackendUsers(options.backend, options.admin);
     const onSocket = (socket: net.Socket) => this.#accept(socket);
+    // Half-open connections, as redis-server allows: a client that sends its FIN still gets the replies to what it
+    // sent before (ioredis's disconnect() ends the socket that way).
     this.#server = options.tls
-      ? tls.createServer({ key: options.tls.key, cert: options.tls.cert }, onSocket)
-      : net.createServer(onSocket);
-    this.#server.on('tlsClientError', () => {
-      // A client that fails the TLS handshake is simply dropped.
+      ? tls.createServer({ key: options.tls.key, cert: options.tls.cert, allowHalfOpen: true }, onSocket)
+      : net.createServer({ allowHalfOpen: true }, onSocket);
+    this.#server.on('tlsClientError', (_error: Error, socket: tls.TLSSocket) => {
+      // A client that fails the TLS handshake is dropped.
+      socket.destroy();
+    });
+    // Every accepted socket, so that stop() ends those that never became a proxied connection (a TLS client that gave
+    // up on the certificate leaves a half-open socket behind).
+    this.#server.on('connection', (socket: net.Socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
     });
   }
 
@@ -92,7 +102,7 @@ export class AmrEmulator extends EventEmitter {
     backend.pipe(client);
     client.on('error', () => connection.destroy());
     backend.on('error', () => connection.destroy());
-    client.on('end', () => backend.end());
+    client.on('end', () => connection.onClientEnd());
     backend.on('close', () => {
       // The server closed (QUIT, CLIENT KILL, shutdown): flush what it said, then close the client side.
       if (!connection.closed && !client.destroyed) client.end(() => client.destroy());
@@ -229,6 +239,8 @@ export class AmrEmulator extends EventEmitter {
     this.#stopped = true;
     this.closeAllConnections();
     this.#users.stop();
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    for (const socket of this.#sockets) socket.destroy();
+    await closed;
   }
 }
