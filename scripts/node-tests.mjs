@@ -17,6 +17,8 @@ export function runNodeTests({ binary, imports, files, label, env, cwd, buffered
     ...imports.flatMap((module) => ['--import', module]),
     '--test',
     '--test-concurrency=2',
+    // A test that hangs fails after 10 minutes, naming itself, instead of holding the run until CI's limit.
+    '--test-timeout=600000',
     '--test-reporter=spec',
     '--test-reporter-destination=stdout',
     '--test-reporter=tap',
