@@ -218,15 +218,16 @@ export class ClientBinding implements TokenSubscriber {
   }
 
   /**
-   * The provider's current token; but while the server refuses it here and the token this connection held before is
-   * still good, that one: a reconnect (a network blip) must not trade a valid token for a refused one.
+   * The provider's current token; but after the server refused a new token here, while the token this connection held
+   * before is still good, that one: a reconnect (a network blip) must not trade a valid token for one the server may
+   * refuse. That holds for the refused token and for any replacement that came while the connection was down and
+   * could not be tried in place; once connected, a newer token is tried in place (#catchUp), and one the server
+   * accepts ends the refusal.
    */
   #tokenToPresent(): EntraToken | undefined {
-    const current = this.provider.currentToken();
     const refusal = this.#refusal;
-    if (current && refusal && current.sameAs(refusal.refused) && isUsable(refusal.held, Date.now()))
-      return refusal.held;
-    return current;
+    if (refusal && isUsable(refusal.held, Date.now())) return refusal.held;
+    return this.provider.currentToken();
   }
 
   #present(token: EntraToken): void {

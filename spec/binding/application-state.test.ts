@@ -270,6 +270,43 @@ describe('a new token the server refuses', () => {
   });
 });
 
+describe('a new token the server refuses, and a connection that is down', () => {
+  it('a replacement that came while the connection was down is not presented while the held token is good', async () => {
+    world.entra.tokenLifetimeSeconds = 12;
+    try {
+      const identity = world.entra.addManagedIdentity({ kind: 'user' });
+      const provider = world.provider({ identity, tokenManagerOptions: { expirationRefreshRatio: 0.3 } });
+      const redis = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider }));
+      // Another client keeps the provider's schedule running while `redis` is down.
+      const keeper = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider }));
+      await Promise.all([redis.ping(), keeper.ping()]);
+      for (const client of [redis, keeper]) {
+        client.on('error', () => {
+          /* reported through the provider's events */
+        });
+      }
+      const held = must(provider.currentToken(), 'a current token');
+      world.amr.refuseTokens((claims) => claims.oid === identity.oid && Number(claims.exp) * 1000 > held.expiresOn);
+      await nextEvent(provider, 'reauthenticationFailed');
+      const refused = must(provider.currentToken(), 'the refused token');
+      // The connection goes down; the replacement comes while it is down, so it cannot be tried in place first.
+      redis.disconnect();
+      await waitUntil(() => provider.currentToken()?.sameAs(refused) === false, { description: 'a replacement token' });
+      redis.connect().catch(() => {
+        /* a refused handshake is reported through 'error' */
+      });
+      await waitUntil(() => redis.status === 'ready', { description: 'connected again' });
+      assert.equal(connectionOf(world.amr, redis)?.expiresAt, held.expiresOn, 'presented the token it held');
+      assert.equal(await redis.set('refused:down', 'v'), 'OK');
+      redis.disconnect();
+      keeper.disconnect();
+    } finally {
+      world.amr.refuseTokens(undefined);
+      world.entra.tokenLifetimeSeconds = 3;
+    }
+  });
+});
+
 describe('a new token meets a blocking command', () => {
   it('a blocked connection that is answered before the deadline is re-authenticated in place, not reconnected', async () => {
     // 8 s tokens refreshed at 30 %: the new token comes 4 s before the old one's re-AUTH deadline (min(5 s, 20 %)
