@@ -1,5 +1,5 @@
 // Which spec files exist and which ioredis majors each runs on. A spec file that drives ioredis (imports it, the
-// client factories or the test world) says so on one of its first lines:
+// client factories, or anything of harness/: the test world, the soak, the leak runs) says so on one of its first lines:
 //
 //   // ioredis majors: 5, 6
 //
@@ -11,7 +11,7 @@ import { join, relative } from 'node:path';
 export const KNOWN_MAJORS = ['5', '6'];
 const TAG = /^\/\/ ioredis majors: ([0-9, ]+?)(?: \(.*\))?$/m;
 const DRIVES_IOREDIS =
-  /from '(ioredis|[./]+(lib\/)?(index|create-entra-redis|create-entra-cluster)\.js|[./]+(harness\/|support\/)?world\.js)'/;
+  /from '(ioredis|[./]+(lib\/)?(index|create-entra-redis|create-entra-cluster)\.js|[./]+harness\/[^']+)'/;
 /** How many leading lines may hold the tag (a file's header comment). */
 const HEADER_LINES = 12;
 

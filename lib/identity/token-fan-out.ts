@@ -60,9 +60,10 @@ export class TokenFanOut {
     const handOut = (from: number) => {
       this.#immediate = undefined;
       let end = Math.min(from + this.batchSize, queue.length);
-      const until = this.turnBudgetMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + this.turnBudgetMs;
+      // Without a time budget (the default) the clock is never read: the batch size alone bounds the turn.
+      const until = this.turnBudgetMs === undefined ? undefined : performance.now() + this.turnBudgetMs;
       for (let index = from; index < end; index++) {
-        if (index > from && (index - from) % 8 === 0 && performance.now() >= until) {
+        if (until !== undefined && index > from && (index - from) % 8 === 0 && performance.now() >= until) {
           end = index; // the turn's time is used up: the rest on the next turns
           break;
         }
