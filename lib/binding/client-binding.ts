@@ -22,7 +22,7 @@ import {
   watchCommands,
 } from './ioredis-internals.js';
 import { handleStateRestoreRejections } from './ioredis-workarounds.js';
-import { isMessageEvent, SubscriberHandover } from './pubsub-handover.js';
+import { HandoverFailedError, isMessageEvent, SubscriberHandover } from './pubsub-handover.js';
 
 /** First delay before an AUTH that was not answered OK is tried again; doubles up to the max. */
 const REAUTH_RETRY_INITIAL_MS = 50;
@@ -74,10 +74,29 @@ export function bindingOf(redis: Redis): ClientBinding | undefined {
   return (redis as Bound)[BINDING];
 }
 
-/** A token the server refused on this connection (WRONGPASS), and the one the connection still holds. */
+/** A token the server refused (WRONGPASS), and the one the connection it was refused on still held. */
 interface Refusal {
   refused: EntraToken;
   held: EntraToken | undefined;
+}
+
+/**
+ * The refusal that stands for each provider. One server and one identity behind a provider: a token refused on one of
+ * its connections is not presented on any other (a duplicate, another client, a subscriber's handover, a connection
+ * made later), which present the held token while it is good. Ends when a token at least as new is accepted.
+ */
+const refusals = new WeakMap<EntraCredentialsProvider, Refusal>();
+
+function recordRefusal(provider: EntraCredentialsProvider, refused: EntraToken, held: EntraToken | undefined): void {
+  const standing = refusals.get(provider);
+  // Several connections report the same refusal: keep the held token that lasts longest.
+  if (standing?.refused.sameAs(refused) && (standing.held?.expiresOn ?? 0) >= (held?.expiresOn ?? 0)) return;
+  refusals.set(provider, { refused, held });
+}
+
+function endRefusal(provider: EntraCredentialsProvider, accepted: EntraToken): void {
+  const standing = refusals.get(provider);
+  if (standing && accepted.expiresOn >= standing.refused.expiresOn) refusals.delete(provider);
 }
 
 /** The functions a binding gives ioredis (listeners get the client as `this`, as EventEmitter calls them). */
@@ -116,8 +135,6 @@ export class ClientBinding implements TokenSubscriber {
   /** Token the live connection is authenticated with. */
   #authenticatedWith: EntraToken | undefined;
   #pending: PendingReauth | undefined;
-  /** The last token the server refused here, until a newer one is accepted. */
-  #refusal: Refusal | undefined;
   /** Set when we reconnect on purpose to move a connection to a fresh token. */
   #reconnectingForToken = false;
   /** A RESP2 subscriber being moved to a fresh token. */
@@ -218,14 +235,14 @@ export class ClientBinding implements TokenSubscriber {
   }
 
   /**
-   * The provider's current token; but after the server refused a new token here, while the token this connection held
-   * before is still good, that one: a reconnect (a network blip) must not trade a valid token for one the server may
-   * refuse. That holds for the refused token and for any replacement that came while the connection was down and
-   * could not be tried in place; once connected, a newer token is tried in place (#catchUp), and one the server
-   * accepts ends the refusal.
+   * The provider's current token; but after the server refused a new token on a connection of the provider, while the
+   * token that connection held is still good, that one: a reconnect (a network blip), a duplicate or another client
+   * made meanwhile must not trade a valid token for one the server may refuse. That holds for the refused token and
+   * for any replacement that came while the connection was down and could not be tried in place; once connected, a
+   * newer token is tried in place (#catchUp), and one the server accepts ends the refusal.
    */
   #tokenToPresent(): EntraToken | undefined {
-    const refusal = this.#refusal;
+    const refusal = refusals.get(this.provider);
     if (refusal && isUsable(refusal.held, Date.now())) return refusal.held;
     return this.provider.currentToken();
   }
@@ -266,7 +283,7 @@ export class ClientBinding implements TokenSubscriber {
   #catchUp(): void {
     const current = this.provider.currentToken();
     if (!current || current.sameAs(this.#authenticatedWith) || current.sameAs(this.#pending?.token)) return;
-    if (current.sameAs(this.#refusal?.refused)) return;
+    if (current.sameAs(refusals.get(this.provider)?.refused)) return;
     if (current.expiresOn > (this.#authenticatedWith?.expiresOn ?? 0)) this.#reauthenticate(current);
   }
 
@@ -285,7 +302,7 @@ export class ClientBinding implements TokenSubscriber {
   }
 
   #reauthenticate(token: EntraToken): void {
-    if (token.sameAs(this.#authenticatedWith) || token.sameAs(this.#refusal?.refused)) return;
+    if (token.sameAs(this.#authenticatedWith) || token.sameAs(refusals.get(this.provider)?.refused)) return;
     this.#cancelPending();
     const pending: PendingReauth = {
       token,
@@ -377,7 +394,7 @@ export class ClientBinding implements TokenSubscriber {
         if (reply === 'OK') {
           this.#cancelPending();
           this.#authenticatedWith = token;
-          this.#refusal = undefined;
+          endRefusal(this.provider, token);
           if (this.provider.listenerCount('reauthenticated') > 0) {
             this.provider.emit('reauthenticated', {
               connection: this.connectionDescription,
@@ -391,7 +408,7 @@ export class ClientBinding implements TokenSubscriber {
       },
       (error: unknown) => {
         if (this.#pending !== pending) return;
-        if (isServerReply(error)) this.#onRefused(pending, redactError(error));
+        if (isServerReply(error)) this.#onRefused(pending.token, redactError(error));
         else this.#retryAuth(pending, redactError(error));
       },
     );
@@ -416,15 +433,15 @@ export class ClientBinding implements TokenSubscriber {
   }
 
   /**
-   * The server answered the AUTH with an error (WRONGPASS): it refused the token, and the connection is still
-   * authenticated with the one it held. It stays on that one (no early reconnect with a refused token, and a
+   * The server answered the AUTH with an error (WRONGPASS), or refused the token on a subscriber handover's own
+   * connection: it refused the token, and the connection is still authenticated with the one it held. It stays on that one (no early reconnect with a refused token, and a
    * reconnect presents the held token while it is good), the same token is not sent again, and the provider is
    * asked for a replacement; a newer token is applied as usual.
    */
-  #onRefused(pending: PendingReauth, error: unknown): void {
+  #onRefused(token: EntraToken, error: unknown): void {
     this.#cancelPending();
     const held = this.#authenticatedWith;
-    this.#refusal = { refused: pending.token, held };
+    recordRefusal(this.provider, token, held);
     if (isUsable(held, Date.now())) this.#useForNextConnect(held);
     this.provider.emit('reauthenticationFailed', {
       connection: this.connectionDescription,
@@ -433,7 +450,7 @@ export class ClientBinding implements TokenSubscriber {
       refused: true,
       authenticatedUntil: held?.expiresOn,
     });
-    this.provider.replaceRefusedToken(pending.token);
+    this.provider.replaceRefusedToken(token);
   }
 
   #startHandover(token: EntraToken, old: EntraToken | undefined): void {
@@ -460,8 +477,15 @@ export class ClientBinding implements TokenSubscriber {
           this.#reauthenticate(current);
       },
       (error: unknown) => {
-        // the handover fell back to a plain reconnect with the fresh token: nothing to retry
         if (this.#handover === handover) this.#handover = undefined;
+        if (error instanceof HandoverFailedError && error.refused) {
+          // The server refused the token on the handover's connection: the client stays on its connection and the
+          // token it holds, as when AUTH is refused in place; a token newer than the refused one is handed over.
+          this.#onRefused(token, error);
+          if (this.redis.status === 'ready') this.#catchUp();
+          return;
+        }
+        // the handover fell back to a plain reconnect with the fresh token: nothing to retry
         publishReauthReconnect(connection, token, 'handover-failed');
         this.provider.emit('reauthenticationFailed', {
           connection,

@@ -128,15 +128,31 @@ export function isMessageEvent(event: string | symbol): event is string {
   return typeof event === 'string' && MESSAGE_EVENT_SET.has(event);
 }
 
-/** Thrown (redacted of nothing: it never holds a token) when a handover ends in the fallback. */
+/**
+ * Thrown (redacted of nothing: it never holds a token) when a handover ends in the fallback. `refused`: the server
+ * refused the fresh token on the handover's own connection (WRONGPASS at its handshake); the client was then left on
+ * the connection it has, still authenticated with the token it holds, not reconnected with a token the server refuses.
+ */
 export class HandoverFailedError extends Error {
   constructor(
     readonly phase: Phase,
     reason: string,
+    readonly refused = false,
   ) {
-    super(`subscriber handover fell back to a reconnect in phase ${phase}: ${reason}`);
+    super(
+      refused
+        ? `subscriber handover stopped in phase ${phase}: the server refused the new token`
+        : `subscriber handover fell back to a reconnect in phase ${phase}: ${reason}`,
+    );
     this.name = 'HandoverFailedError';
   }
+}
+
+/** True for the server's refusal of credentials at a connection's handshake (a ReplyError of AUTH or HELLO). */
+function isCredentialRefusal(error: unknown): boolean {
+  if (!(error instanceof Error) || error.name !== 'ReplyError') return false;
+  const name = (error as { command?: { name?: unknown } }).command?.name;
+  return typeof name === 'string' && (name.toLowerCase() === 'auth' || name.toLowerCase() === 'hello');
 }
 
 /**
@@ -202,6 +218,8 @@ export class SubscriberHandover {
   #dropUntilFence = false;
   /** The application left its last subscription while the handover ran: no reconnect, the client can take AUTH. */
   #appLeft = false;
+  /** The server refused the fresh token on the shadow or the publisher: the client is not reconnected with it. */
+  #refused = false;
 
   constructor(redis: Redis, token: EntraToken, deliver: (event: string, ...args: unknown[]) => boolean) {
     this.#redis = redis;
@@ -626,6 +644,7 @@ export class SubscriberHandover {
   }
 
   #onCommandFailure(error: unknown): void {
+    if (isCredentialRefusal(error)) this.#refused = true;
     this.#fail(error instanceof Error ? error.message : String(error));
   }
 
@@ -642,7 +661,7 @@ export class SubscriberHandover {
   #fail(reason: string): void {
     const phase = this.#phase;
     if (phase === 'done' || phase === 'fallback' || phase === 'idle') return;
-    this.#failure = new HandoverFailedError(phase, reason);
+    this.#failure = new HandoverFailedError(phase, reason, this.#refused && !this.#clientSawA);
     const clientMoved = this.#clientSawA;
     this.#enter('fallback');
     this.#closeShadow();
@@ -650,7 +669,11 @@ export class SubscriberHandover {
     if (!clientMoved) {
       // The old connection delivered everything so far; of the shadow's part, only what it never carried is needed.
       this.#flush(this.#shadowBuffer.splice(0).filter(({ event, args }) => this.#notOnOld.has(keyOf(event, args))));
-      if (this.#redis.status === 'ready' && !isWriteClosed(this.#redis) && !this.#appLeft) forceReconnect(this.#redis);
+      // Not reconnected when the server refuses the fresh token (the reconnect would present it and be refused in
+      // a loop, while the connection the client has is good until the token it holds expires), nor when the
+      // application left subscribe mode (the client takes AUTH again).
+      if (this.#redis.status === 'ready' && !isWriteClosed(this.#redis) && !this.#appLeft && !this.#refused)
+        forceReconnect(this.#redis);
     } else {
       // The shadow delivered up to its end. The client's messages after B (if it read B) come after everything the
       // shadow had; without B, a fence sent now splits the client's stream: what it reads before the fence's answer
@@ -767,8 +790,9 @@ export class SubscriberHandover {
   }
 
   #watch(connection: Redis, who: 'shadow' | 'publisher'): void {
-    connection.on('error', () => {
-      // its 'close' (or a failed command) is what fails the handover
+    connection.on('error', (error: unknown) => {
+      // its 'close' (or a failed command) is what fails the handover; a refused handshake says why
+      if (isCredentialRefusal(error)) this.#refused = true;
     });
     connection.on('close', () => this.#on({ type: 'lost', who }));
   }

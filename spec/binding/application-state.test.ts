@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Redis } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import type { EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
 import { countEvents, nextEvent, waitUntil, World } from '../../harness/world.js';
@@ -300,6 +300,88 @@ describe('a new token the server refuses, and a connection that is down', () => 
       assert.equal(await redis.set('refused:down', 'v'), 'OK');
       redis.disconnect();
       keeper.disconnect();
+    } finally {
+      world.amr.refuseTokens(undefined);
+      world.entra.tokenLifetimeSeconds = 3;
+    }
+  });
+});
+
+describe('a new token the server refuses, seen from other connections of the provider', () => {
+  const resp2 = ((process.env.IOREDIS_MAJOR ?? '5') === '6' ? { protocol: 2 } : {}) as RedisOptions;
+
+  it('a RESP2 subscriber stays on its connection and token: no reconnect, no error, no message lost; the next token is handed over', async () => {
+    world.entra.tokenLifetimeSeconds = 12;
+    try {
+      const identity = world.entra.addManagedIdentity({ kind: 'user' });
+      const provider = world.provider({ identity, tokenManagerOptions: { expirationRefreshRatio: 0.3 } });
+      const subscriber = world.track(
+        createEntraRedis({ ...world.endpoint, credentialsProvider: provider, connectionName: 'refused-sub', ...resp2 }),
+      );
+      const seen: string[] = [];
+      subscriber.on('error', (error: Error) => seen.push(`error ${error.message}`));
+      for (const event of ['close', 'reconnecting', 'end']) subscriber.on(event, () => seen.push(event));
+      const received: string[] = [];
+      subscriber.on('message', (_channel: string, message: string) => received.push(message));
+      await subscriber.subscribe('refused:ch');
+      const publisher = await connectedClient(provider);
+      publisher.on('error', () => {
+        /* its own refusal is reported through the provider's events */
+      });
+      const held = must(provider.currentToken(), 'a current token');
+      const port = localPortOf(subscriber);
+      world.amr.refuseTokens((claims) => claims.oid === identity.oid && Number(claims.exp) * 1000 > held.expiresOn);
+      const [failure] = await nextEvent(provider, 'reauthenticationFailed', (e) => e.connection === 'refused-sub');
+      assert.equal(failure.refused, true);
+      assert.equal(failure.authenticatedUntil, held.expiresOn);
+      for (let i = 0; i < 5; i++) await publisher.publish('refused:ch', `m${i}`);
+      await waitUntil(() => received.length >= 5, { description: 'the messages published during the refusal' });
+      assert.deepEqual(received, ['m0', 'm1', 'm2', 'm3', 'm4']);
+      assert.deepEqual(seen, [], 'a plain subscriber sees no error and no reconnect');
+      assert.equal(localPortOf(subscriber), port, 'not reconnected');
+      assert.equal(connectionOf(world.amr, subscriber)?.expiresAt, held.expiresOn);
+      // The server takes new tokens again: the next one is handed over.
+      world.amr.refuseTokens(undefined);
+      await nextEvent(
+        provider,
+        'reauthenticated',
+        (e) => e.connection === 'refused-sub' && e.method === 'handover' && e.token.expiresOn > held.expiresOn,
+      );
+      await publisher.publish('refused:ch', 'after');
+      await waitUntil(() => received.includes('after'), { description: 'a message after the handover' });
+      subscriber.disconnect();
+      publisher.disconnect();
+    } finally {
+      world.amr.refuseTokens(undefined);
+      world.entra.tokenLifetimeSeconds = 3;
+    }
+  });
+
+  it('a duplicate and a new client made while the refusal stands present the held token', async () => {
+    world.entra.tokenLifetimeSeconds = 12;
+    try {
+      const identity = world.entra.addManagedIdentity({ kind: 'user' });
+      const provider = world.provider({ identity, tokenManagerOptions: { expirationRefreshRatio: 0.3 } });
+      const redis = await connectedClient(provider);
+      redis.on('error', () => {
+        /* reported through the provider's events */
+      });
+      const held = must(provider.currentToken(), 'a current token');
+      world.amr.refuseTokens((claims) => claims.oid === identity.oid && Number(claims.exp) * 1000 > held.expiresOn);
+      await nextEvent(provider, 'reauthenticationFailed');
+      const made = [
+        world.track(redis.duplicate()),
+        world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider })),
+      ];
+      for (const client of made) {
+        const errors: string[] = [];
+        client.on('error', (error: Error) => errors.push(error.message));
+        assert.equal(await client.set('refused:made', 'v'), 'OK');
+        assert.deepEqual(errors, [], 'no refused handshake');
+        assert.equal(connectionOf(world.amr, client)?.expiresAt, held.expiresOn, 'presented the token held');
+        client.disconnect();
+      }
+      redis.disconnect();
     } finally {
       world.amr.refuseTokens(undefined);
       world.entra.tokenLifetimeSeconds = 3;

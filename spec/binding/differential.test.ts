@@ -30,7 +30,7 @@ after(async () => {
 });
 
 describe('differential: a createEntraRedis() client observes what a plain ioredis client observes', () => {
-  it(`generated sequences of commands, transactions, subscriptions, blocking pops, rotations and drops`, async () => {
+  it(`generated sequences of commands, transactions, subscriptions, blocking pops, rotations, drops and token-side faults`, async () => {
     const options = checkOptionsFromEnv({ numRuns: BOUNDED_RUNS, shrink: false });
     if (process.env.DIFFERENTIAL_SURVEY === '1') {
       if ((await collectFailures(world, options)) > 0) throw new Error('some sequences failed: see the output');
@@ -160,6 +160,20 @@ const REGRESSIONS: Array<{ name: string; sequence: Sequence }> = [
         { op: 'subscribe', client: 'a', kind: 'ssubscribe', names: ['sh2'] },
         { op: 'unsubscribe', client: 'a', kind: 'sunsubscribe', names: ['sh1'] },
         { op: 'publish', kind: 'spublish', channel: 'sh2' },
+      ],
+    },
+  },
+  {
+    // was: entra 'error' events of a: WRONGPASS, WRONGPASS, and the message lost (the handover's connection was
+    // refused the new token, and the fallback reconnected the subscriber with that token, in a loop)
+    name: 'a RESP2 subscriber while the server refuses new tokens: no reconnect with a refused token',
+    sequence: {
+      protocol: 2,
+      operations: [
+        { op: 'subscribe', client: 'a', kind: 'subscribe', names: ['ch1'] },
+        { op: 'fault', kind: 'refusal', ms: 1_200 },
+        { op: 'rotation' },
+        { op: 'publish', kind: 'publish', channel: 'ch1' },
       ],
     },
   },

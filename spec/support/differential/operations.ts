@@ -4,6 +4,8 @@
  * An operation is what an application does with its clients: commands, pipelines, transactions in every form,
  * subscriptions, publishing, a blocking pop, SELECT, CLIENT SETNAME/GETNAME. Pauses are what happens to it meanwhile:
  * a token rotation (the next `tokenRefreshed`), a dropped connection (CLIENT KILL on the server) or a small delay.
+ * A fault of the token side (the token service down, or the server refusing new tokens) starts at one operation and
+ * lasts while the following ones run.
  * Pauses appear between operations and inside them (between the commands of an open transaction, between WATCH and
  * MULTI, while a BLPOP is blocked), so that a rotation or a drop lands while the connection is in that state.
  */
@@ -44,6 +46,14 @@ export interface Watch {
   pause: Pause | undefined;
 }
 
+export type FaultKind = 'outage' | 'refusal';
+/**
+ * Longest token-side fault, ms. A fault leaves the connections on the token they hold (at least about 4.6 s of it
+ * left when the fault starts: a new one comes every second); the next token after the fault, a second later at most,
+ * is applied well before that token's re-AUTH deadline. At most one fault per sequence, so that they do not add up.
+ */
+export const FAULT_MAX_MS = 1_200;
+
 export type SubscribeKind = 'subscribe' | 'psubscribe' | 'ssubscribe';
 export type UnsubscribeKind = 'unsubscribe' | 'punsubscribe' | 'sunsubscribe';
 
@@ -74,6 +84,11 @@ export type Operation =
   | { op: 'getname'; client: AppClient }
   | { op: 'ping'; client: AppClient }
   | { op: 'rotation' }
+  /**
+   * A fault of the token side that lasts `ms` while the sequence goes on (not awaited): the token service answers 503
+   * ('outage'), or the server refuses every token newer than the current one ('refusal'). Nothing on the plain side.
+   */
+  | { op: 'fault'; kind: FaultKind; ms: number }
   | { op: 'drop'; client: AppClient }
   | { op: 'delay'; ms: number };
 
@@ -257,6 +272,14 @@ export const operationArbitrary: fc.Arbitrary<Operation> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant('getname' as const), client }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('ping' as const), client }) },
   { weight: 4, arbitrary: fc.constant({ op: 'rotation' as const }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('fault' as const),
+      kind: fc.constantFrom<FaultKind>('outage', 'refusal'),
+      ms: fc.integer({ min: 100, max: FAULT_MAX_MS }),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('drop' as const), client }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('delay' as const), ms: fc.integer({ min: 0, max: 500 }) }) },
 );
@@ -265,7 +288,9 @@ export const operationArbitrary: fc.Arbitrary<Operation> = fc.oneof(
 export function sequenceArbitrary(protocols: Protocol[], maxLength = 6): fc.Arbitrary<Sequence> {
   return fc.record({
     protocol: fc.constantFrom(...protocols),
-    operations: fc.array(operationArbitrary, { minLength: 1, maxLength }),
+    operations: fc
+      .array(operationArbitrary, { minLength: 1, maxLength })
+      .filter((operations) => operations.filter((operation) => operation.op === 'fault').length <= 1),
   });
 }
 

@@ -48,6 +48,7 @@ export class DifferentialWorld {
       server: plainServer,
       client: (options) => new Redis({ ...plainServer.adminClientOptions(), ...options }),
       rotation: async () => undefined,
+      fault: async () => async () => undefined,
     };
     this.entra = {
       label: 'entra',
@@ -55,6 +56,15 @@ export class DifferentialWorld {
       client: (options) => createEntraRedis({ ...world.endpoint, credentialsProvider: provider, ...options }),
       rotation: async () => {
         await nextEvent(provider, 'tokenRefreshed');
+      },
+      fault: async (kind) => {
+        if (kind === 'outage') {
+          await world.entra.setFault({ kind: 'status', status: 503 });
+          return () => world.entra.clearFault();
+        }
+        const held = provider.currentToken()?.expiresOn ?? 0;
+        world.amr.refuseTokens((claims) => Number(claims.exp) * 1000 > held);
+        return async () => world.amr.refuseTokens(undefined);
       },
     };
   }

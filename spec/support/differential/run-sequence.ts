@@ -10,6 +10,7 @@ import {
   connectionNamePattern,
   type AppClient,
   type Command,
+  type FaultKind,
   type Operation,
   type Pause,
   type Sequence,
@@ -40,6 +41,8 @@ export interface Side {
   client(options: RedisOptions): Redis;
   /** Resolves at the next token rotation (at once where tokens never change). */
   rotation(): Promise<void>;
+  /** Starts a token-side fault; resolves with the function that ends it (nothing to do where tokens never change). */
+  fault(kind: FaultKind): Promise<() => Promise<void>>;
 }
 
 /** What the application observed. */
@@ -149,6 +152,8 @@ export class SequenceRun {
   #clients = {} as Record<AppClient, Redis>;
   #publisher!: Redis;
   #delivered = 0;
+  /** Ends of the faults under way: each ends at its time, or when the run ends. */
+  readonly #faultEnds: Array<Promise<void>> = [];
 
   constructor(side: Side, sequence: Sequence, expected?: Deliveries) {
     this.#side = side;
@@ -179,6 +184,7 @@ export class SequenceRun {
       }
       return this.#outcome;
     } finally {
+      await Promise.all(this.#faultEnds);
       for (const client of all) client.disconnect();
       await this.#collectLeftovers();
     }
@@ -305,6 +311,11 @@ export class SequenceRun {
       case 'rotation':
         await this.#side.rotation();
         return;
+      case 'fault': {
+        const end = await this.#side.fault(operation.kind);
+        this.#faultEnds.push(sleep(operation.ms).then(end));
+        return;
+      }
       case 'drop':
         await this.#pause(at, operation.client, { pause: 'drop' });
         return;
