@@ -10,7 +10,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
-import { FAN_OUT_BATCH_SIZE, setFanOutBatchSize, setFanOutTurnBudget } from '../lib/identity/token-fan-out.js';
+import { FAN_OUT_BATCH_SIZE, setFanOutBatchSize } from '../lib/identity/token-fan-out.js';
 import { createEntraRedis } from '../lib/index.js';
 import type { BenchWorld } from './support/bench-world.js';
 import { closeClients, ErrorTally, openClients, sleep } from './support/clients.js';
@@ -25,8 +25,6 @@ interface Case {
   reauthJitter: number;
   /** Connections the provider hands a new token to per event-loop turn. */
   batchSize: number;
-  /** Wall time a turn of the fan-out may use before it yields, ms; undefined: only the batch size bounds it. */
-  turnBudgetMs?: number;
 }
 
 /**
@@ -40,7 +38,6 @@ const CASES: readonly Case[] = [
   ...[20, 100, 250, 1_000]
     .filter((size) => size !== FAN_OUT_BATCH_SIZE)
     .map((batchSize) => ({ clients: 1_000, reauthJitter: 0, batchSize })),
-  ...[1, 2, 4].map((turnBudgetMs) => ({ clients: 1_000, reauthJitter: 0, batchSize: 1_000, turnBudgetMs })),
   { clients: 1_000, reauthJitter: 100, batchSize: FAN_OUT_BATCH_SIZE },
 ];
 /** `REAUTH_CLIENTS=1000` runs only the cases of that many clients. */
@@ -67,7 +64,6 @@ export interface ReauthSize {
   /** `reauthJitter` of the clients, ms. */
   reauthJitter: number;
   batchSize: number;
-  turnBudgetMs: number | undefined;
   rotations: number;
   /** New token to the last `reauthenticated`, ms. */
   reauthMs: Summary;
@@ -144,19 +140,17 @@ async function floorBurst(clients: Redis[], username: string, password: string):
 
 async function runCase(
   bench: BenchWorld,
-  { clients: size, reauthJitter, batchSize, turnBudgetMs }: Case,
+  { clients: size, reauthJitter, batchSize }: Case,
   log: (line: string) => void,
 ): Promise<ReauthSize> {
   const identity = await bench.directIdentity();
   const errors = new ErrorTally();
   const previousBatchSize = setFanOutBatchSize(batchSize);
-  const previousBudget = setFanOutTurnBudget(turnBudgetMs);
   let made: ReturnType<BenchWorld['provider']>;
   try {
     made = bench.provider(identity, { expirationRefreshRatio: 0.7, refreshJitter: 0 });
   } finally {
     setFanOutBatchSize(previousBatchSize);
-    setFanOutTurnBudget(previousBudget);
   }
   const { provider, credential } = made;
   const clients = await openClients(size, () =>
@@ -231,7 +225,6 @@ async function runCase(
       clients: size,
       reauthJitter,
       batchSize,
-      turnBudgetMs,
       rotations: rotations.length,
       reauthMs: summarize(rotations.map((r) => r.doneAt - r.tokenAt)),
       writeMs: summarize(rotations.map((r) => r.writtenAt - r.tokenAt)),
@@ -290,11 +283,7 @@ export async function runReauth(bench: BenchWorld, log: (line: string) => void):
 /** The row label of a case. */
 function label(s: ReauthSize): string {
   const extras = [
-    ...(s.turnBudgetMs !== undefined
-      ? [`turns of ${num(s.turnBudgetMs)} ms`]
-      : s.batchSize !== FAN_OUT_BATCH_SIZE
-        ? [`batches of ${num(s.batchSize)}`]
-        : []),
+    ...(s.batchSize !== FAN_OUT_BATCH_SIZE ? [`batches of ${num(s.batchSize)}`] : []),
     ...(s.reauthJitter > 0 ? [`reauthJitter ${s.reauthJitter} ms`] : []),
   ];
   return [num(s.clients), ...extras].join(', ');
@@ -302,13 +291,7 @@ function label(s: ReauthSize): string {
 
 /** The cases with the library's defaults, by N. */
 function defaultCase(result: ReauthResult, clients: number): ReauthSize | undefined {
-  return result.sizes.find(
-    (s) =>
-      s.clients === clients &&
-      s.reauthJitter === 0 &&
-      s.batchSize === FAN_OUT_BATCH_SIZE &&
-      s.turnBudgetMs === undefined,
-  );
+  return result.sizes.find((s) => s.clients === clients && s.reauthJitter === 0 && s.batchSize === FAN_OUT_BATCH_SIZE);
 }
 
 export function renderReauth(result: ReauthResult): string {
@@ -354,7 +337,7 @@ export function renderReauth(result: ReauthResult): string {
     );
   }
   const batches = result.sizes
-    .filter((s) => s.clients === 1_000 && s.reauthJitter === 0 && s.turnBudgetMs === undefined)
+    .filter((s) => s.clients === 1_000 && s.reauthJitter === 0)
     .sort((a, b) => a.batchSize - b.batchSize);
   if (batches.length > 1) {
     notes.push(
@@ -364,21 +347,6 @@ export function renderReauth(result: ReauthResult): string {
             (s) =>
               `${num(s.batchSize)}: time ratio ${num(s.timeRatio.median, 2)}, p99 vs plain ${num(s.pooledP99VsFloor, 2)}×, ` +
               `slowest in-flight command ${num(s.strict.max, 1)} ms`,
-          )
-          .join('; ') +
-        '.',
-    );
-  }
-  const budgets = result.sizes.filter((s) => s.clients === 1_000 && s.turnBudgetMs !== undefined);
-  if (budgets.length > 0) {
-    notes.push(
-      '- A time budget per turn instead of a batch size at 1,000 connections (each turn hands out until that much ' +
-        'wall time is used, then yields): ' +
-        budgets
-          .map(
-            (s) =>
-              `${num(s.turnBudgetMs ?? Number.NaN)} ms: time ratio ${num(s.timeRatio.median, 2)}, p99 vs plain ` +
-              `${num(s.pooledP99VsFloor, 2)}×, slowest in-flight command ${num(s.strict.max, 1)} ms`,
           )
           .join('; ') +
         '.',

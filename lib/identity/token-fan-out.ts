@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import type { EntraToken } from '../token/entra-token.js';
 import type { TokenSubscriber } from './credentials-provider.js';
 
@@ -14,8 +13,6 @@ import type { TokenSubscriber } from './credentials-provider.js';
 export const FAN_OUT_BATCH_SIZE = 100;
 
 let defaultBatchSize = FAN_OUT_BATCH_SIZE;
-/** Wall time a turn may spend handing out before it yields, ms; undefined: only the batch size bounds a turn. */
-let defaultTurnBudgetMs: number | undefined;
 
 /**
  * Sets the batch size of fan-outs created from now on (providers created afterwards); returns the previous one.
@@ -30,18 +27,6 @@ export function setFanOutBatchSize(size: number): number {
 }
 
 /**
- * Sets the time budget of a turn of fan-outs created from now on, ms (undefined: none; the batch size still bounds a
- * turn); returns the previous one. Only for measuring a time budget against batch sizes (bench/reauth.ts).
- * @internal
- */
-export function setFanOutTurnBudget(ms: number | undefined): number | undefined {
-  if (ms !== undefined && !(ms > 0)) throw new RangeError('The turn budget must be a positive number of ms');
-  const previous = defaultTurnBudgetMs;
-  defaultTurnBudgetMs = ms;
-  return previous;
-}
-
-/**
  * Hands each new token to every subscriber, the first batch at once and one more per turn of the event loop. A newer
  * token supersedes a fan-out still running: the newer one reaches everybody.
  */
@@ -51,7 +36,6 @@ export class TokenFanOut {
   constructor(
     private readonly subscribers: ReadonlySet<TokenSubscriber>,
     private readonly batchSize = defaultBatchSize,
-    private readonly turnBudgetMs = defaultTurnBudgetMs,
   ) {}
 
   deliver(token: EntraToken): void {
@@ -59,14 +43,8 @@ export class TokenFanOut {
     const queue = [...this.subscribers];
     const handOut = (from: number) => {
       this.#immediate = undefined;
-      let end = Math.min(from + this.batchSize, queue.length);
-      // Without a time budget (the default) the clock is never read: the batch size alone bounds the turn.
-      const until = this.turnBudgetMs === undefined ? undefined : performance.now() + this.turnBudgetMs;
+      const end = Math.min(from + this.batchSize, queue.length);
       for (let index = from; index < end; index++) {
-        if (until !== undefined && index > from && (index - from) % 8 === 0 && performance.now() >= until) {
-          end = index; // the turn's time is used up: the rest on the next turns
-          break;
-        }
         const subscriber = queue[index] as TokenSubscriber;
         if (!this.subscribers.has(subscriber)) continue; // detached meanwhile
         try {
