@@ -15,6 +15,7 @@ import { fanInTargets, renderFanIn, runFanIn } from './fan-in.js';
 import { memoryProblems, renderMemory, runMemory } from './memory.js';
 import { peerProblems, renderPeer, runPeer } from './peer-node-redis.js';
 import { reauthProblems, reauthTargets, renderReauth, runReauth } from './reauth.js';
+import { renderRotationCost, runRotationCost } from './rotation-cost.js';
 import { BenchWorld } from './support/bench-world.js';
 import { describeEnvironment, type Environment } from './support/environment.js';
 import { num, table, targetTable, type TargetRow } from './support/markdown.js';
@@ -48,6 +49,13 @@ const SCENARIOS: Scenario[] = [
     run: async (bench, log) => {
       const result = await runReauth(bench, log);
       return { section: renderReauth(result), targets: reauthTargets(result), problems: reauthProblems(result) };
+    },
+  },
+  {
+    name: 'rotation-cost',
+    run: async (bench, log) => {
+      const result = await runRotationCost(bench, log);
+      return { section: renderRotationCost(result), targets: [], problems: [] };
     },
   },
   {
