@@ -7,7 +7,8 @@
  * sample inside a rotation or a burst is put in a category by the function it was taken in: what the library's own
  * code costs, and what else changes.
  *
- *   npm run bench -- rotation-cost          printed, the document left alone
+ *   npm run bench -- rotation-cost                               printed, the document left alone
+ *   ROTATION_COST_CLIENTS=1000 npm run bench -- rotation-cost    only 1,000 clients
  */
 import { Session } from 'node:inspector';
 import { performance } from 'node:perf_hooks';
@@ -20,7 +21,8 @@ import { closeClients, openClients, sleep } from './support/clients.js';
 import { num, range, table } from './support/markdown.js';
 import { summarize, type Summary } from './support/stats.js';
 
-const SIZES = [100, 1_000];
+/** `ROTATION_COST_CLIENTS=1000` measures only that many clients. */
+const SIZES = process.env.ROTATION_COST_CLIENTS ? [Number(process.env.ROTATION_COST_CLIENTS)] : [100, 1_000];
 const ROUNDS = 12;
 /** Tokens live 4 s and are refreshed at half their life: a rotation every 2 s. */
 const TOKEN_LIFETIME_S = 4;
