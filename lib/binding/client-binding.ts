@@ -55,6 +55,7 @@ export interface ClientBindingOptions {
  * deadline: a connection that still holds the old token min(5 s, 20 %) before it expires is reconnected.
  */
 interface PendingReauth {
+  readonly binding: ClientBinding;
   token: EntraToken;
   phase: 'jitter' | 'transaction' | 'blocked' | 'in-flight' | 'retry' | 'handover';
   /** AUTH attempts sent for this token. */
@@ -108,6 +109,8 @@ interface SharedHooks {
   ready: (this: Redis) => void;
   close: (this: Redis) => void;
   end: (this: Redis) => void;
+  /** A re-authentication's deadline came (lib/binding/deadlines.ts). */
+  deadline: (pending: PendingReauth) => void;
 }
 
 /**
@@ -139,6 +142,8 @@ export class ClientBinding implements TokenSubscriber {
   #reconnectingForToken = false;
   /** A RESP2 subscriber being moved to a fresh token. */
   #handover: SubscriberHandover | undefined;
+  /** The connection's address as events describe it, and the options it was built from. */
+  #address: { host: string | undefined; port: number | undefined; text: string } | undefined;
   /** The blocking command whose reply a re-AUTH waits for (one wake-up per command, however many tokens). */
   #watchedBlocking: Promise<unknown> | undefined;
 
@@ -195,12 +200,22 @@ export class ClientBinding implements TokenSubscriber {
       const binding = bindingOf(this);
       if (binding) binding.#detach();
     },
+    deadline: (pending: PendingReauth): void => {
+      pending.binding.#reconnectBeforeExpiry(pending);
+    },
   };
 
   /** Description of the connection for events: its name, else its address. Never a credential. */
   get connectionDescription(): string {
     const { connectionName, host, port, path } = this.redis.options;
-    return connectionName ?? (path ? path : `${host ?? 'localhost'}:${port ?? 6379}`);
+    if (connectionName !== undefined) return connectionName;
+    if (path) return path;
+    // Built once per address, not once per event: a rotation describes every connection.
+    const address = this.#address;
+    if (address && address.host === host && address.port === port) return address.text;
+    const text = `${host ?? 'localhost'}:${port ?? 6379}`;
+    this.#address = { host, port, text };
+    return text;
   }
 
   onToken(token: EntraToken): void {
@@ -305,6 +320,7 @@ export class ClientBinding implements TokenSubscriber {
     if (token.sameAs(this.#authenticatedWith) || token.sameAs(refusals.get(this.provider)?.refused)) return;
     this.#cancelPending();
     const pending: PendingReauth = {
+      binding: this,
       token,
       phase: 'jitter',
       attempts: 0,
@@ -319,7 +335,7 @@ export class ClientBinding implements TokenSubscriber {
       const deadline = reauthDeadline(old);
       // Past the deadline already: give AUTH half of what is left before forcing a reconnect.
       const at = deadline > now ? deadline : now + Math.max(0, (old.expiresOn - now) / 2);
-      pending.deadline = addDeadline(at, () => this.#reconnectBeforeExpiry(pending));
+      pending.deadline = addDeadline(at, ClientBinding.#shared.deadline, pending);
     }
     const jitter = this.reauthJitter > 0 ? Math.random() * this.reauthJitter : 0;
     if (jitter > 0 && reauthMethod(this.redis) === 'auth') {
@@ -513,7 +529,7 @@ export class ClientBinding implements TokenSubscriber {
       // and a reconnect aborts the transactions in flight. Its reply is often already waiting after an event-loop
       // stall (timers run before I/O is read); if the server closes the connection at expiry, ioredis reconnects with
       // the fresh token. Only a connection that neither answered nor was closed by then is moved.
-      pending.deadline = addDeadline(Date.now() + untilExpiry, () => this.#reconnectBeforeExpiry(pending));
+      pending.deadline = addDeadline(Date.now() + untilExpiry, ClientBinding.#shared.deadline, pending);
       return;
     }
     this.#cancelPending();

@@ -2,44 +2,59 @@
  * Callbacks due at one instant share one timer. Every connection that a rotation moves to a new token gets a
  * deadline, the old token's re-authentication deadline, the same instant for all of them: 1,000 connections then
  * cost one timer instead of 1,000 timers created and cleared within milliseconds (most AUTHs are answered long
- * before). Timers are unref'd: a pending deadline never keeps the process alive.
+ * before). A deadline is one small object: the callback is shared and gets its argument, as with `setTimeout`, and a
+ * cancelled one is only marked (no collection is rehashed per AUTH). Timers are unref'd: a pending deadline never
+ * keeps the process alive.
  */
 
 /** A callback due at `at` (epoch ms); cancel it with {@link cancelDeadline}. */
 export interface Deadline {
   readonly at: number;
-  readonly run: () => void;
+}
+
+interface Entry<T = unknown> extends Deadline {
+  readonly run: (arg: T) => void;
+  readonly arg: T;
   readonly group: Group;
+  /** Cancelled, or run. */
+  done: boolean;
 }
 
 interface Group {
   readonly at: number;
   timer: ReturnType<typeof setTimeout> | undefined;
-  readonly due: Set<Deadline>;
+  /** In the order they were added; cancelled ones stay, marked, until the group fires or is dropped. */
+  readonly entries: Entry[];
+  /** Entries neither cancelled nor run. */
+  live: number;
   /** Set while its callbacks run: a deadline added for the same instant then gets a group of its own. */
   firing: boolean;
 }
 
 const groups = new Map<number, Group>();
 
-/** Calls `run` at `at` (epoch ms), or on a later turn of the event loop if that is past. */
-export function addDeadline(at: number, run: () => void): Deadline {
+/** Calls `run(arg)` at `at` (epoch ms), or on a later turn of the event loop if that is past. */
+export function addDeadline<T>(at: number, run: (arg: T) => void, arg: T): Deadline {
   let group = groups.get(at);
   if (!group || group.firing) {
-    group = { at, timer: undefined, due: new Set(), firing: false };
+    group = { at, timer: undefined, entries: [], live: 0, firing: false };
     group.timer = setTimeout(fire, Math.max(0, at - Date.now()), group);
     (group.timer as { unref?: () => void }).unref?.(); // a timer from a fake-timer library may lack unref
     groups.set(at, group);
   }
-  const deadline: Deadline = { at, run, group };
-  group.due.add(deadline);
-  return deadline;
+  const entry: Entry<T> = { at, run, arg, group, done: false };
+  group.entries.push(entry as Entry);
+  group.live++;
+  return entry;
 }
 
 /** Cancels `deadline` if it has not run yet. */
 export function cancelDeadline(deadline: Deadline): void {
-  const { group } = deadline;
-  if (!group.due.delete(deadline) || group.due.size > 0 || group.firing) return;
+  const entry = deadline as Entry;
+  if (entry.done) return;
+  entry.done = true;
+  const { group } = entry;
+  if (--group.live > 0 || group.firing) return;
   clearTimeout(group.timer);
   if (groups.get(group.at) === group) groups.delete(group.at);
 }
@@ -47,17 +62,21 @@ export function cancelDeadline(deadline: Deadline): void {
 /** Deadlines pending now, and the timers they hold (for tests: one per instant, none left behind). */
 export function pendingDeadlines(): { deadlines: number; timers: number } {
   let deadlines = 0;
-  for (const group of groups.values()) deadlines += group.due.size;
+  for (const group of groups.values()) deadlines += group.live;
   return { deadlines, timers: groups.size };
 }
 
 function fire(group: Group): void {
-  const { due } = group;
   group.firing = true;
-  for (const deadline of due) {
-    due.delete(deadline);
+  if (groups.get(group.at) === group) groups.delete(group.at);
+  const { entries } = group;
+  for (let index = 0; index < entries.length; index++) {
+    const entry = entries[index] as Entry;
+    if (entry.done) continue; // cancelled, possibly by an earlier callback of this instant
+    entry.done = true;
+    group.live--;
     try {
-      deadline.run();
+      entry.run(entry.arg);
     } catch (error) {
       // one failing callback must not keep the others from running; the error stays visible
       process.nextTick(() => {
@@ -65,5 +84,5 @@ function fire(group: Group): void {
       });
     }
   }
-  if (groups.get(group.at) === group) groups.delete(group.at);
+  entries.length = 0;
 }

@@ -34,10 +34,14 @@ describe('shared deadlines', () => {
     let deadlines: ReturnType<typeof addDeadline>[];
     try {
       deadlines = Array.from({ length: 100 }, (_, i) =>
-        addDeadline(at, () => {
-          ran.push(i);
-          if (i === 99) last();
-        }),
+        addDeadline(
+          at,
+          (index: number) => {
+            ran.push(index);
+            if (index === 99) last();
+          },
+          i,
+        ),
       );
     } finally {
       globalThis.setTimeout = realSetTimeout;
@@ -57,8 +61,8 @@ describe('shared deadlines', () => {
   it('cancelling every deadline of an instant clears its timer', () => {
     const timersBefore = timers();
     const at = Date.now() + 60_000;
-    const deadlines = Array.from({ length: 10 }, () => addDeadline(at, () => assert.fail('cancelled')));
-    const other = addDeadline(at + 1, () => assert.fail('cancelled'));
+    const deadlines = Array.from({ length: 10 }, () => addDeadline(at, () => assert.fail('cancelled'), undefined));
+    const other = addDeadline(at + 1, () => assert.fail('cancelled'), undefined);
     assert.equal(timers() - timersBefore, 2, 'one timer per instant');
     for (const deadline of deadlines) cancelDeadline(deadline);
     assert.equal(timers() - timersBefore, 1);
@@ -75,15 +79,23 @@ describe('shared deadlines', () => {
     const done = new Promise<void>((resolve) => {
       finished = resolve;
     });
-    addDeadline(at, () => {
-      ran.push('first');
-      cancelDeadline(second);
-      addDeadline(at, () => {
-        ran.push('added while firing');
-        finished();
-      });
-    });
-    const second = addDeadline(at, () => ran.push('second'));
+    addDeadline(
+      at,
+      () => {
+        ran.push('first');
+        cancelDeadline(second);
+        addDeadline(
+          at,
+          () => {
+            ran.push('added while firing');
+            finished();
+          },
+          undefined,
+        );
+      },
+      undefined,
+    );
+    const second = addDeadline(at, () => ran.push('second'), undefined);
     await done;
     release();
     assert.deepEqual(ran, ['first', 'added while firing']);
