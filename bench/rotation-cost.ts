@@ -9,7 +9,11 @@
  *
  *   npm run bench -- rotation-cost                               printed, the document left alone
  *   ROTATION_COST_CLIENTS=1000 npm run bench -- rotation-cost    only 1,000 clients
+ *   ROTATION_COST_PROFILE=/tmp/r npm run bench -- rotation-cost    also writes each size's CPU profile
+ *                                                                (/tmp/r.1000.cpuprofile, for Chrome DevTools) and
+ *                                                                its windows (/tmp/r.1000.windows.json)
  */
+import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { performance } from 'node:perf_hooks';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
@@ -250,6 +254,11 @@ async function measureSize(bench: BenchWorld, size: number, log: (line: string) 
     provider.dispose();
   }
   const sampled = categorize(profile, windows);
+  const keep = process.env.ROTATION_COST_PROFILE;
+  if (keep) {
+    writeFileSync(`${keep}.${size}.cpuprofile`, JSON.stringify(profile));
+    writeFileSync(`${keep}.${size}.windows.json`, JSON.stringify(windows));
+  }
   const result: RotationCost = {
     clients: size,
     rounds: ROUNDS,
