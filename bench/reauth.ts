@@ -18,6 +18,7 @@ import { ClosedLoopLoad, latencyFigures } from './support/load.js';
 import { num, range, table, verdict, type TargetRow } from './support/markdown.js';
 import { RotationTracker, type Rotation } from './support/rotations.js';
 import { summarize, type Summary } from './support/stats.js';
+import { CATEGORIES, type Category, categorize, CpuProfiler, hrMicrosOf, type Window } from './support/cpu-profile.js';
 
 interface Case {
   clients: number;
@@ -42,7 +43,7 @@ const CASES: readonly Case[] = [
 ];
 /** `REAUTH_CLIENTS=1000` runs only the cases of that many clients. */
 const ONLY_CLIENTS = process.env.REAUTH_CLIENTS ? Number(process.env.REAUTH_CLIENTS) : undefined;
-const ROTATIONS = 6;
+const ROTATIONS = 10;
 /** Tokens live 4 to 5 s (whole-second `exp`), refreshed at 70 %: a rotation every 2.8 to 3.5 s. */
 const TOKEN_LIFETIME_S = 5;
 const LOAD_CONCURRENCY = 16;
@@ -53,6 +54,20 @@ const STEADY_FROM_MS = 1_000;
 const STEADY_TO_MS = 200;
 /** The plain burst after a rotation starts this long after its new token: its window ends before the next steady one. */
 const FLOOR_AFTER_MS = 1_000;
+/** `REAUTH_PROFILE=1`: each case is CPU-profiled, and where the time of its rotations and plain bursts went is logged. */
+const PROFILE = process.env.REAUTH_PROFILE === '1';
+
+function logProfile(
+  sampled: Record<'rotation' | 'plain', Record<Category, number>>,
+  log: (line: string) => void,
+): void {
+  for (const category of CATEGORIES) {
+    log(
+      `    ${category}: rotation ${num(sampled.rotation[category], 2)} ms, plain ${num(sampled.plain[category], 2)} ms`,
+    );
+  }
+}
+
 /** Goals: re-authentication within this factor of the plain burst's time; p99 during it no worse than the burst's. */
 const TARGET_TIME_RATIO = 1.1;
 const TARGET_P99_RATIO = 1;
@@ -78,6 +93,9 @@ export interface ReauthSize {
   floorWriteCpuMs: Summary;
   /** re-auth / plain floor, per rotation and the burst after it. */
   timeRatio: Summary;
+  /** The application's commands (the load's) started during the re-authentication, and during the plain burst. */
+  appCommandsDuring: Summary;
+  appCommandsDuringFloor: Summary;
   steady: Latency;
   rotation: Latency;
   /** Commands started within the window after the start of each plain burst. */
@@ -188,15 +206,22 @@ async function runCase(
     const rotations: Rotation[] = [];
     const floors: FloorBurst[] = [];
     const requests: number[] = [];
+    const profiler = PROFILE ? new CpuProfiler() : undefined;
+    const windows: Window<'rotation' | 'plain'>[] = [];
+    profiler?.start();
     for (let i = 0; i < ROTATIONS; i++) {
       const rotation = await tracker.nextCompleted();
+      windows.push({ kind: 'rotation', from: hrMicrosOf(rotation.tokenAt), to: hrMicrosOf(rotation.doneAt) });
       rotations.push(rotation);
       requests.push(bench.tokenRequests(identity.oid));
       await sleep(Math.max(0, rotation.tokenAt + FLOOR_AFTER_MS - performance.now()));
       const token = provider.currentToken();
       if (!token) throw new Error('no valid token for the plain burst');
-      floors.push(await floorBurst(plainClients, token.username, token.password));
+      const floor = await floorBurst(plainClients, token.username, token.password);
+      windows.push({ kind: 'plain', from: hrMicrosOf(floor.startAt), to: hrMicrosOf(floor.startAt + floor.total) });
+      floors.push(floor);
     }
+    if (profiler) logProfile(categorize(await profiler.stop(), windows, ['rotation', 'plain']), log);
     await sleep(ROTATION_WINDOW_MS);
     await running.stop();
     const loadEnd = performance.now();
@@ -233,6 +258,8 @@ async function runCase(
       floorWriteMs: summarize(floors.map((f) => f.write)),
       floorWriteCpuMs: summarize(floors.map((f) => f.writeCpu)),
       timeRatio: summarize(rotations.map((r, i) => (r.doneAt - r.tokenAt) / (floors[i] as FloorBurst).total)),
+      appCommandsDuring: summarize(rotations.map((r) => running.startedIn(r.tokenAt, r.doneAt).length)),
+      appCommandsDuringFloor: summarize(floors.map((f) => running.startedIn(f.startAt, f.startAt + f.total).length)),
       steady: latencyFigures(concat(steady)),
       rotation: latencyFigures(concat(during)),
       floor: latencyFigures(concat(floorWindows)),
@@ -301,6 +328,7 @@ export function renderReauth(result: ReauthResult): string {
     range(s.reauthMs, 1),
     range(s.floorMs, 1),
     range(s.timeRatio, 2),
+    `${num(s.appCommandsDuring.median)} / ${num(s.appCommandsDuringFloor.median)}`,
     range(s.writeMs, 1),
     range(s.writeCpuMs, 1),
     range(s.floorWriteMs, 1),
@@ -375,7 +403,9 @@ export function renderReauth(result: ReauthResult): string {
       '`reauthenticated` (the AUTH reply `OK` has been read).',
     '- *plain*: `redis.auth(user, token)` called on the N plain clients at once, until the last reply: what ioredis and ' +
       'redis-server need for N AUTHs with nothing of this library on their path. *ratio*: re-auth / plain, each rotation ' +
-      'against the burst after it.',
+      'against the burst after it. *app commands*: commands of the load started during the re-authentication / during ' +
+      'the plain burst (medians): the fan-out lets them run between its batches, and their work falls inside the ' +
+      're-authentication; the plain burst holds them off while it writes.',
     `- *writing*: from the new token until the provider handed it to the last connection, which writes its AUTH then ` +
       `(${FAN_OUT_BATCH_SIZE} connections per event-loop turn by default). *writing, CPU*: CPU time the process spent in that ` +
       'interval, reading replies included; when it is well below the wall time, the difference was spent waiting for a CPU ' +
@@ -387,6 +417,7 @@ export function renderReauth(result: ReauthResult): string {
         're-auth ms',
         'plain ms',
         'ratio',
+        'app commands',
         'writing ms',
         'writing, CPU ms',
         'plain writing ms',

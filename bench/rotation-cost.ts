@@ -14,13 +14,22 @@
  *                                                                its windows (/tmp/r.1000.windows.json)
  */
 import { writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector';
 import { performance } from 'node:perf_hooks';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { Redis } from 'ioredis';
 import { createCredentialsProvider, createEntraRedis } from '../lib/index.js';
 import { createSigningKey, signJwt } from '../lib/testing/jwt.js';
 import type { BenchWorld } from './support/bench-world.js';
+import {
+  CATEGORIES,
+  type Category,
+  categorize,
+  CpuProfiler,
+  hrMicros,
+  type Profile,
+  SAMPLING_INTERVAL_US,
+  type Window,
+} from './support/cpu-profile.js';
 import { closeClients, openClients, sleep } from './support/clients.js';
 import { num, range, table } from './support/markdown.js';
 import { summarize, type Summary } from './support/stats.js';
@@ -32,7 +41,6 @@ const ROUNDS = 12;
 const TOKEN_LIFETIME_S = 4;
 /** Work between two plain AUTHs in the spaced burst, µs: about what the library's code costs per connection. */
 const SPACING_US = 2;
-const SAMPLING_INTERVAL_US = 50;
 
 const KINDS = ['library', 'plain', 'spaced'] as const;
 type Kind = (typeof KINDS)[number];
@@ -41,35 +49,6 @@ const KIND_LABELS: Record<Kind, string> = {
   plain: 'plain AUTHs at once',
   spaced: `plain AUTHs, ${SPACING_US} µs of work between them`,
 };
-
-const CATEGORIES = [
-  'socket write',
-  'library code',
-  'ioredis',
-  'Node.js (streams, net, timers)',
-  'garbage collection',
-  'idle, socket reads',
-  'other',
-] as const;
-type Category = (typeof CATEGORIES)[number];
-
-interface CallFrame {
-  functionName: string;
-  url: string;
-}
-
-/** The category of a sample by the function it was taken in (its own time, not its callees'). */
-function categoryOf({ functionName, url }: CallFrame): Category {
-  if (/^write(v|Buffer|Utf8String|Latin1String|AsciiString|Ucs2String)$/.test(functionName)) return 'socket write';
-  if (functionName === '(garbage collector)') return 'garbage collection';
-  // libuv's poll phase, where V8 counts the process idle, also reads the sockets
-  if (functionName === '(idle)') return 'idle, socket reads';
-  if (/\/node_modules\/(ioredis|redis-parser|denque|standard-as-callback|cluster-key-slot)\//.test(url))
-    return 'ioredis';
-  if (url.includes('/lib/') && !url.includes('/node_modules/')) return 'library code';
-  if (url.startsWith('node:')) return 'Node.js (streams, net, timers)';
-  return 'other';
-}
 
 export interface RotationCost {
   clients: number;
@@ -101,73 +80,10 @@ class MintingCredential implements TokenCredential {
   }
 }
 
-/** The CPU profiler of the process (node:inspector; a session on the main thread answers synchronously). */
-class Profiler {
-  readonly #session = new Session();
-
-  start(): void {
-    this.#session.connect();
-    this.#session.post('Profiler.enable');
-    this.#session.post('Profiler.setSamplingInterval', { interval: SAMPLING_INTERVAL_US });
-    this.#session.post('Profiler.start');
-  }
-
-  stop(): Promise<Profile> {
-    return new Promise((resolve, reject) => {
-      this.#session.post('Profiler.stop', (error, result) => {
-        this.#session.disconnect();
-        if (error) reject(error);
-        else resolve(result.profile as Profile);
-      });
-    });
-  }
-}
-
-interface Profile {
-  nodes: { id: number; callFrame: CallFrame }[];
-  startTime: number;
-  samples: number[];
-  timeDeltas: number[];
-}
-
-/** A rotation or a burst: its kind and its interval on the profiler's clock (µs, that of process.hrtime). */
-interface Window {
-  kind: Kind;
-  from: number;
-  to: number;
-}
-
-const hrMicros = () => Number(process.hrtime.bigint() / 1000n);
 const cpuMs = (since: NodeJS.CpuUsage) => {
   const used = process.cpuUsage(since);
   return (used.user + used.system) / 1000;
 };
-
-/** Sampled ms per category inside the windows of each kind, as a mean per window. */
-function categorize(profile: Profile, windows: readonly Window[]): Record<Kind, Record<Category, number>> {
-  const frames = new Map(profile.nodes.map((node) => [node.id, node.callFrame]));
-  const totals = Object.fromEntries(
-    KINDS.map((kind) => [kind, Object.fromEntries(CATEGORIES.map((c) => [c, 0]))]),
-  ) as Record<Kind, Record<Category, number>>;
-  let at = profile.startTime;
-  let windowIndex = 0;
-  for (let i = 0; i < profile.samples.length; i++) {
-    at += profile.timeDeltas[i] ?? 0;
-    while (windowIndex < windows.length && (windows[windowIndex] as Window).to < at) windowIndex++;
-    const window = windows[windowIndex];
-    if (!window || at < window.from) continue;
-    const frame = frames.get(profile.samples[i] as number);
-    if (!frame) continue;
-    // a sample stands for the time until the next one
-    const span = (profile.timeDeltas[i + 1] ?? SAMPLING_INTERVAL_US) / 1000;
-    totals[window.kind][categoryOf(frame)] += span;
-  }
-  for (const kind of KINDS) {
-    const count = windows.filter((w) => w.kind === kind).length;
-    for (const category of CATEGORIES) totals[kind][category] /= Math.max(1, count);
-  }
-  return totals;
-}
 
 async function measureSize(bench: BenchWorld, size: number, log: (line: string) => void): Promise<RotationCost> {
   const oid = crypto.randomUUID();
@@ -189,7 +105,7 @@ async function measureSize(bench: BenchWorld, size: number, log: (line: string) 
     if (++reauthenticated === size) onAll?.();
   };
   provider.on('reauthenticated', countReauthenticated);
-  const windows: Window[] = [];
+  const windows: Window<Kind>[] = [];
   const figures = Object.fromEntries(KINDS.map((kind) => [kind, { wall: [] as number[], cpu: [] as number[] }]));
   const note = (kind: Kind, from: number, wall: number, cpu: number) => {
     windows.push({ kind, from, to: hrMicros() });
@@ -231,7 +147,7 @@ async function measureSize(bench: BenchWorld, size: number, log: (line: string) 
     await Promise.all(replies);
     note(kind, from, performance.now() - start, cpuMs(cpu));
   };
-  const profiler = new Profiler();
+  const profiler = new CpuProfiler();
   let profile: Profile;
   try {
     await rotation(); // warm-up
@@ -253,7 +169,7 @@ async function measureSize(bench: BenchWorld, size: number, log: (line: string) 
     await closeClients(plainClients);
     provider.dispose();
   }
-  const sampled = categorize(profile, windows);
+  const sampled = categorize(profile, windows, KINDS);
   const keep = process.env.ROTATION_COST_PROFILE;
   if (keep) {
     writeFileSync(`${keep}.${size}.cpuprofile`, JSON.stringify(profile));
