@@ -11,6 +11,8 @@
 
 /** An instant's list is compacted once it holds this many entries and cancelled ones are three in four or more. */
 const COMPACT_FROM = 64;
+/** The longest delay `setTimeout` takes (ms); a longer one would fire after 1 ms, with a TimeoutOverflowWarning. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** A callback due at `at` (epoch ms); cancel it with {@link cancelDeadline}. */
 export interface Deadline {
@@ -35,6 +37,8 @@ interface Group {
   live: number;
   /** Set while its callbacks run: a deadline added for the same instant then gets a group of its own. */
   firing: boolean;
+  /** Its timer waits for less than the time to `at` (a token valid for weeks): it is armed again when it fires. */
+  clamped: boolean;
 }
 
 const groups = new Map<number, Group>();
@@ -43,9 +47,8 @@ const groups = new Map<number, Group>();
 export function addDeadline<T>(at: number, run: (arg: T) => void, arg: T): Deadline {
   let group = groups.get(at);
   if (!group || group.firing) {
-    group = { at, timer: undefined, entries: [], live: 0, firing: false };
-    group.timer = setTimeout(fire, Math.max(0, at - Date.now()), group);
-    (group.timer as { unref?: () => void }).unref?.(); // a timer from a fake-timer library may lack unref
+    group = { at, timer: undefined, entries: [], live: 0, firing: false, clamped: false };
+    arm(group);
     groups.set(at, group);
   }
   const entry: Entry<T> = { at, run, arg, group, done: false };
@@ -87,7 +90,18 @@ function compact(entries: Entry[]): void {
   entries.length = kept;
 }
 
+function arm(group: Group): void {
+  const delay = Math.max(0, group.at - Date.now());
+  group.clamped = delay > MAX_TIMER_MS;
+  group.timer = setTimeout(fire, Math.min(delay, MAX_TIMER_MS), group);
+  (group.timer as { unref?: () => void }).unref?.(); // a timer from a fake-timer library may lack unref
+}
+
 function fire(group: Group): void {
+  if (group.clamped) {
+    arm(group);
+    return;
+  }
   group.firing = true;
   if (groups.get(group.at) === group) groups.delete(group.at);
   const { entries } = group;

@@ -131,4 +131,23 @@ describe('shared deadlines', () => {
     cancelDeadline(waiting);
     assert.deepEqual(pendingDeadlines(), { deadlines: 0, timers: 0 });
   });
+
+  it('a deadline further away than setTimeout can wait (a token valid for weeks) does not run early', async () => {
+    const release = keepAlive();
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    const ran: string[] = [];
+    const far = addDeadline(Date.now() + 30 * 24 * 3_600_000, () => ran.push('far'), undefined);
+    // Timers run in order of their due time: once this one ran, an overflowing timer (1 ms) has run too.
+    await new Promise<void>((resolve) => addDeadline(Date.now() + 20, resolve, undefined));
+    await new Promise((resolve) => setImmediate(resolve)); // a warning is emitted on a later tick
+    process.off('warning', onWarning);
+    release();
+    assert.deepEqual(ran, []);
+    assert.deepEqual(warnings, [], 'no TimeoutOverflowWarning');
+    assert.deepEqual(pendingDeadlines(), { deadlines: 1, timers: 1 });
+    cancelDeadline(far);
+    assert.deepEqual(pendingDeadlines(), { deadlines: 0, timers: 0 });
+  });
 });
