@@ -3,9 +3,16 @@
  * deadline, the old token's re-authentication deadline, the same instant for all of them: 1,000 connections then
  * cost one timer instead of 1,000 timers created and cleared within milliseconds (most AUTHs are answered long
  * before). A deadline is one small object: the callback is shared and gets its argument, as with `setTimeout`, and a
- * cancelled one is only marked (no collection is rehashed per AUTH). Timers are unref'd: a pending deadline never
- * keeps the process alive.
+ * cancelled one is only marked (no collection is rehashed per AUTH), lets go of its argument, and is dropped from its
+ * instant's list once cancelled ones make up most of it: a connection whose re-AUTH waits past the deadline keeps
+ * its instant pending, and must not keep the rest of the rotation's connections alive meanwhile. Timers are unref'd:
+ * a pending deadline never keeps the process alive.
  */
+
+/** An instant's list is compacted once it holds this many entries and cancelled ones are three in four or more. */
+const COMPACT_FROM = 64;
+/** The longest delay `setTimeout` takes (ms); a longer one would fire after 1 ms, with a TimeoutOverflowWarning. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** A callback due at `at` (epoch ms); cancel it with {@link cancelDeadline}. */
 export interface Deadline {
@@ -14,7 +21,8 @@ export interface Deadline {
 
 interface Entry<T = unknown> extends Deadline {
   readonly run: (arg: T) => void;
-  readonly arg: T;
+  /** Dropped when cancelled. */
+  arg: T | undefined;
   readonly group: Group;
   /** Cancelled, or run. */
   done: boolean;
@@ -23,12 +31,14 @@ interface Entry<T = unknown> extends Deadline {
 interface Group {
   readonly at: number;
   timer: ReturnType<typeof setTimeout> | undefined;
-  /** In the order they were added; cancelled ones stay, marked, until the group fires or is dropped. */
+  /** In the order they were added; cancelled ones stay, marked, until the list is compacted, fires or is dropped. */
   readonly entries: Entry[];
   /** Entries neither cancelled nor run. */
   live: number;
   /** Set while its callbacks run: a deadline added for the same instant then gets a group of its own. */
   firing: boolean;
+  /** Its timer waits for less than the time to `at` (a token valid for weeks): it is armed again when it fires. */
+  clamped: boolean;
 }
 
 const groups = new Map<number, Group>();
@@ -37,9 +47,8 @@ const groups = new Map<number, Group>();
 export function addDeadline<T>(at: number, run: (arg: T) => void, arg: T): Deadline {
   let group = groups.get(at);
   if (!group || group.firing) {
-    group = { at, timer: undefined, entries: [], live: 0, firing: false };
-    group.timer = setTimeout(fire, Math.max(0, at - Date.now()), group);
-    (group.timer as { unref?: () => void }).unref?.(); // a timer from a fake-timer library may lack unref
+    group = { at, timer: undefined, entries: [], live: 0, firing: false, clamped: false };
+    arm(group);
     groups.set(at, group);
   }
   const entry: Entry<T> = { at, run, arg, group, done: false };
@@ -53,8 +62,16 @@ export function cancelDeadline(deadline: Deadline): void {
   const entry = deadline as Entry;
   if (entry.done) return;
   entry.done = true;
+  entry.arg = undefined;
   const { group } = entry;
-  if (--group.live > 0 || group.firing) return;
+  if (group.firing) {
+    group.live--;
+    return; // fire() skips it and empties the list
+  }
+  if (--group.live > 0) {
+    if (group.entries.length >= COMPACT_FROM && group.entries.length >= 4 * group.live) compact(group.entries);
+    return;
+  }
   clearTimeout(group.timer);
   if (groups.get(group.at) === group) groups.delete(group.at);
 }
@@ -66,7 +83,25 @@ export function pendingDeadlines(): { deadlines: number; timers: number } {
   return { deadlines, timers: groups.size };
 }
 
+/** Drops the cancelled entries of a list that is not firing, in place, keeping the order of the others. */
+function compact(entries: Entry[]): void {
+  let kept = 0;
+  for (const entry of entries) if (!entry.done) entries[kept++] = entry;
+  entries.length = kept;
+}
+
+function arm(group: Group): void {
+  const delay = Math.max(0, group.at - Date.now());
+  group.clamped = delay > MAX_TIMER_MS;
+  group.timer = setTimeout(fire, Math.min(delay, MAX_TIMER_MS), group);
+  (group.timer as { unref?: () => void }).unref?.(); // a timer from a fake-timer library may lack unref
+}
+
 function fire(group: Group): void {
+  if (group.clamped) {
+    arm(group);
+    return;
+  }
   group.firing = true;
   if (groups.get(group.at) === group) groups.delete(group.at);
   const { entries } = group;

@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { addDeadline, cancelDeadline, pendingDeadlines } from '../../lib/binding/deadlines.js';
 import { must } from '../support/must.js';
 
@@ -99,6 +101,53 @@ describe('shared deadlines', () => {
     await done;
     release();
     assert.deepEqual(ran, ['first', 'added while firing']);
+    assert.deepEqual(pendingDeadlines(), { deadlines: 0, timers: 0 });
+  });
+
+  it('cancelled deadlines keep neither their argument nor themselves alive while a sibling of their instant waits', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const at = Date.now() + 60_000;
+    // A connection whose re-AUTH waits past the deadline (a blocking command) keeps its instant pending, while the
+    // other connections of the rotation were answered: each of theirs was added and cancelled, often more than once.
+    const waiting = addDeadline(at, () => assert.fail('cancelled'), { binding: 'waiting' });
+    const args: WeakRef<object>[] = [];
+    const handles: WeakRef<object>[] = [];
+    const addAndCancel = (i: number) => {
+      const arg = { binding: i };
+      const deadline = addDeadline(at, () => assert.fail('cancelled'), arg);
+      args.push(new WeakRef(arg));
+      handles.push(new WeakRef(deadline));
+      cancelDeadline(deadline);
+    };
+    for (let i = 0; i < 2_000; i++) addAndCancel(i);
+    assert.deepEqual(pendingDeadlines(), { deadlines: 1, timers: 1 });
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.equal(args.filter((ref) => ref.deref() !== undefined).length, 0, 'no argument of a cancelled one is kept');
+    assert.ok(handles.filter((ref) => ref.deref() !== undefined).length < 100, 'cancelled ones are dropped as they go');
+    cancelDeadline(waiting);
+    assert.deepEqual(pendingDeadlines(), { deadlines: 0, timers: 0 });
+  });
+
+  it('a deadline further away than setTimeout can wait (a token valid for weeks) does not run early', async () => {
+    const release = keepAlive();
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    const ran: string[] = [];
+    const far = addDeadline(Date.now() + 30 * 24 * 3_600_000, () => ran.push('far'), undefined);
+    // Timers run in order of their due time: once this one ran, an overflowing timer (1 ms) has run too.
+    await new Promise<void>((resolve) => addDeadline(Date.now() + 20, resolve, undefined));
+    await new Promise((resolve) => setImmediate(resolve)); // a warning is emitted on a later tick
+    process.off('warning', onWarning);
+    release();
+    assert.deepEqual(ran, []);
+    assert.deepEqual(warnings, [], 'no TimeoutOverflowWarning');
+    assert.deepEqual(pendingDeadlines(), { deadlines: 1, timers: 1 });
+    cancelDeadline(far);
     assert.deepEqual(pendingDeadlines(), { deadlines: 0, timers: 0 });
   });
 });

@@ -2,8 +2,8 @@
 /**
  * The connection status events ioredis emits (close, reconnecting, connect, ready, end, error) and what a client with
  * `enableOfflineQueue: false` sees: none of it while tokens are applied in place; exactly those of a dropped
- * connection when the library must reconnect (a blocking command held past its deadline, a RESP2 handover whose
- * shadow connection failed).
+ * connection when the library must reconnect (a blocking command or a transaction held past its deadline, a RESP2
+ * handover whose shadow connection failed).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -131,6 +131,47 @@ describe('status events and enableOfflineQueue: false across rotations', () => {
       ready: null,
     });
     assert.deepEqual(sawPlain, { events: seen, reply: [`${key}:plain`, 'v'], sampled: await settled(sampled) });
+  });
+
+  it('a reconnect at the deadline (a MULTI left open past it) shows close, reconnecting, connect, ready, and EXEC fails, as after a dropped connection', async () => {
+    const key = 'deadline:multi';
+    /** Opens a transaction, queues a SET and leaves it open; `drop` ends the connection; then EXEC. */
+    const run = async (redis: Redis, drop: () => Promise<void>) => {
+      await waitUntil(() => redis.status === 'ready', { description: 'ready' });
+      const seen = recordStatus(redis);
+      const sampled = sampleCommands(redis, `${key}:other`);
+      assert.equal(await redis.multi({ pipeline: false }), 'OK');
+      assert.equal(await redis.set(key, 'queued'), 'QUEUED');
+      await drop();
+      await waitUntil(() => seen.includes('ready'), { description: 'reconnected' });
+      const exec = await outcomeOf(redis.exec());
+      const after = await outcomeOf(redis.set(`${key}:after`, 'v'));
+      return {
+        events: [...seen],
+        exec,
+        after,
+        sampled: await settled(sampled),
+        committed: await world.redis.command('GET', key),
+      };
+    };
+    // A plain client whose connection drops while its transaction is open: the reference.
+    const plain = world.track(new Redis({ ...world.redis.adminClientOptions(), enableOfflineQueue: false }));
+    const sawPlain = await run(plain, async () => {
+      plain.stream.destroy();
+    });
+    plain.disconnect();
+
+    const provider = world.provider();
+    const redis = world.track(
+      createEntraRedis({ ...world.endpoint, credentialsProvider: provider, enableOfflineQueue: false }),
+    );
+    const seen = await run(redis, async () => {
+      const [event] = await nextEvent(provider, 'reauthenticated', (e) => e.method === 'reconnect');
+      assert.equal(event.method, 'reconnect');
+    });
+    assert.deepEqual(seen.events, ['close', 'reconnecting', 'connect', 'ready']);
+    assert.equal(seen.committed, null, 'nothing of the transaction was committed');
+    assert.deepEqual(seen, sawPlain);
   });
 
   it('a RESP2 handover whose shadow connection fails: the fallback reconnect shows close, reconnecting, connect, ready', async () => {
