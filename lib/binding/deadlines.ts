@@ -1,3 +1,5 @@
+import { MAX_TIMER_MS } from '../timer-range.js';
+
 /**
  * Callbacks due at one instant share one timer. Every connection that a rotation moves to a new token gets a
  * deadline, the old token's re-authentication deadline, the same instant for all of them: 1,000 connections then
@@ -11,8 +13,6 @@
 
 /** An instant's list is compacted once it holds this many entries and cancelled ones are three in four or more. */
 const COMPACT_FROM = 64;
-/** The longest delay `setTimeout` takes (ms); a longer one would fire after 1 ms, with a TimeoutOverflowWarning. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** A callback due at `at` (epoch ms); cancel it with {@link cancelDeadline}. */
 export interface Deadline {

@@ -2,6 +2,7 @@ import type { RedisOptions } from 'ioredis';
 import { EntraCredentialsProvider } from '../identity/credentials-provider.js';
 import { invalidOption } from '../option-errors.js';
 import { isPlainObject } from '../plain-object.js';
+import { MAX_TIMER_MS, MAX_TIMER_RULE } from '../timer-range.js';
 
 /** Options createEntraRedis adds to ioredis's. */
 export interface EntraRedisExtraOptions {
@@ -57,5 +58,8 @@ export function validateExtra(credentialsProvider: unknown, reauthJitter: unknow
     (typeof reauthJitter !== 'number' || !Number.isFinite(reauthJitter) || reauthJitter < 0)
   ) {
     invalidOption('reauthJitter', 'expected a number of ms, at least 0', reauthJitter);
+  }
+  if (typeof reauthJitter === 'number' && reauthJitter > MAX_TIMER_MS) {
+    invalidOption('reauthJitter', MAX_TIMER_RULE, reauthJitter);
   }
 }

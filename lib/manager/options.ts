@@ -1,6 +1,7 @@
 /** Options of the token manager, their defaults, and their validation. Defaults live here and nowhere else. */
 import { invalidOption } from '../option-errors.js';
 import { isPlainObject } from '../plain-object.js';
+import { MAX_TIMER_MS, MAX_TIMER_RULE } from '../timer-range.js';
 
 /** How a failed token request is retried within one refresh cycle. */
 export interface RetryOptions {
@@ -67,17 +68,21 @@ function finiteNumber(name: string, value: unknown): number {
   return value;
 }
 
+/** A duration in ms of at least 0 (every option checked with it is one), within what a timer can wait. */
 function nonNegative(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   const n = finiteNumber(name, value);
   if (n < 0) invalidOption(name, 'must not be negative', n);
+  if (n > MAX_TIMER_MS) invalidOption(name, MAX_TIMER_RULE, n);
   return n;
 }
 
+/** A duration in ms greater than 0, within what a timer can wait. */
 function positive(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   const n = finiteNumber(name, value);
   if (n <= 0) invalidOption(name, 'must be greater than 0', n);
+  if (n > MAX_TIMER_MS) invalidOption(name, MAX_TIMER_RULE, n);
   return n;
 }
 

@@ -9,6 +9,7 @@ import { runWithRequestSignal, type RequestScope } from './request-signal.js';
 import { resolveTokenManagerOptions, type ResolvedTokenManagerOptions, type TokenManagerOptions } from './options.js';
 import { defaultIsRetryable, retryAfterMs } from './retryable.js';
 import { failedCycleDelay, isUsable, refreshDelay, retryDelay, unchangedRecheckDelay } from './schedule.js';
+import { MAX_TIMER_MS } from '../timer-range.js';
 
 /** Fetches one access token. Must honour `signal` where it can; the manager also stops waiting when it aborts. */
 export type AccessTokenSource = (signal: AbortSignal) => Promise<AccessToken | null>;
@@ -192,17 +193,20 @@ export class TokenManager {
     return await new Promise<EntraToken>((resolve, reject) => {
       const onAbort = () => waiter.reject(signal?.reason);
       // Not unref'd: a caller waits, so the process must stay up until it has its answer (bounded by `timeout`).
-      const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        this.#waiters.delete(waiter);
-        const cause = this.#lastError ?? new TokenRequestTimeoutError(timeout);
-        reject(
-          new TokenUnavailableError(
-            `No valid Entra ID token could be obtained within ${timeout} ms${this.#causeSuffix(cause)}`,
-            { cause },
-          ),
-        );
-      }, timeout);
+      const timer = setTimeout(
+        () => {
+          signal?.removeEventListener('abort', onAbort);
+          this.#waiters.delete(waiter);
+          const cause = this.#lastError ?? new TokenRequestTimeoutError(timeout);
+          reject(
+            new TokenUnavailableError(
+              `No valid Entra ID token could be obtained within ${timeout} ms${this.#causeSuffix(cause)}`,
+              { cause },
+            ),
+          );
+        },
+        Math.min(timeout, MAX_TIMER_MS),
+      ); // longer is for ever, as far as a timer can tell
       const settle = () => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
@@ -407,12 +411,18 @@ export class TokenManager {
     });
   }
 
+  /** The next cycle in `delay` ms; a delay longer than a timer waits (a token valid for weeks) is waited in steps. */
   #schedule(delay: number): void {
     this.#clearTimer();
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      if (this.#running && !this.#cycle) this.#startCycleInBackground();
-    }, delay);
+    const left = Math.max(0, delay);
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        if (left > MAX_TIMER_MS) this.#schedule(left - MAX_TIMER_MS);
+        else if (this.#running && !this.#cycle) this.#startCycleInBackground();
+      },
+      Math.min(left, MAX_TIMER_MS),
+    );
     (this.#timer as { unref?: () => void }).unref?.(); // a timer from a fake-timer library may lack unref
   }
 

@@ -86,6 +86,10 @@ describe('createEntraRedis: drop-in for new Redis()', () => {
       () => createEntraRedis({ credentialsProvider: world.provider(), reauthJitter: -1 }),
       /Invalid option "reauthJitter"/,
     );
+    assert.throws(
+      () => createEntraRedis({ credentialsProvider: world.provider(), reauthJitter: 2 ** 31 }),
+      /Invalid option "reauthJitter": must be at most 2147483647 ms/,
+    );
   });
 
   it('quit() ends everything: the provider has no subscriber left and stops refreshing', async () => {

@@ -437,6 +437,34 @@ describe('TokenManager with real timers', () => {
   });
 });
 
+describe('TokenManager with a token valid for longer than a timer waits', () => {
+  it('waits for its refresh in steps a timer takes: a token valid for 60 days is not refreshed at once', async () => {
+    const lifetime = 60 * 24 * 3_600_000;
+    const source = new ScriptedSource(issue(lifetime));
+    const { manager, tokens } = managerWith(source);
+    const delays: number[] = [];
+    const realSetTimeout = globalThis.setTimeout;
+    globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
+      delays.push(args[1] ?? 0);
+      return realSetTimeout(...args);
+    }) as typeof setTimeout;
+    try {
+      manager.start();
+      while (tokens.length === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    } finally {
+      globalThis.setTimeout = realSetTimeout;
+    }
+    // Without the steps, Node.js would run the refresh timer after 1 ms (TimeoutOverflowWarning).
+    assert.ok(
+      delays.every((delay) => delay <= 2 ** 31 - 1),
+      `every timer waits at most 2^31 - 1 ms, got ${JSON.stringify(delays)}`,
+    );
+    assert.ok(delays.includes(2 ** 31 - 1), 'the refresh is scheduled 2^31 - 1 ms ahead, then again');
+    assert.equal(source.calls, 1);
+    manager.dispose();
+  });
+});
+
 describe('TokenManager options', () => {
   const source = async () => makeAccessToken(1_000);
   const cases: Array<[string, TokenManagerOptions, RegExp]> = [
@@ -445,6 +473,16 @@ describe('TokenManager options', () => {
     ['ratio NaN', { expirationRefreshRatio: Number.NaN }, /"expirationRefreshRatio": expected a finite number/],
     ['negative lower bound', { lowerRefreshBounds: -1 }, /"lowerRefreshBounds": must not be negative, got -1/],
     ['zero timeout', { tokenRequestTimeout: 0 }, /"tokenRequestTimeout": must be greater than 0/],
+    [
+      'timeout beyond a timer',
+      { tokenRequestTimeout: 2 ** 31 },
+      /"tokenRequestTimeout": must be at most 2147483647 ms \(about 24\.8 days, the longest a Node\.js timer waits\), got 2147483648/,
+    ],
+    [
+      'maxDelay beyond a timer',
+      { retryOptions: { maxDelay: 1e12 } },
+      /"retryOptions.maxDelay": must be at most 2147483647 ms/,
+    ],
     [
       'string timeout',
       { tokenRequestTimeout: '5' as unknown as number },
