@@ -22,6 +22,7 @@ import {
   watchCommands,
 } from './ioredis-internals.js';
 import { handleStateRestoreRejections } from './ioredis-workarounds.js';
+import { endRefusal, heldDuringRefusal, isRefused, recordRefusal } from './refusals.js';
 import { HandoverFailedError, isMessageEvent, SubscriberHandover } from './pubsub-handover.js';
 
 /** First delay before an AUTH that was not answered OK is tried again; doubles up to the max. */
@@ -73,31 +74,6 @@ type Bound = Redis & { [BINDING]?: ClientBinding };
 /** The binding of a client, if it has one. */
 export function bindingOf(redis: Redis): ClientBinding | undefined {
   return (redis as Bound)[BINDING];
-}
-
-/** A token the server refused (WRONGPASS), and the one the connection it was refused on still held. */
-interface Refusal {
-  refused: EntraToken;
-  held: EntraToken | undefined;
-}
-
-/**
- * The refusal that stands for each provider. One server and one identity behind a provider: a token refused on one of
- * its connections is not presented on any other (a duplicate, another client, a subscriber's handover, a connection
- * made later), which present the held token while it is good. Ends when a token at least as new is accepted.
- */
-const refusals = new WeakMap<EntraCredentialsProvider, Refusal>();
-
-function recordRefusal(provider: EntraCredentialsProvider, refused: EntraToken, held: EntraToken | undefined): void {
-  const standing = refusals.get(provider);
-  // Several connections report the same refusal: keep the held token that lasts longest.
-  if (standing?.refused.sameAs(refused) && (standing.held?.expiresOn ?? 0) >= (held?.expiresOn ?? 0)) return;
-  refusals.set(provider, { refused, held });
-}
-
-function endRefusal(provider: EntraCredentialsProvider, accepted: EntraToken): void {
-  const standing = refusals.get(provider);
-  if (standing && accepted.expiresOn >= standing.refused.expiresOn) refusals.delete(provider);
 }
 
 /** The functions a binding gives ioredis (listeners get the client as `this`, as EventEmitter calls them). */
@@ -257,9 +233,7 @@ export class ClientBinding implements TokenSubscriber {
    * newer token is tried in place (#catchUp), and one the server accepts ends the refusal.
    */
   #tokenToPresent(): EntraToken | undefined {
-    const refusal = refusals.get(this.provider);
-    if (refusal && isUsable(refusal.held, Date.now())) return refusal.held;
-    return this.provider.currentToken();
+    return heldDuringRefusal(this.provider, Date.now()) ?? this.provider.currentToken();
   }
 
   #present(token: EntraToken): void {
@@ -298,7 +272,7 @@ export class ClientBinding implements TokenSubscriber {
   #catchUp(): void {
     const current = this.provider.currentToken();
     if (!current || current.sameAs(this.#authenticatedWith) || current.sameAs(this.#pending?.token)) return;
-    if (current.sameAs(refusals.get(this.provider)?.refused)) return;
+    if (isRefused(this.provider, current)) return;
     if (current.expiresOn > (this.#authenticatedWith?.expiresOn ?? 0)) this.#reauthenticate(current);
   }
 
@@ -317,7 +291,7 @@ export class ClientBinding implements TokenSubscriber {
   }
 
   #reauthenticate(token: EntraToken): void {
-    if (token.sameAs(this.#authenticatedWith) || token.sameAs(refusals.get(this.provider)?.refused)) return;
+    if (token.sameAs(this.#authenticatedWith) || isRefused(this.provider, token)) return;
     this.#cancelPending();
     const pending: PendingReauth = {
       binding: this,

@@ -183,6 +183,16 @@ export class EntraCredentialsProvider extends EventEmitter<CredentialsProviderEv
   }
 
   /**
+   * Hands the current token to every subscriber again, as when it was new: after a refusal, at the held token's
+   * deadline, the refused token is tried once more in place (lib/binding/refusals.ts). Nothing once disposed.
+   * @internal
+   */
+  handOutCurrentToken(): void {
+    const token = this.currentToken();
+    if (token && this.#subscribers.size > 0) this.#fanOut.deliver(token);
+  }
+
+  /**
    * Detaches a subscriber (nothing if it is not attached); when the last one leaves, the provider holds no timers.
    * Used by the library's bindings, not by applications.
    * @internal

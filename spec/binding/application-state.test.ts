@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Redis, RedisOptions } from 'ioredis';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import type { EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
+import type { ReauthenticatedEvent } from '../../lib/index.js';
 import { countEvents, nextEvent, waitUntil, World } from '../../harness/world.js';
 import { connectionOf, localPortOf } from '../support/amr-connections.js';
 import { must } from '../support/must.js';
@@ -267,6 +268,59 @@ describe('a new token the server refuses', () => {
       world.entra.tokenLifetimeSeconds = 3;
     }
     assert.deepEqual(captured, []);
+  });
+});
+
+describe('a new token the server refuses for a while, and no other token to come', () => {
+  it('is tried again in place before the held token expires: no reconnect, no expiry disconnect', async () => {
+    world.entra.tokenLifetimeSeconds = 20;
+    try {
+      const identity = world.entra.addManagedIdentity({ kind: 'user' });
+      const provider = world.provider({
+        identity,
+        tokenManagerOptions: { expirationRefreshRatio: 0.3, retryOptions: { maxAttempts: 1 } },
+      });
+      const redis = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider }));
+      await redis.ping();
+      redis.on('error', () => {
+        /* reported through the provider's events */
+      });
+      const statusEvents: string[] = [];
+      for (const event of ['close', 'reconnecting', 'end']) redis.on(event, () => statusEvents.push(event));
+      const port = localPortOf(redis);
+      const held = must(provider.currentToken(), 'a current token');
+      const expiryDisconnects = world.amr.counters.expiryDisconnects;
+      // The server refuses the next token for a while (a clock behind its nbf, say) ...
+      world.amr.refuseTokens((claims) => claims.oid === identity.oid && Number(claims.exp) * 1000 > held.expiresOn);
+      await nextEvent(provider, 'reauthenticationFailed');
+      // ... and the token service hands out nothing else: the refused token is the only one there is.
+      await world.entra.setFault({ kind: 'status', status: 503 });
+      await nextEvent(provider, 'refreshFailed');
+      const refused = must(provider.currentToken(), 'the refused token');
+      assert.ok(refused.expiresOn > held.expiresOn);
+      world.amr.refuseTokens(undefined);
+      const reauthenticated: ReauthenticatedEvent[] = [];
+      provider.on('reauthenticated', (event) => reauthenticated.push(event));
+      await waitUntil(
+        () =>
+          reauthenticated.length > 0 ||
+          statusEvents.length > 0 ||
+          world.amr.counters.expiryDisconnects > expiryDisconnects,
+        { timeoutMs: 60_000, description: 'the refused token tried again, or the connection closed' },
+      );
+      assert.deepEqual(statusEvents, [], 'the connection was not closed');
+      assert.equal(world.amr.counters.expiryDisconnects, expiryDisconnects);
+      const event = must(reauthenticated[0], 'a reauthenticated event');
+      assert.equal(event.method, 'auth');
+      assert.equal(event.token.expiresOn, refused.expiresOn);
+      assert.equal(localPortOf(redis), port, 'no reconnect');
+      assert.equal(connectionOf(world.amr, redis)?.expiresAt, refused.expiresOn);
+      redis.disconnect();
+    } finally {
+      await world.entra.clearFault();
+      world.amr.refuseTokens(undefined);
+      world.entra.tokenLifetimeSeconds = 3;
+    }
   });
 });
 
