@@ -184,7 +184,8 @@ export class ClientBinding implements TokenSubscriber {
   /** Description of the connection for events: its name, else its address. Never a credential. */
   get connectionDescription(): string {
     const { connectionName, host, port, path } = this.redis.options;
-    if (connectionName !== undefined) return connectionName;
+    const name = connectionName as string | null | undefined; // null on some connections, whatever the typings say
+    if (name !== undefined && name !== null) return name;
     if (path) return path;
     // Built once per address, not once per event: a rotation describes every connection.
     const address = this.#address;
