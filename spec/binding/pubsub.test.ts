@@ -30,6 +30,7 @@ function publishAt(publisher: Redis, channel: string, rate: number) {
   const timer = setInterval(() => {
     pending.push(publisher.publish(channel, String(sent++)));
   }, 1000 / rate);
+  timer.unref(); // a test that fails before stop() must not keep its file running until the timeout
   return {
     stop: async () => {
       clearInterval(timer);
