@@ -3,7 +3,7 @@ import { redactError } from '../token/redact-error.js';
 import type { EntraCredentialsProvider, TokenSubscriber } from '../identity/credentials-provider.js';
 import { describeToken } from '../identity/events.js';
 import { emitIsolated } from '../listener-errors.js';
-import { isUsable, validityMargin } from '../manager/schedule.js';
+import { isUsable, usableUntil } from '../manager/schedule.js';
 import type { EntraToken } from '../token/entra-token.js';
 import { isReauthTraced, publishReauthReconnect, traceReauthentication } from '../tracing.js';
 import { connectionState, reauthMethod } from './connection-state.js';
@@ -36,7 +36,7 @@ const HANDOVER_JOIN_MAX_MS = 15_000;
  * same margin as for presenting a token, min(5 s, 20 % of its lifetime) before it expires.
  */
 export function reauthDeadline(token: EntraToken): number {
-  return token.expiresOn - validityMargin(token);
+  return usableUntil(token);
 }
 
 export interface ClientBindingOptions {
@@ -425,9 +425,10 @@ export class ClientBinding implements TokenSubscriber {
 
   /**
    * The server answered the AUTH with an error (WRONGPASS), or refused the token on a subscriber handover's own
-   * connection: it refused the token, and the connection is still authenticated with the one it held. It stays on that one (no early reconnect with a refused token, and a
-   * reconnect presents the held token while it is good), the same token is not sent again, and the provider is
-   * asked for a replacement; a newer token is applied as usual.
+   * connection: it refused the token, and the connection is still authenticated with the one it held. It stays on
+   * that one (no early reconnect with a refused token, and a reconnect presents the held token while it is good), the
+   * same token is not sent again (lib/binding/refusals.ts), and the provider is asked for a replacement; a newer token
+   * is applied as usual.
    */
   #onRefused(token: EntraToken, error: unknown): void {
     this.#cancelPending();

@@ -11,9 +11,9 @@
  * is accepted.
  */
 import type { EntraCredentialsProvider } from '../identity/credentials-provider.js';
-import { isUsable, validityMargin } from '../manager/schedule.js';
+import { isUsable, usableUntil } from '../manager/schedule.js';
 import type { EntraToken } from '../token/entra-token.js';
-import { MAX_TIMER_MS } from '../timer-range.js';
+import { addDeadline, cancelDeadline, type Deadline } from './deadlines.js';
 
 interface Refusal {
   refused: EntraToken;
@@ -22,7 +22,8 @@ interface Refusal {
   /** The refused token is being tried again, once: it is not refused meanwhile. */
   retrying: boolean;
   /** The retry at the held token's deadline. */
-  timer: ReturnType<typeof setTimeout> | undefined;
+  retryAt: Deadline | undefined;
+  readonly provider: EntraCredentialsProvider;
 }
 
 const refusals = new WeakMap<EntraCredentialsProvider, Refusal>();
@@ -52,31 +53,24 @@ export function recordRefusal(
     if ((held?.expiresOn ?? 0) > (standing.held?.expiresOn ?? 0)) standing.held = held;
     return;
   }
-  if (standing) clearTimeout(standing.timer);
-  const refusal: Refusal = { refused, held, retrying: false, timer: undefined };
+  if (standing?.retryAt) cancelDeadline(standing.retryAt);
+  const refusal: Refusal = { refused, held, retrying: false, retryAt: undefined, provider };
   refusals.set(provider, refusal);
-  const now = Date.now();
-  if (!isUsable(held, now)) return;
   // When the held token stops being presented (the re-authentication deadline of the connections that hold it).
-  refusal.timer = setTimeout(
-    retry,
-    Math.min(MAX_TIMER_MS, Math.max(0, held.expiresOn - validityMargin(held) - now)),
-    provider,
-    refusal,
-  );
-  (refusal.timer as { unref?: () => void }).unref?.(); // a timer from a fake-timer library may lack unref
+  if (isUsable(held, Date.now())) refusal.retryAt = addDeadline(usableUntil(held), retry, refusal);
 }
 
 /** `accepted` was accepted on a connection of `provider`: a refusal of a token no newer ends. */
 export function endRefusal(provider: EntraCredentialsProvider, accepted: EntraToken): void {
   const standing = refusals.get(provider);
   if (!standing || accepted.expiresOn < standing.refused.expiresOn) return;
-  clearTimeout(standing.timer);
+  if (standing.retryAt) cancelDeadline(standing.retryAt);
   refusals.delete(provider);
 }
 
-function retry(provider: EntraCredentialsProvider, refusal: Refusal): void {
-  refusal.timer = undefined;
+function retry(refusal: Refusal): void {
+  refusal.retryAt = undefined;
+  const { provider } = refusal;
   if (refusals.get(provider) !== refusal) return; // ended, or replaced by a newer one
   refusal.retrying = true;
   provider.handOutCurrentToken();

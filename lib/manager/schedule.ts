@@ -26,10 +26,18 @@ export function validityMargin(token: EntraToken): number {
   return Math.min(MAX_VALIDITY_MARGIN_MS, token.ttl * VALIDITY_MARGIN_FRACTION);
 }
 
+/**
+ * Until when `token` is presented to the server (epoch ms): min(5 s, 20 % of its lifetime) before it expires. Also the
+ * re-authentication deadline of a connection that holds it.
+ */
+export function usableUntil(token: EntraToken): number {
+  return token.expiresOn - validityMargin(token);
+}
+
 /** True while `token` can still be presented to the server: not expired and not about to be. */
 export function isUsable(token: EntraToken | undefined, now: number): token is EntraToken {
   if (!token) return false;
-  return token.expiresOn - now > validityMargin(token);
+  return usableUntil(token) > now;
 }
 
 /** Floor of any refresh delay: one second, or half of what is left of the token when that is less. */
