@@ -1,4 +1,4 @@
-import { MAX_TIMER_MS } from '../timer-range.js';
+import { clearTimerAt, setTimerAt, type TimerAt } from '../timer-range.js';
 
 /**
  * Callbacks due at one instant share one timer. Every connection that a rotation moves to a new token gets a
@@ -30,15 +30,14 @@ interface Entry<T = unknown> extends Deadline {
 
 interface Group {
   readonly at: number;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  /** Unref'd; waits in steps for an instant beyond a timer's range (a token valid for weeks). */
+  timer: TimerAt | undefined;
   /** In the order they were added; cancelled ones stay, marked, until the list is compacted, fires or is dropped. */
   readonly entries: Entry[];
   /** Entries neither cancelled nor run. */
   live: number;
   /** Set while its callbacks run: a deadline added for the same instant then gets a group of its own. */
   firing: boolean;
-  /** Its timer waits for less than the time to `at` (a token valid for weeks): it is armed again when it fires. */
-  clamped: boolean;
 }
 
 const groups = new Map<number, Group>();
@@ -47,8 +46,8 @@ const groups = new Map<number, Group>();
 export function addDeadline<T>(at: number, run: (arg: T) => void, arg: T): Deadline {
   let group = groups.get(at);
   if (!group || group.firing) {
-    group = { at, timer: undefined, entries: [], live: 0, firing: false, clamped: false };
-    arm(group);
+    group = { at, timer: undefined, entries: [], live: 0, firing: false };
+    group.timer = setTimerAt(at, fire, group);
     groups.set(at, group);
   }
   const entry: Entry<T> = { at, run, arg, group, done: false };
@@ -72,7 +71,7 @@ export function cancelDeadline(deadline: Deadline): void {
     if (group.entries.length >= COMPACT_FROM && group.entries.length >= 4 * group.live) compact(group.entries);
     return;
   }
-  clearTimeout(group.timer);
+  clearTimerAt(group.timer);
   if (groups.get(group.at) === group) groups.delete(group.at);
 }
 
@@ -90,18 +89,7 @@ function compact(entries: Entry[]): void {
   entries.length = kept;
 }
 
-function arm(group: Group): void {
-  const delay = Math.max(0, group.at - Date.now());
-  group.clamped = delay > MAX_TIMER_MS;
-  group.timer = setTimeout(fire, Math.min(delay, MAX_TIMER_MS), group);
-  (group.timer as { unref?: () => void }).unref?.(); // a timer from a fake-timer library may lack unref
-}
-
 function fire(group: Group): void {
-  if (group.clamped) {
-    arm(group);
-    return;
-  }
   group.firing = true;
   if (groups.get(group.at) === group) groups.delete(group.at);
   const { entries } = group;

@@ -9,7 +9,7 @@ import { runWithRequestSignal, type RequestScope } from './request-signal.js';
 import { resolveTokenManagerOptions, type ResolvedTokenManagerOptions, type TokenManagerOptions } from './options.js';
 import { defaultIsRetryable, retryAfterMs } from './retryable.js';
 import { failedCycleDelay, isUsable, refreshDelay, retryDelay, unchangedRecheckDelay } from './schedule.js';
-import { MAX_TIMER_MS } from '../timer-range.js';
+import { clearTimerAt, MAX_TIMER_MS, setTimerAt, type TimerAt } from '../timer-range.js';
 
 /** Fetches one access token. Must honour `signal` where it can; the manager also stops waiting when it aborts. */
 export type AccessTokenSource = (signal: AbortSignal) => Promise<AccessToken | null>;
@@ -71,7 +71,7 @@ export class TokenManager {
   #notBefore = 0;
   #cycle: Promise<EntraToken> | undefined;
   #cycleAbort: AbortController | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: TimerAt | undefined;
   #running = false;
   #disposed = false;
   /** The refused token a replacement was last requested for (one request per refused token). */
@@ -411,23 +411,19 @@ export class TokenManager {
     });
   }
 
-  /** The next cycle in `delay` ms; a delay longer than a timer waits (a token valid for weeks) is waited in steps. */
+  /** The next cycle in `delay` ms (a delay longer than a timer waits, for a token valid for weeks, in steps). */
   #schedule(delay: number): void {
     this.#clearTimer();
-    const left = Math.max(0, delay);
-    this.#timer = setTimeout(
-      () => {
-        this.#timer = undefined;
-        if (left > MAX_TIMER_MS) this.#schedule(left - MAX_TIMER_MS);
-        else if (this.#running && !this.#cycle) this.#startCycleInBackground();
-      },
-      Math.min(left, MAX_TIMER_MS),
-    );
-    (this.#timer as { unref?: () => void }).unref?.(); // a timer from a fake-timer library may lack unref
+    this.#timer = setTimerAt(Date.now() + Math.max(0, delay), TokenManager.#onTimer, this);
   }
 
+  static readonly #onTimer = (manager: TokenManager): void => {
+    manager.#timer = undefined;
+    if (manager.#running && !manager.#cycle) manager.#startCycleInBackground();
+  };
+
   #clearTimer(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    clearTimerAt(this.#timer);
     this.#timer = undefined;
   }
 }
