@@ -66,6 +66,26 @@ export class DifferentialWorld {
         world.amr.refuseTokens((claims) => Number(claims.exp) * 1000 > held);
         return async () => world.amr.refuseTokens(undefined);
       },
+      watch: (note) => {
+        const refreshed = () => note('token refreshed');
+        const reauthenticated = (e: { connection: string; method: string }) =>
+          note(`${e.connection} reauthenticated (${e.method})`);
+        const failed = (e: { connection: string; error: unknown }) =>
+          note(
+            `${e.connection} reauthentication failed: ${e.error instanceof Error ? e.error.message : String(e.error)}`,
+          );
+        const expired = (info: { name?: string }) => note(`${info.name ?? '?'} closed by the server at token expiry`);
+        provider.on('tokenRefreshed', refreshed);
+        provider.on('reauthenticated', reauthenticated);
+        provider.on('reauthenticationFailed', failed);
+        world.amr.on('expired', expired);
+        return () => {
+          provider.off('tokenRefreshed', refreshed);
+          provider.off('reauthenticated', reauthenticated);
+          provider.off('reauthenticationFailed', failed);
+          world.amr.off('expired', expired);
+        };
+      },
     };
   }
 
@@ -85,7 +105,13 @@ export class DifferentialWorld {
    */
   async compare(sequence: Sequence): Promise<string[] | undefined> {
     const { first, second } = await runOnBoth(this.plain, this.entra, sequence);
-    return plainLostTrack(first) ? undefined : differences(first, second);
+    if (plainLostTrack(first)) return undefined;
+    const found = differences(first, second);
+    // What happened on each side, for the reader of a failure.
+    if (found.length > 0)
+      for (const outcome of [first, second])
+        found.push(`timeline (${outcome === first ? 'plain' : 'entra'}): ${outcome.timeline.join('; ')}`);
+    return found;
   }
 
   /** Runs one sequence on both sides and returns what each observed. */

@@ -3,6 +3,7 @@
  * password never changes, or a createEntraRedis() client through the AMR emulator) and records what the application
  * observes: every reply or error in order, every message each listener received, every 'error' event.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Redis, RedisOptions } from 'ioredis';
 import type { RedisServerHandle } from '../../../lib/testing/redis-server.js';
 import { waitUntil } from '../../../lib/testing/redis-server.js';
@@ -43,6 +44,8 @@ export interface Side {
   rotation(): Promise<void>;
   /** Starts a token-side fault; resolves with the function that ends it (nothing to do where tokens never change). */
   fault(kind: FaultKind): Promise<() => Promise<void>>;
+  /** Notes this side's own events (tokens, re-authentications, closes at expiry) on `note` until the returned stop. */
+  watch?(note: (line: string) => void): () => void;
 }
 
 /** What the application observed. */
@@ -55,6 +58,11 @@ export interface Outcome {
   errorEvents: Record<AppClient | 'publisher', string[]>;
   /** Names of the connections still open on the server after every client was disconnected. */
   leftovers: string[];
+  /**
+   * What happened, for a reader of a failure, never compared: `+<ms> <what>` for each operation started, each status
+   * event of the clients and each event the side notes, then the event loop's longest delay in the run.
+   */
+  timeline: string[];
 }
 
 /** Delivered message counts after each PUBLISH, in order: what the other side waits for before going on. */
@@ -147,7 +155,9 @@ export class SequenceRun {
     messages: {},
     errorEvents: { a: [], b: [], publisher: [] },
     leftovers: [],
+    timeline: [],
   };
+  #startedAt = 0;
   readonly deliveries: Deliveries = [];
   #clients = {} as Record<AppClient, Redis>;
   #publisher!: Redis;
@@ -161,7 +171,26 @@ export class SequenceRun {
     this.#expected = expected;
   }
 
+  /** Adds a line to the outcome's timeline. */
+  readonly #note = (line: string): void => {
+    this.#outcome.timeline.push(`+${Date.now() - this.#startedAt} ${line}`);
+  };
+
   async run(): Promise<Outcome> {
+    this.#startedAt = Date.now();
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    loopDelay.enable();
+    const stopWatching = this.#side.watch?.(this.#note);
+    try {
+      return await this.#run();
+    } finally {
+      stopWatching?.();
+      loopDelay.disable();
+      this.#note(`event loop: longest delay ${Math.round(loopDelay.max / 1e6)} ms`);
+    }
+  }
+
+  async #run(): Promise<Outcome> {
     await this.#side.server.command('FLUSHALL');
     const protocol = major === '6' ? { protocol: this.#sequence.protocol } : {};
     for (const name of ['a', 'b'] as const) {
@@ -170,11 +199,17 @@ export class SequenceRun {
       this.#listen(name, client);
     }
     this.#publisher = this.#side.client({ connectionName: 'publisher', ...protocol });
+    for (const [name, client] of [...Object.entries(this.#clients), ['publisher', this.#publisher] as const])
+      for (const event of ['close', 'reconnecting', 'ready', 'end'])
+        client.on(event, () => this.#note(`${name} ${event}`));
     this.#publisher.on('error', (error: Error) => this.#outcome.errorEvents.publisher.push(error.message));
     const all = [this.#clients.a, this.#clients.b, this.#publisher];
     try {
       await Promise.all(all.map((client) => client.ping()));
-      for (const [index, operation] of this.#sequence.operations.entries()) await this.#operation(index, operation);
+      for (const [index, operation] of this.#sequence.operations.entries()) {
+        this.#note(`${index} ${operation.op}`);
+        await this.#operation(index, operation);
+      }
       // Every sequence ends with a PING on each client: a connection left in a state of the library's (subscribe
       // mode, an open transaction) answers it differently.
       for (const name of ['a', 'b'] as const) await this.#observe(`end ping ${name}`, this.#clients[name].ping());
@@ -280,6 +315,7 @@ export class SequenceRun {
         for (const pause of operation.during)
           await this.#pause(`${at} ${operation.client}`, operation.client, pause, { blocked: true });
         // Pushed in both databases: the client may have selected either.
+        this.#note(`${at} push`);
         await this.#publisher.pipeline().select(1).rpush(list, `v${index}`).select(0).rpush(list, `v${index}`).exec();
         await this.#observe(`${at} ${operation.client}`, reply);
         return;
