@@ -81,11 +81,11 @@ function subscriberOf(cluster: Cluster): Redis {
 function onSubscriberChange(cluster: Cluster, onChange: () => void): void {
   const holder = (cluster as unknown as { subscriber: object }).subscriber;
   const own = Object.getOwnPropertyDescriptor(holder, 'subscriber');
-  let current: unknown = own?.get ? own.get.call(holder) : own?.value;
+  let current: unknown = own?.get ? (own.get.call(holder) as unknown) : own?.value;
   Object.defineProperty(holder, 'subscriber', {
     configurable: true,
     enumerable: true,
-    get: () => (own?.get ? own.get.call(holder) : current),
+    get: (): unknown => (own?.get ? (own.get.call(holder) as unknown) : current),
     set: (value: unknown) => {
       if (own?.set) own.set.call(holder, value);
       current = value;
@@ -316,5 +316,154 @@ describe('a RESP2 sharded subscriber of a cluster while tokens rotate and its sl
     assert.deepEqual(entraSeen.counts, plainSeen.counts);
     assert.deepEqual(entraSeen.events, plainSeen.events);
     assert.deepEqual(entraSeen.received, plainSeen.received);
+  });
+});
+
+describe('a RESP2 cluster subscriber while the server refuses new tokens', () => {
+  it('stays on its connection: no message lost or twice, no error, no reconnect, then moves to the next token', async () => {
+    world.entra.tokenLifetimeSeconds = 12;
+    const refuse = (predicate: ((claims: Record<string, unknown>) => boolean) | undefined) => {
+      for (const emulator of world.amr.emulators) emulator.refuseTokens(predicate);
+    };
+    try {
+      const identity = world.entra.addManagedIdentity({ kind: 'user' });
+      const provider = world.provider({ identity, tokenManagerOptions: { expirationRefreshRatio: 0.3 } });
+      const channel = '{refused}news';
+      const entra = entraCluster(provider);
+      const plain = plainCluster();
+      const events = { plain: recordClusterEvents(plain), entra: recordClusterEvents(entra) };
+      const received = { plain: recordMessages(plain, 'message'), entra: recordMessages(entra, 'message') };
+      assert.equal(await entra.subscribe(channel), await plain.subscribe(channel));
+      const subscriber = subscriberOf(entra);
+      const publisher = nodePublisher(0);
+      let sent = 0;
+      let running = true as boolean; // cleared by the test while the loop runs
+      const publishing = (async () => {
+        while (running) {
+          await publisher.publish(channel, String(sent++));
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      })();
+      const held = must(provider.currentToken(), 'a current token');
+      const port = subscriber.stream.localPort;
+      refuse((claims) => claims.oid === identity.oid && Number(claims.exp) * 1000 > held.expiresOn);
+      const [failure] = await nextEvent(provider, 'reauthenticationFailed');
+      assert.equal(failure.refused, true);
+      const refusedAt = sent;
+      await waitUntil(() => (received.entra.get(channel)?.at(-1) ?? -1) > refusedAt + 20, {
+        description: 'messages while the refusal stands',
+      });
+      assert.equal(subscriber.stream.localPort, port, 'still on its connection');
+      assert.equal(subscriberOf(entra), subscriber);
+      refuse(undefined);
+      await nextEvent(
+        provider,
+        'reauthenticated',
+        (e) => e.method === 'handover' && e.token.expiresOn > held.expiresOn,
+        30_000,
+      );
+      const movedAt = sent;
+      await waitUntil(() => (received.entra.get(channel)?.at(-1) ?? -1) > movedAt + 20, {
+        description: 'messages after the handover',
+      });
+      running = false;
+      await publishing;
+      await waitUntil(() => [received.plain, received.entra].every((map) => map.get(channel)?.at(-1) === sent - 1), {
+        description: 'the last message',
+      });
+      assert.deepEqual(gaps(received.entra.get(channel) ?? [], sent, 'entra'), []);
+      assert.deepEqual(gaps(received.plain.get(channel) ?? [], sent, 'plain'), []);
+      assert.equal(subscriberOf(entra), subscriber, 'the same subscriber connection object');
+      assert.deepEqual(events.entra, events.plain);
+      assert.equal(await entra.unsubscribe(channel), await plain.unsubscribe(channel));
+    } finally {
+      refuse(undefined);
+      world.entra.tokenLifetimeSeconds = 3;
+    }
+  });
+});
+
+describe('a cluster with enableOfflineQueue: false while tokens rotate', () => {
+  const variants: Array<[string, ClusterOptions]> = [
+    ['enableOfflineQueue: false', { enableOfflineQueue: false }],
+    // (ioredis's types leave it out of redisOptions, and its node connections ignore it: passed as JavaScript would)
+    ['redisOptions: { enableOfflineQueue: false }', { redisOptions: { enableOfflineQueue: false } as object }],
+  ];
+  for (const [name, options] of variants) {
+    it(
+      `${name}: commands and subscriptions succeed as on a plain Cluster whose token never expires`,
+      {
+        todo:
+          'ioredis 5, about 1 run in 3: an UNSUBSCRIBE the application sends while the RESP2 cluster subscriber is ' +
+          "handed over is rejected with 'Connection in subscriber mode, only subscriber commands may be used' or " +
+          "with the server's \"ERR Can't execute 'info'\" (the reconnected subscriber's ready check, written after a " +
+          'subscribe command); a plain Cluster fails none',
+      },
+      async () => {
+        const provider = world.provider();
+        const clusters = { plain: plainCluster(options), entra: entraCluster(provider, options) };
+        const events = { plain: recordClusterEvents(clusters.plain), entra: recordClusterEvents(clusters.entra) };
+        // The offline queue is off: commands wait for the cluster to be ready before they are sent.
+        for (const cluster of Object.values(clusters)) {
+          if (cluster.status !== 'ready') await new Promise((resolve) => cluster.once('ready', resolve));
+        }
+        const failures = { plain: [] as string[], entra: [] as string[] };
+        const rotations = countEvents(provider, 'tokenRefreshed');
+        let running = true as boolean; // cleared by the test while the loops run
+        const load = (key: 'plain' | 'entra') =>
+          (async () => {
+            const cluster = clusters[key];
+            for (let i = 0; running; i++) {
+              let step = 'set';
+              try {
+                await cluster.set(`offline:${key}:${i % 100}`, String(i));
+                if (i % 50 === 0) {
+                  // a RESP2 subscriber handed over at every rotation, (un)subscribing meanwhile
+                  step = 'subscribe';
+                  await cluster.subscribe(`offline:${key}:${i}`);
+                  step = 'unsubscribe';
+                  await cluster.unsubscribe(`offline:${key}:${i - 50}`);
+                }
+              } catch (error) {
+                failures[key].push(`${step}: ${(error as Error).message}`);
+              }
+            }
+          })();
+        const loads = [load('plain'), load('entra')];
+        await waitUntil(() => rotations.count >= 4, { timeoutMs: 30_000, description: '4 rotations' });
+        running = false;
+        await Promise.all(loads);
+        assert.deepEqual(failures.entra, failures.plain);
+        assert.deepEqual(failures.entra, []);
+        assert.deepEqual(events.entra, events.plain);
+      },
+    );
+  }
+});
+
+describe('a cluster with enableOfflineQueue: false and a node blocked past its deadline', () => {
+  it("a command sent to the node during the library's reconnect is answered, as on a plain Cluster", async () => {
+    const provider = world.provider();
+    const cluster = entraCluster(provider, { enableOfflineQueue: false });
+    const producer = entraCluster(provider);
+    await new Promise((resolve) => cluster.once('ready', resolve));
+    await Promise.all([cluster.set('{q}warm', '1'), producer.set('{q}warm', '1')]);
+    // Only the blocked node's connection is reconnected (the others are re-authenticated in place).
+    const during: unknown[] = [];
+    for (const node of cluster.nodes('master')) {
+      node.once('reconnecting', () => {
+        cluster.get('{q}warm').then(
+          (reply) => during.push(reply),
+          (error: unknown) => during.push(`error: ${(error as Error).message}`),
+        );
+      });
+    }
+    const reply = cluster.blpop('{q}queue', 0);
+    await nextEvent(provider, 'reauthenticated', (e) => e.method === 'reconnect');
+    await producer.rpush('{q}queue', 'v');
+    assert.deepEqual(await reply, ['{q}queue', 'v']);
+    await waitUntil(() => during.length > 0, { description: 'the command sent during the reconnect settled' });
+    // (on a plain Cluster, whose node is never reconnected, it is answered once BLPOP returns)
+    assert.deepEqual(during, ['1']);
   });
 });
