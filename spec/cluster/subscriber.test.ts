@@ -15,6 +15,7 @@ import { ClusterWorld, countEvents, nextEvent, waitUntil } from '../../harness/w
 import type { EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
 import type { RedisClusterNode } from '../../lib/testing/redis-server.js';
 import { must } from '../support/must.js';
+import { IOREDIS5_SUBSCRIBE_BEFORE_READY } from '../support/ioredis5-subscribe-before-ready.js';
 
 // One world per file: MSAL remembers the managed-identity endpoint for the life of the process.
 let world: ClusterWorld;
@@ -24,6 +25,8 @@ before(async () => {
 after(async () => {
   await world.stop();
 });
+
+const major = process.env.IOREDIS_MAJOR ?? '5';
 
 /** RESP2 on both majors (ioredis 5 ignores the option: it speaks nothing else). */
 const RESP2 = { protocol: 2 } as object;
@@ -390,54 +393,56 @@ describe('a cluster with enableOfflineQueue: false while tokens rotate', () => {
     ['redisOptions: { enableOfflineQueue: false }', { redisOptions: { enableOfflineQueue: false } as object }],
   ];
   for (const [name, options] of variants) {
-    it(
-      `${name}: commands and subscriptions succeed as on a plain Cluster whose token never expires`,
-      {
-        todo:
-          'ioredis 5, about 1 run in 3: an UNSUBSCRIBE the application sends while the RESP2 cluster subscriber is ' +
-          "handed over is rejected with 'Connection in subscriber mode, only subscriber commands may be used' or " +
-          "with the server's \"ERR Can't execute 'info'\" (the reconnected subscriber's ready check, written after a " +
-          'subscribe command); a plain Cluster fails none',
-      },
-      async () => {
-        const provider = world.provider();
-        const clusters = { plain: plainCluster(options), entra: entraCluster(provider, options) };
-        const events = { plain: recordClusterEvents(clusters.plain), entra: recordClusterEvents(clusters.entra) };
-        // The offline queue is off: commands wait for the cluster to be ready before they are sent.
-        for (const cluster of Object.values(clusters)) {
-          if (cluster.status !== 'ready') await new Promise((resolve) => cluster.once('ready', resolve));
-        }
-        const failures = { plain: [] as string[], entra: [] as string[] };
-        const rotations = countEvents(provider, 'tokenRefreshed');
-        let running = true as boolean; // cleared by the test while the loops run
-        const load = (key: 'plain' | 'entra') =>
-          (async () => {
-            const cluster = clusters[key];
-            for (let i = 0; running; i++) {
-              let step = 'set';
-              try {
-                await cluster.set(`offline:${key}:${i % 100}`, String(i));
-                if (i % 50 === 0) {
-                  // a RESP2 subscriber handed over at every rotation, (un)subscribing meanwhile
-                  step = 'subscribe';
-                  await cluster.subscribe(`offline:${key}:${i}`);
-                  step = 'unsubscribe';
-                  await cluster.unsubscribe(`offline:${key}:${i - 50}`);
-                }
-              } catch (error) {
-                failures[key].push(`${step}: ${(error as Error).message}`);
+    it(`${name}: commands and subscriptions succeed as on a plain Cluster whose token never expires`, async (t) => {
+      const provider = world.provider();
+      const clusters = { plain: plainCluster(options), entra: entraCluster(provider, options) };
+      const events = { plain: recordClusterEvents(clusters.plain), entra: recordClusterEvents(clusters.entra) };
+      // The offline queue is off: commands wait for the cluster to be ready before they are sent.
+      for (const cluster of Object.values(clusters)) {
+        if (cluster.status !== 'ready') await new Promise((resolve) => cluster.once('ready', resolve));
+      }
+      const failures = { plain: [] as string[], entra: [] as string[] };
+      const rotations = countEvents(provider, 'tokenRefreshed');
+      let running = true as boolean; // cleared by the test while the loops run
+      const load = (key: 'plain' | 'entra') =>
+        (async () => {
+          const cluster = clusters[key];
+          for (let i = 0; running; i++) {
+            let step = 'set';
+            try {
+              await cluster.set(`offline:${key}:${i % 100}`, String(i));
+              if (i % 50 === 0) {
+                // a RESP2 subscriber handed over at every rotation, (un)subscribing meanwhile
+                step = 'subscribe';
+                await cluster.subscribe(`offline:${key}:${i}`);
+                step = 'unsubscribe';
+                await cluster.unsubscribe(`offline:${key}:${i - 50}`);
               }
+            } catch (error) {
+              failures[key].push(`${step}: ${(error as Error).message}`);
             }
-          })();
-        const loads = [load('plain'), load('entra')];
-        await waitUntil(() => rotations.count >= 4, { timeoutMs: 30_000, description: '4 rotations' });
-        running = false;
-        await Promise.all(loads);
-        assert.deepEqual(failures.entra, failures.plain);
-        assert.deepEqual(failures.entra, []);
-        assert.deepEqual(events.entra, events.plain);
-      },
-    );
+          }
+        })();
+      const loads = [load('plain'), load('entra')];
+      await waitUntil(() => rotations.count >= 4, { timeoutMs: 30_000, description: '4 rotations' });
+      running = false;
+      await Promise.all(loads);
+      // The library reconnects its RESP2 subscriber at every rotation; the plain Cluster's never reconnects here. On
+      // ioredis 5 any reconnect of a subscriber may reject an (un)subscribe sent during the new connection's handshake
+      // (spec/cluster/subscriber-reconnect-race.test.ts shows it on a plain Cluster; docs/guarantees.md): those
+      // rejections are ioredis's, and the only difference allowed.
+      const ioredis5Race = (failure: string) =>
+        major === '5' &&
+        /^(subscribe|unsubscribe): /.test(failure) &&
+        IOREDIS5_SUBSCRIBE_BEFORE_READY.test(failure.replace(/^\w+: /, ''));
+      t.diagnostic(`ioredis 5 rejections: ${failures.entra.filter(ioredis5Race).length}`);
+      assert.deepEqual(failures.plain, []);
+      assert.deepEqual(
+        failures.entra.filter((failure) => !ioredis5Race(failure)),
+        [],
+      );
+      assert.deepEqual(events.entra, events.plain);
+    });
   }
 });
 
