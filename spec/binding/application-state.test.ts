@@ -345,7 +345,10 @@ describe('a new token the server refuses, and a connection that is down', () => 
       await nextEvent(provider, 'reauthenticationFailed');
       const refused = must(provider.currentToken(), 'the refused token');
       // The connection goes down; the replacement comes while it is down, so it cannot be tried in place first.
+      // Down means ended: until its socket has closed, the client still reads 'ready' and connect() is refused.
+      const ended = new Promise((resolve) => redis.once('end', resolve));
       redis.disconnect();
+      await ended;
       await waitUntil(() => provider.currentToken()?.sameAs(refused) === false, { description: 'a replacement token' });
       redis.connect().catch(() => {
         /* a refused handshake is reported through 'error' */
