@@ -4,6 +4,13 @@
  * such a command offline and, once the client is ready again, passes the same command object through `sendCommand`
  * a second time: the handover observes it twice. What the application sees must still be what a plain client shows:
  * the subscription counts of the replies, and each message of a new channel once.
+ *
+ * Both observations register the reply's transform, and both mirror the command on the shadow (the same command
+ * twice, in order: the same set of channels). The count stays right because each transform decides as the reply is
+ * read, on the connection that reads it, and a replayed command is answered on the new connection before the marker
+ * is subscribed there: ioredis writes its resubscriptions, resends and offline queue in its ready handler, the
+ * handover's fence (the marker's SUBSCRIBE) follows on the 'ready' event. A transform that counted the marker
+ * regardless would subtract it twice here ([0, -1]).
  */
 import assert from 'node:assert/strict';
 import diagnosticsChannel from 'node:diagnostics_channel';
