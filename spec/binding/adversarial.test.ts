@@ -12,6 +12,7 @@ import type { EntraCredentialsProvider } from '../../lib/identity/credentials-pr
 import { HANDOVER_CHANNEL, type HandoverPhaseMessage } from '../../lib/tracing.js';
 import { nextEvent, waitUntil, World } from '../../harness/world.js';
 import { must } from '../support/must.js';
+import { handoverEnded } from '../support/handover-ended.js';
 
 let world: World;
 before(async () => {
@@ -42,16 +43,6 @@ function watchPhases(name: string, onPhase: (phase: HandoverPhaseMessage['phase'
   };
   diagnosticsChannel.subscribe(HANDOVER_CHANNEL, listener);
   return () => diagnosticsChannel.unsubscribe(HANDOVER_CHANNEL, listener);
-}
-
-/** Resolves when a handover of `name` ended, either way. */
-function handoverEnded(provider: EntraCredentialsProvider, name: string) {
-  return Promise.race([
-    nextEvent(provider, 'reauthenticated', (e) => e.connection === name && e.method === 'handover', 20_000).then(
-      () => 'done',
-    ),
-    nextEvent(provider, 'reauthenticationFailed', (e) => e.connection === name, 20_000).then(() => 'failed'),
-  ]);
 }
 
 describe(`adversarial: RESP2 subscriber handover (ioredis ${major})`, () => {

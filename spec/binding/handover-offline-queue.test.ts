@@ -20,7 +20,8 @@ import { isWriteClosed } from '../../lib/binding/ioredis-internals.js';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import type { EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
 import { HANDOVER_CHANNEL, type HandoverPhaseMessage } from '../../lib/tracing.js';
-import { nextEvent, waitUntil, World } from '../../harness/world.js';
+import { waitUntil, World } from '../../harness/world.js';
+import { handoverEnded } from '../support/handover-ended.js';
 
 let world: World;
 before(async () => {
@@ -36,16 +37,6 @@ const resp2 = (major === '6' ? { protocol: 2 } : {}) as RedisOptions;
 
 function client(provider: EntraCredentialsProvider, extra: RedisOptions = {}): Redis {
   return world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider, ...extra }));
-}
-
-/** Resolves with 'done' or 'failed' when the next handover of `name` ends. */
-function handoverEnded(provider: EntraCredentialsProvider, name: string) {
-  return Promise.race([
-    nextEvent(provider, 'reauthenticated', (e) => e.connection === name && e.method === 'handover', 20_000).then(
-      () => 'done',
-    ),
-    nextEvent(provider, 'reauthenticationFailed', (e) => e.connection === name, 20_000).then(() => 'failed'),
-  ]);
 }
 
 /**

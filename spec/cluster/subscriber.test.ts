@@ -13,8 +13,8 @@ import { Cluster, Redis, type ClusterOptions } from 'ioredis';
 import { createEntraCluster } from '../../lib/create-entra-cluster.js';
 import { ClusterWorld, countEvents, nextEvent, waitUntil } from '../../harness/world.js';
 import type { EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
-import type { RedisClusterNode } from '../../lib/testing/redis-server.js';
 import { must } from '../support/must.js';
+import { admin, ownerOf } from '../support/cluster-slots.js';
 import { IOREDIS5_SUBSCRIBE_BEFORE_READY } from '../support/ioredis5-subscribe-before-ready.js';
 
 // One world per file: MSAL remembers the managed-identity endpoint for the life of the process.
@@ -231,21 +231,6 @@ describe('a RESP2 subscriber of a cluster while tokens rotate and its node is ki
 });
 
 describe('a RESP2 sharded subscriber of a cluster while tokens rotate and its slot migrates', () => {
-  async function admin(node: RedisClusterNode, ...args: (string | number)[]): Promise<unknown> {
-    const [name, ...rest] = args;
-    return node.command(String(name), ...rest);
-  }
-
-  async function ownerOf(slot: number): Promise<number> {
-    const first = must(world.cluster.nodes[0], 'a node');
-    const slots = (await admin(first, 'CLUSTER', 'SLOTS')) as [number, number, [string, number]][];
-    const range = must(
-      slots.find(([from, to]) => slot >= from && slot <= to),
-      `an owner of slot ${slot}`,
-    );
-    return world.cluster.nodes.findIndex((node) => node.port === range[2][1]);
-  }
-
   /**
    * Subscribes `cluster` to `channel` (SSUBSCRIBE), publishes numbered messages to it through the slot's owner while
    * the slot migrates to the next node step by step (IMPORTING/MIGRATING, then SETSLOT NODE everywhere), and returns
@@ -256,7 +241,7 @@ describe('a RESP2 sharded subscriber of a cluster while tokens rotate and its sl
     const events = recordClusterEvents(cluster);
     const counts: unknown[] = [await cluster.ssubscribe(channel)];
     const slot = Number(await admin(must(world.cluster.nodes[0], 'a node'), 'CLUSTER', 'KEYSLOT', channel));
-    const from = await ownerOf(slot);
+    const from = await ownerOf(world.cluster.nodes, slot);
     const to = (from + 1) % world.cluster.nodes.length;
     const source = must(world.cluster.nodes[from], 'the source');
     const target = must(world.cluster.nodes[to], 'the target');

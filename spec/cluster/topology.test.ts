@@ -12,9 +12,9 @@ import { Cluster, type Redis } from 'ioredis';
 import { createEntraCluster } from '../../lib/create-entra-cluster.js';
 import { ClusterWorld, countEvents, nextEvent, waitUntil } from '../../harness/world.js';
 import type { EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
-import type { RedisClusterNode } from '../../lib/testing/redis-server.js';
 import { connectionOf } from '../support/amr-connections.js';
 import { must } from '../support/must.js';
+import { admin, ownerOf } from '../support/cluster-slots.js';
 
 // One world per file: MSAL remembers the managed-identity endpoint for the life of the process.
 let world: ClusterWorld;
@@ -113,23 +113,6 @@ async function outcome(run: () => Promise<unknown>): Promise<unknown> {
   }
 }
 
-async function admin(node: RedisClusterNode, ...args: (string | number)[]): Promise<unknown> {
-  const [name, ...rest] = args;
-  return node.command(String(name), ...rest);
-}
-
-async function ownerOf(slot: number): Promise<number> {
-  const first = must(world.cluster.nodes[0], 'a node');
-  const slots = (await admin(first, 'CLUSTER', 'SLOTS')) as [number, number, [string, number]][];
-  const range = must(
-    slots.find(([from, to]) => slot >= from && slot <= to),
-    `an owner of slot ${slot}`,
-  );
-  const index = world.cluster.nodes.findIndex((node) => node.port === range[2][1]);
-  assert.ok(index >= 0);
-  return index;
-}
-
 /**
  * Moves `slot` from its owner to the next node step by step, as `redis-cli --cluster reshard` does, with the
  * application's operations on the slot's keys between the steps; `between()` runs between the phases (the test of the
@@ -138,7 +121,7 @@ async function ownerOf(slot: number): Promise<number> {
 async function migrationScenario(cluster: Cluster, tag: string, between: () => Promise<void>): Promise<unknown[]> {
   const key = (i: number) => `{${tag}}k${i}`;
   const slot = Number(await admin(must(world.cluster.nodes[0], 'a node'), 'CLUSTER', 'KEYSLOT', key(0)));
-  const from = await ownerOf(slot);
+  const from = await ownerOf(world.cluster.nodes, slot);
   const source = must(world.cluster.nodes[from], 'the source');
   const target = must(world.cluster.nodes[(from + 1) % world.cluster.nodes.length], 'the target');
   const sourceId = String(await admin(source, 'CLUSTER', 'MYID'));
@@ -176,7 +159,10 @@ async function migrationScenario(cluster: Cluster, tag: string, between: () => P
   await op('mget after the move', () => cluster.mget(key(0), key(1), key(2), key(3), key(4), key(5)));
   await between();
   await op('multi after the move', () => cluster.multi().incr(key(4)).get(key(4)).exec());
-  await op('the slot moved', async () => (await ownerOf(slot)) === (from + 1) % world.cluster.nodes.length);
+  await op(
+    'the slot moved',
+    async () => (await ownerOf(world.cluster.nodes, slot)) === (from + 1) % world.cluster.nodes.length,
+  );
   return seen;
 }
 
