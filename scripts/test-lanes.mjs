@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:f
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { lowestSupportedNode, nodeBinary } from './node-binary.mjs';
-import { runNodeTests } from './node-tests.mjs';
+import { printSummary, runNodeTests } from './node-tests.mjs';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
@@ -147,10 +147,4 @@ for (const name of chosen.length > 0 ? chosen : Object.keys(LANES)) {
   console.log(`\nlane ${name}: ${Math.round((Date.now() - started) / 1000)} s`);
 }
 
-console.log('\n=== summary ===');
-for (const r of results)
-  console.log(`${r.label}: ${r.passed} passed, ${r.failed} failed${r.code !== 0 ? ` (exit ${r.code})` : ''}`);
-const passed = results.reduce((n, r) => n + r.passed, 0);
-const failed = results.reduce((n, r) => n + r.failed, 0);
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed > 0 || results.some((r) => r.code !== 0) ? 1 : 0);
+process.exit(printSummary(results));

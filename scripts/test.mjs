@@ -10,7 +10,7 @@
 //                                             once the rest is done
 import { execFileSync } from 'node:child_process';
 import { nodeBinary } from './node-binary.mjs';
-import { runNodeTests } from './node-tests.mjs';
+import { printSummary, runNodeTests } from './node-tests.mjs';
 import { findSpecs, ioredisMajorsOf } from './spec-files.mjs';
 
 const args = process.argv.slice(2);
@@ -89,10 +89,4 @@ if (longRun) {
   results.push(result);
 }
 
-console.log('\n=== summary ===');
-for (const r of results)
-  console.log(`${r.label}: ${r.passed} passed, ${r.failed} failed${r.code !== 0 ? ` (exit ${r.code})` : ''}`);
-const passed = results.reduce((n, r) => n + r.passed, 0);
-const failed = results.reduce((n, r) => n + r.failed, 0);
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed > 0 || results.some((r) => r.code !== 0) ? 1 : 0);
+process.exit(printSummary(results));

@@ -69,7 +69,8 @@ export interface ExpiryContext {
 /** How long before the old token's expiry a newer token must arrive to count as in time, ms. */
 function lateMargin(context: ExpiryContext, timeline: TokenTimeline, expiresAt: number): number {
   if (context.lateTokenRule !== 'deadline') return LATE_TOKEN_MS;
-  const held = timeline.tokens.find((t) => t.expiresOn === expiresAt);
+  // The server knows the JWT's `exp` (whole seconds); the library's expiry can be up to a second earlier.
+  const held = timeline.tokens.find((t) => t.expiresOn <= expiresAt && expiresAt - t.expiresOn < 1000);
   const life = held ? held.expiresOn - held.receivedAt : 0;
   return Math.max(LATE_TOKEN_MS, Math.min(MAX_VALIDITY_MARGIN_MS, life * VALIDITY_MARGIN_FRACTION));
 }

@@ -13,6 +13,7 @@ import { Cluster, Redis, type ClusterOptions } from 'ioredis';
 import { createEntraCluster } from '../../lib/create-entra-cluster.js';
 import { ClusterWorld, countEvents, nextEvent, waitUntil } from '../../harness/world.js';
 import type { EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
+import { serverExpiryOf } from '../support/amr-connections.js';
 import { must } from '../support/must.js';
 import { admin, ownerOf } from '../support/cluster-slots.js';
 import { IOREDIS5_SUBSCRIBE_BEFORE_READY } from '../support/ioredis5-subscribe-before-ready.js';
@@ -342,7 +343,7 @@ describe('a RESP2 cluster subscriber while the server refuses new tokens', () =>
       })();
       const held = must(provider.currentToken(), 'a current token');
       const port = subscriber.stream.localPort;
-      refuse((claims) => claims.oid === identity.oid && Number(claims.exp) * 1000 > held.expiresOn);
+      refuse((claims) => claims.oid === identity.oid && Number(claims.exp) * 1000 > serverExpiryOf(held));
       const [failure] = await nextEvent(provider, 'reauthenticationFailed');
       assert.equal(failure.refused, true);
       const refusedAt = sent;

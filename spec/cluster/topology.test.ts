@@ -12,7 +12,7 @@ import { Cluster, type Redis } from 'ioredis';
 import { createEntraCluster } from '../../lib/create-entra-cluster.js';
 import { ClusterWorld, countEvents, nextEvent, waitUntil } from '../../harness/world.js';
 import type { EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
-import { connectionOf } from '../support/amr-connections.js';
+import { connectionOf, serverExpiryOf } from '../support/amr-connections.js';
 import { must } from '../support/must.js';
 import { admin, ownerOf } from '../support/cluster-slots.js';
 
@@ -255,7 +255,7 @@ describe('a new token the server refuses, and new node connections', () => {
       const seen = recordEvents(cluster);
       for (let i = 0; i < 30; i++) await cluster.set(`refused:${i}`, String(i));
       const held = must(provider.currentToken(), 'a current token');
-      refuseTokens((claims) => claims.oid === identity.oid && Number(claims.exp) * 1000 > held.expiresOn);
+      refuseTokens((claims) => claims.oid === identity.oid && Number(claims.exp) * 1000 > serverExpiryOf(held));
       const [failure] = await nextEvent(provider, 'reauthenticationFailed');
       assert.equal(failure.refused, true);
       // New connections: every node's connection dropped (ioredis reconnects them), a slot-cache refresh, a
@@ -279,7 +279,7 @@ describe('a new token the server refuses, and new node connections', () => {
         );
         for (const node of client.nodes('master')) {
           const emulator = must(world.amr.emulators[nodeIndexOf(node)], 'its emulator');
-          assert.equal(connectionOf(emulator, node)?.expiresAt, held.expiresOn, 'presented the held token');
+          assert.equal(connectionOf(emulator, node)?.expiresAt, serverExpiryOf(held), 'presented the held token');
         }
       }
       // Dropping the sockets can fail a write (EPIPE), as for any client; no handshake may be refused.

@@ -15,6 +15,7 @@ import { nextEvent, World } from '../../../harness/world.js';
 import { differences, plainLostTrack } from './compare.js';
 import { sequenceArbitrary, type Protocol, type Sequence } from './operations.js';
 import { runOnBoth, type Outcome, type Side } from './run-sequence.js';
+import { serverExpiryOf } from '../amr-connections.js';
 
 /**
  * Tokens of the emulated tenant: 6 s, refreshed at 15 % of their life (the refresher's floor makes that 1 s), so a new
@@ -62,7 +63,8 @@ export class DifferentialWorld {
           await world.entra.setFault({ kind: 'status', status: 503 });
           return () => world.entra.clearFault();
         }
-        const held = provider.currentToken()?.expiresOn ?? 0;
+        const token = provider.currentToken();
+        const held = token ? serverExpiryOf(token) : 0;
         world.amr.refuseTokens((claims) => Number(claims.exp) * 1000 > held);
         return async () => world.amr.refuseTokens(undefined);
       },
