@@ -285,10 +285,15 @@ export function forceReconnect(redis: Redis): void {
   redis.disconnect(true);
 }
 
-/** Channels, patterns and sharded channels the connection is subscribed to. */
+/**
+ * Channels, patterns and sharded channels the connection is subscribed to; while a reconnect's handshake runs (ioredis
+ * has moved the old state to `prevCondition` and restores it when ready), those it will restore.
+ */
 export function subscriptions(redis: Redis): { subscribe: string[]; psubscribe: string[]; ssubscribe: string[] } {
-  const set = (internals(redis).condition as { subscriber?: { channels?(type: string): string[] } } | undefined)
-    ?.subscriber;
+  type Condition = { subscriber?: { channels?(type: string): string[] } | false } | null | undefined;
+  const client = internals(redis) as { condition?: Condition; prevCondition?: Condition };
+  const set =
+    client.condition?.subscriber || (redis.status === 'connect' ? client.prevCondition?.subscriber : undefined);
   const read = (type: string) => (set && typeof set.channels === 'function' ? set.channels(type) : []);
   return { subscribe: read('subscribe'), psubscribe: read('psubscribe'), ssubscribe: read('ssubscribe') };
 }

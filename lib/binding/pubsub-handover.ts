@@ -32,7 +32,9 @@
  *   the reconnected connection, before marker B) and mirrored on the shadow at once: the old connection never sees it
  *   (it is about to close) and the shadow carries the channel from its own SUBSCRIBE. Shadow messages of such a
  *   channel that arrive before A are delivered too, since the old connection does not have them.
- * - While the client reconnects, ioredis queues the command and sends it before B; it is mirrored on the shadow.
+ * - While the client reconnects, ioredis queues the command and sends it before B; it is mirrored on the shadow. One
+ *   sent during the new socket's handshake is held until the client is ready (ioredis 5 would write it at once, ahead
+ *   of the resubscriptions), then sent before the fence.
  * - After the fence (the client's post-reconnect marker SUBSCRIBE) is written, a new channel is not mirrored: the
  *   reconnected client delivers it at once, being its only carrier. An unsubscribe is mirrored so that the shadow
  *   stops delivering it, and the shadow's messages for it are dropped from the moment the client's unsubscribe is
@@ -195,6 +197,8 @@ export class SubscriberHandover {
   #fenceWritten = false;
   /** Client commands held back between marker A and the end of the old socket. */
   #heldCommands: Array<() => void> = [];
+  /** Client commands sent while its new socket is in its handshake, held until it is ready (see #holdUntilReady). */
+  #heldUntilReady: Array<() => void> = [];
   /** Subscriptions the old connection never carried (held back): the shadow delivers them even before A. */
   readonly #notOnOld = new Set<string>();
   /** Subscriptions only the reconnected client carries: it delivers them at once. */
@@ -384,6 +388,8 @@ export class SubscriberHandover {
         this.#onMarker(event.source, event.payload);
         return;
       case 'clientReady':
+        // After ioredis's resubscriptions and offline queue (written before 'ready'), before the fence.
+        for (const send of this.#heldUntilReady.splice(0)) send();
         if (phase === 'reconnecting') this.#fence();
         return;
       case 'fenced':
@@ -467,8 +473,49 @@ export class SubscriberHandover {
     return { kind, all: channelsAndPatterns + sets.ssubscribe.size === 0 };
   }
 
-  /** Every pub/sub command the client sends while the handover runs (see the module comment for the order argument). */
+  /**
+   * Every pub/sub command the client sends while the handover runs. One sent while the client's new socket is in its
+   * handshake (status `connect`: the ready check's INFO written, the resubscriptions not yet) is held until the client
+   * is ready: ioredis 5 would write it at once, ahead of the resubscriptions (its reply would count only what the new
+   * connection holds so far) and ahead of the ready check's answer (which subscribe mode then refuses). ioredis 6 keeps
+   * it in its offline queue until then; a plain client on a connection that stays up never meets the case.
+   */
   #onClientCommand(
+    command: SubscriptionCommand,
+    answered: Promise<unknown>,
+    onReply: (transform: (reply: unknown) => unknown) => void,
+  ): ((send: () => void) => void) | undefined {
+    const postpone = this.#routeClientCommand(command, answered, onReply);
+    if (postpone || command.args.includes(this.#marker) || !this.#inHandshake()) return postpone;
+    return (send) => {
+      this.#heldUntilReady.push(send);
+    };
+  }
+
+  /** The client reconnects for this handover and its new socket is in its handshake. */
+  #inHandshake(): boolean {
+    return (this.#phase === 'reconnecting' || this.#phase === 'joining') && this.#redis.status === 'connect';
+  }
+
+  /** Sends the commands held until ready now, or once the client is ready or closes (then ioredis queues them). */
+  #releaseHeldUntilReady(): void {
+    const held = this.#heldUntilReady.splice(0);
+    if (held.length === 0) return;
+    if (this.#redis.status !== 'connect') {
+      for (const send of held) send();
+      return;
+    }
+    const release = () => {
+      this.#redis.off('ready', release);
+      this.#redis.off('close', release);
+      for (const send of held) send();
+    };
+    this.#redis.once('ready', release);
+    this.#redis.once('close', release);
+  }
+
+  /** How a pub/sub command the client sends while the handover runs is carried (see the module comment). */
+  #routeClientCommand(
     command: SubscriptionCommand,
     answered: Promise<unknown>,
     onReply: (transform: (reply: unknown) => unknown) => void,
@@ -650,6 +697,7 @@ export class SubscriberHandover {
 
   #succeed(): void {
     this.#enter('done');
+    this.#releaseHeldUntilReady(); // (the client reconnected again after it read B)
     this.#flush(this.#clientHeld);
     this.#teardown();
   }
@@ -666,6 +714,7 @@ export class SubscriberHandover {
     this.#enter('fallback');
     this.#closeShadow();
     for (const send of this.#heldCommands.splice(0)) send();
+    this.#releaseHeldUntilReady();
     if (!clientMoved) {
       // The old connection delivered everything so far; of the shadow's part, only what it never carried is needed.
       this.#flush(this.#shadowBuffer.splice(0).filter(({ event, args }) => this.#notOnOld.has(keyOf(event, args))));
