@@ -70,6 +70,17 @@ describe(`ioredis ${process.env.IOREDIS_MAJOR ?? '5'}: the internals the library
     const subscriber = internal(redis, 'condition.subscriber') as { channels?(type: string): string[] } | undefined;
     assert.equal(typeof subscriber?.channels, 'function', 'condition.subscriber.channels()');
     assert.deepEqual(subscriber?.channels?.('subscribe'), ['contract:channel']);
+    // During a reconnect's handshake (status 'connect'), what ioredis will restore is in `prevCondition.subscriber`.
+    const inHandshake = new Promise<unknown>((resolve) =>
+      redis.once('connect', () => {
+        const previous = internal(redis, 'prevCondition.subscriber') as
+          { channels?(type: string): string[] } | undefined;
+        resolve([redis.status, previous?.channels?.('subscribe')]);
+      }),
+    );
+    (redis as unknown as { stream: { destroy(): void } }).stream.destroy();
+    assert.deepEqual(await inHandshake, ['connect', ['contract:channel']], 'prevCondition.subscriber.channels()');
+    await new Promise((resolve) => redis.once('ready', resolve));
     redis.disconnect();
   });
 
