@@ -20,6 +20,7 @@ import {
   resetTransaction,
   setHandshakeCredentials,
   watchCommands,
+  withdrawCommand,
 } from './ioredis-internals.js';
 import { handleStateRestoreRejections } from './ioredis-workarounds.js';
 import { endRefusal, heldDuringRefusal, isRefused, recordRefusal } from './refusals.js';
@@ -66,6 +67,8 @@ interface PendingReauth {
   timer: ReturnType<typeof setTimeout> | undefined;
   /** Shared with every connection whose deadline is the same instant (lib/binding/deadlines.ts). */
   deadline: Deadline | undefined;
+  /** The reply of the AUTH in flight (ioredis's own promise of the command), while phase is 'in-flight'. */
+  sent: Promise<unknown> | undefined;
 }
 
 const BINDING = Symbol('ioredis-entraid.binding');
@@ -278,6 +281,11 @@ export class ClientBinding implements TokenSubscriber {
   }
 
   #onClose(): void {
+    // An AUTH of ours still unanswered would be resent by ioredis on the next connection, after the handshake that
+    // presents the token of our choice: it could move that connection to an older token behind our back, or be
+    // refused there and reach the application's reconnectOnError. Taken back instead; the handshake decides.
+    const pending = this.#pending;
+    if (pending?.phase === 'in-flight' && pending.sent) withdrawCommand(this.redis, pending.sent);
     this.#cancelPending();
     this.#authenticatedWith = undefined;
     resetTransaction(this.redis);
@@ -302,6 +310,7 @@ export class ClientBinding implements TokenSubscriber {
       retryDelay: REAUTH_RETRY_INITIAL_MS,
       timer: undefined,
       deadline: undefined,
+      sent: undefined,
     };
     this.#pending = pending;
     const old = this.#authenticatedWith;
@@ -372,13 +381,11 @@ export class ClientBinding implements TokenSubscriber {
     const { token } = pending;
     const attempt = ++pending.attempts;
     pending.phase = 'in-flight';
+    const send = () => (pending.sent = this.redis.auth(token.username, token.password));
     // One AUTH per connection per rotation: nothing is built for tracing unless someone traces.
     const reply = isReauthTraced()
-      ? traceReauthentication(
-          () => this.redis.auth(token.username, token.password),
-          () => ({ connection: this.connectionDescription, token, attempt }),
-        )
-      : this.redis.auth(token.username, token.password);
+      ? traceReauthentication(send, () => ({ connection: this.connectionDescription, token, attempt }))
+      : send();
     reply.then(
       (reply: unknown) => {
         if (this.#pending !== pending) return; // superseded or cancelled

@@ -27,7 +27,9 @@
  * - `redis.condition.subscriber` / `redis.prevCondition.subscriber` (a SubscriptionSet with `channels()`/`del()`) is
  *   what the ready handler resubscribes; `commandQueue`, `offlineQueue` and `prevCommandQueue` are Denques of
  *   `{ command }`; every command goes through `redis.sendCommand(command)`, and one sent while the socket is ended is
- *   queued offline and sent after the resubscriptions on the next ready.
+ *   queued offline and sent after the resubscriptions on the next ready;
+ * - the `close` event is emitted before the close handler keeps `commandQueue` as `prevCommandQueue` (resent on the
+ *   next ready when `autoResendUnfulfilledCommands`), and a queued command has `reject()`.
  */
 import { Socket } from 'node:net';
 import type { Redis } from 'ioredis';
@@ -675,11 +677,35 @@ export function forgetSubscription(redis: Redis, type: 'subscribe' | 'ssubscribe
       const command = queue.peekAt(i)?.command;
       const parsed = toSubscriptionCommand(command);
       if (!parsed || parsed.args.length !== 1 || parsed.args[0] !== channel) continue;
-      if (typeof queue.removeOne === 'function') queue.removeOne(i);
-      else queue.remove?.(i, 1);
+      removeAt(queue, i);
       command?.resolve?.(undefined);
     }
   }
+}
+
+function removeAt(queue: QueueInternals, index: number): void {
+  if (typeof queue.removeOne === 'function') queue.removeOne(index);
+  else queue.remove?.(index, 1);
+}
+
+/**
+ * Takes the command whose promise is `reply` (what `redis.auth()` and the like return) out of the client's queues and
+ * rejects it with "Connection is closed.", as ioredis rejects what it does not resend. Called from the client's
+ * `close` listener: ioredis emits `close` before it keeps the unanswered commands to resend them on the next
+ * connection, so a command taken back then is neither resent nor sent from the offline queue. Returns whether it was
+ * found.
+ */
+export function withdrawCommand(redis: Redis, reply: Promise<unknown>): boolean {
+  for (const queue of commandQueues(redis)) {
+    for (let i = 0; i < queue.length; i++) {
+      const command = queue.peekAt(i)?.command;
+      if (command?.promise !== reply) continue;
+      removeAt(queue, i);
+      command.reject?.(new Error(CONNECTION_CLOSED_ERROR_MSG));
+      return true;
+    }
+  }
+  return false;
 }
 
 const PRIVATE_CHANNEL_GUARD = Symbol('ioredis-entraid.privateChannelGuard');

@@ -95,6 +95,44 @@ describe('re-authentication of live connections', () => {
     }
   });
 
+  it('an AUTH of the library unanswered when its connection drops is not resent on the next connection', async () => {
+    // ioredis resends a dropped connection's unanswered commands after the next handshake. An AUTH of the library
+    // among them would follow the handshake that presented the token of the library's choice: it could move that
+    // connection back to an older token (the server then closes it at that token's expiry), and a refusal of it would
+    // reach the application's reconnectOnError. A plain client never sends AUTH on a live connection.
+    const provider = world.provider();
+    const connectionName = 'dropped-with-auth-in-flight';
+    const seenByReconnectOnError: string[] = [];
+    const reconnectOnError = (error: Error) => {
+      seenByReconnectOnError.push(error.message);
+      return false;
+    };
+    const redis = world.track(
+      createEntraRedis({ ...world.endpoint, credentialsProvider: provider, connectionName, reconnectOnError }),
+    );
+    await redis.ping();
+    const port = localPortOf(redis);
+    let dropped = false;
+    // Right after the AUTH is written, before its reply can be read: the connection drops.
+    const afterAuthWritten = (context: unknown) => {
+      if (dropped || (context as ReauthTraceContext).connection !== connectionName) return;
+      dropped = true;
+      redis.stream.destroy();
+    };
+    diagnosticsChannel.subscribe(AUTH_WRITTEN_CHANNEL, afterAuthWritten);
+    try {
+      await waitUntil(() => dropped, { description: 'an AUTH of the library written' });
+      await new Promise((resolve) => redis.once('ready', resolve));
+      assert.equal(await redis.set('auth-in-flight:k', 'v'), 'OK');
+      assert.notEqual(localPortOf(redis), port, 'a new connection');
+      const connection = must(connectionOf(world.amr, redis), "the emulator's view of the new connection");
+      assert.equal(connection.authCount, 1, "the handshake's AUTH only: nothing resent after it");
+      assert.deepEqual(seenByReconnectOnError, []);
+    } finally {
+      diagnosticsChannel.unsubscribe(AUTH_WRITTEN_CHANNEL, afterAuthWritten);
+    }
+  });
+
   it('re-AUTH goes in order with pipelined commands and leaves their replies intact', async () => {
     const provider = world.provider();
     const redis = world.track(createEntraRedis({ ...world.endpoint, credentialsProvider: provider }));
