@@ -71,6 +71,14 @@ const isMarker = (channel: string): boolean => channel.includes(MARKER_PREFIX);
 /** Longest a phase before the reconnect may take (connecting the shadow and publisher, marker A's round trip). */
 const HANDOVER_STEP_MAX_MS = 5_000;
 
+/**
+ * Calls `fn` once the I/O already arrived has been read: two turns of setImmediate put one poll phase of the event
+ * loop (where sockets are read) between the call and `fn`, wherever in the loop the call is made.
+ */
+function afterPendingIo(fn: () => void): void {
+  setImmediate(() => setImmediate(fn));
+}
+
 type Phase = HandoverPhaseMessage['phase'];
 type Source = 'client' | 'shadow';
 interface Recorded {
@@ -773,12 +781,30 @@ export class SubscriberHandover {
 
   /** The last wait (for the marker to be gone) is bounded too. */
   #armFinishBound(onTimeout: () => void): void {
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
+    this.#arm(this.#joinMs, () => {
       onTimeout();
       this.#finish();
-    }, this.#joinMs);
-    (this.#timer as { unref?: () => void }).unref?.(); // a timer from a fake-timer library may lack unref
+    });
+  }
+
+  /**
+   * Arms the bound of what the handover waits for now: `onExpiry` runs after `ms` unless the wait ends first (any
+   * {@link #clearTimer}). After a stall of the process (a loaded machine), timers run before the I/O that arrived
+   * meanwhile is read, so the awaited reply or marker may already be in the socket when the timer fires: it is read
+   * first, and `onExpiry` runs only if the wait is still on then. Acting on the timer alone would fail a handover, or
+   * reconnect a client whose handover is done, losing the messages published while it reconnects.
+   */
+  #arm(ms: number, onExpiry: () => void): void {
+    this.#clearTimer();
+    const timer = setTimeout(() => {
+      afterPendingIo(() => {
+        if (this.#timer !== timer) return; // the wait ended meanwhile
+        this.#timer = undefined;
+        onExpiry();
+      });
+    }, ms);
+    (timer as { unref?: () => void }).unref?.(); // a timer from a fake-timer library may lack unref
+    this.#timer = timer;
   }
 
   #finish(): void {
@@ -801,11 +827,7 @@ export class SubscriberHandover {
     this.#clearTimer();
     if (phase !== 'done' && phase !== 'fallback') {
       const bound = phase === 'reconnecting' || phase === 'joining' ? this.#joinMs : this.#stepMs;
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined;
-        this.#on({ type: 'timeout' });
-      }, bound);
-      (this.#timer as { unref?: () => void }).unref?.(); // a timer from a fake-timer library may lack unref
+      this.#arm(bound, () => this.#on({ type: 'timeout' }));
     }
     publishHandoverPhase(() => ({
       connection: this.#description(),

@@ -152,6 +152,16 @@ export async function waitUntil<T>(
       lastError = error;
     }
     if (Date.now() >= deadline) {
+      // After a stall of the process, timers run before the I/O that arrived meanwhile is read: let it be read and
+      // look once more before giving up. Two turns of setImmediate put one poll phase (where I/O is read) between
+      // here and the last look, wherever in the event loop this runs.
+      for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
+      try {
+        const value = await condition();
+        if (value) return value;
+      } catch (error) {
+        lastError = error;
+      }
       const suffix = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}${suffix}`);
     }

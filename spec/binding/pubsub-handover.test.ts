@@ -414,4 +414,63 @@ describe(`RESP2 subscriber handover (ioredis ${major})`, () => {
       await assertLeavesSubscribeMode(redis, ['events']);
     });
   }
+  it('a process stall past the bound on the marker leaving the client does not reconnect the client after its handover', async () => {
+    // Straight to redis-server, which answers while this process stalls (the AMR emulator, in this process, would
+    // stall with it): an identity of its own whose ACL user takes any password.
+    const identity = world.entra.addManagedIdentity({ kind: 'user' });
+    const admin = world.admin();
+    await admin.call('ACL', 'SETUSER', identity.oid, 'on', 'nopass', '~*', '&*', '+@all');
+    admin.disconnect();
+    const provider = world.provider({ identity });
+    const name = 'stalled-after-done';
+    const redis = perTest(
+      createEntraRedis({
+        host: world.redis.host,
+        port: world.redis.port,
+        credentialsProvider: provider,
+        connectionName: name,
+        ...(major === '6' ? { protocol: 2 } : {}),
+      } as RedisOptions),
+    );
+    const markers: string[] = [];
+    redis.on('message', (channel: string) => {
+      if (channel.startsWith(MARKER_PREFIX)) markers.push(channel);
+    });
+    await redis.subscribe('events');
+    let stalled = false;
+    let nextHandover = false;
+    let closes = 0; // the client's connection closed after its handover was done, before any next one
+    const watch = watchPhases(name, ({ phase }) => {
+      if (stalled) {
+        nextHandover ||= phase === 'preparing';
+        return;
+      }
+      if (phase !== 'done') return;
+      stalled = true;
+      redis.on('close', () => {
+        if (!nextHandover) closes++;
+      });
+      // The streams are joined; the marker's UNSUBSCRIBE is written and its bound armed (at most half the fresh
+      // token's life) once this returns. The process then stalls past that bound while the server answers: when it
+      // resumes, the bound's timer runs before the reply can be read.
+      const token = provider.currentToken();
+      const bound = token ? (token.expiresOn - token.receivedAt) / 2 : 15_000;
+      queueMicrotask(() => {
+        const until = Date.now() + bound + 100;
+        while (Date.now() < until) {
+          /* stall */
+        }
+      });
+    });
+    try {
+      await nextEvent(provider, 'reauthenticated', (e) => e.connection === name && e.method === 'handover', 20_000);
+      assert.ok(stalled, 'the process stalled after the handover was done');
+      // Once the client answers a PING, a reconnect the handover started would have closed its connection.
+      await redis.ping();
+      assert.equal(closes, 0, 'the client was reconnected after its handover was done');
+    } finally {
+      watch.stop();
+    }
+    assert.deepEqual(markers, [], 'no marker reached the application');
+  });
 });
