@@ -824,7 +824,8 @@ export interface PrivateCommandOptions {
  * ioredis handles it. `onReply(transform)` changes what the command resolves with (the reply's subscription count);
  * the transform runs as the command's last reply is read, before anything later on the connection. `observe`
  * returns a function to postpone the send (ioredis sends the command when that function is called: queued offline if
- * the connection is down by then), or undefined to send it now. Returns `stop()`, after which nothing is observed.
+ * the connection is down by then), `'offline'` to put it in ioredis's offline queue now (sent by ioredis when ready,
+ * in order with what is queued there), or undefined to send it now. Returns `stop()`, after which nothing is observed.
  */
 export function observeSubscriptionCommands(
   redis: Redis,
@@ -832,7 +833,7 @@ export function observeSubscriptionCommands(
     command: SubscriptionCommand,
     answered: Promise<unknown>,
     onReply: (transform: (reply: unknown) => unknown) => void,
-  ) => ((send: () => void) => void) | undefined,
+  ) => ((send: () => void) => void) | 'offline' | undefined,
 ): () => void {
   const client = redis as unknown as { sendCommand: SendCommand };
   const hadOwn = Object.prototype.hasOwnProperty.call(client, 'sendCommand');
@@ -848,6 +849,10 @@ export function observeSubscriptionCommands(
     const postpone =
       parsed && command.promise instanceof Promise ? observe(parsed, command.promise, onReply) : undefined;
     if (!postpone) return previous.call(this, command, ...rest);
+    if (postpone === 'offline') {
+      queueOffline(redis, command, rest[0]);
+      return command.promise;
+    }
     postpone(() => {
       previous.call(this, command, ...rest);
     });
@@ -860,6 +865,19 @@ export function observeSubscriptionCommands(
     if (hadOwn) client.sendCommand = previous;
     else delete (client as Partial<typeof client>).sendCommand;
   };
+}
+
+/**
+ * Puts `command` at the end of the client's offline queue, as ioredis does with a command it cannot write: its ready
+ * handler sends the queue after the resubscriptions and the resent commands, in order with every command queued
+ * there before or after it (a close keeps the queue; a flush rejects it).
+ */
+function queueOffline(redis: Redis, command: CommandInternals, stream: unknown): void {
+  const client = redis as unknown as {
+    offlineQueue: { push(item: unknown): unknown };
+    condition?: { select?: unknown } | null;
+  };
+  client.offlineQueue.push({ command, stream, select: client.condition?.select });
 }
 
 /** The local port of the client's socket, when connected (what the server, or a proxy, sees as its peer port). */
