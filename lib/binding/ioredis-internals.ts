@@ -288,14 +288,14 @@ export function forceReconnect(redis: Redis): void {
 }
 
 /**
- * Channels, patterns and sharded channels the connection is subscribed to; while a reconnect's handshake runs (ioredis
- * has moved the old state to `prevCondition` and restores it when ready), those it will restore.
+ * Channels, patterns and sharded channels the connection is subscribed to; until a reconnect is ready (ioredis has
+ * moved the old state to `prevCondition` and restores it when ready), those it will restore. That is also the case
+ * while it reconnects again after a drop in a handshake: the live `condition` is then the dropped socket's, empty.
  */
 export function subscriptions(redis: Redis): { subscribe: string[]; psubscribe: string[]; ssubscribe: string[] } {
   type Condition = { subscriber?: { channels?(type: string): string[] } | false } | null | undefined;
   const client = internals(redis) as { condition?: Condition; prevCondition?: Condition };
-  const set =
-    client.condition?.subscriber || (redis.status === 'connect' ? client.prevCondition?.subscriber : undefined);
+  const set = client.condition?.subscriber || (redis.status !== 'ready' ? client.prevCondition?.subscriber : undefined);
   const read = (type: string) => (set && typeof set.channels === 'function' ? set.channels(type) : []);
   return { subscribe: read('subscribe'), psubscribe: read('psubscribe'), ssubscribe: read('ssubscribe') };
 }
