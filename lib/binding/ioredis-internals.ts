@@ -28,8 +28,9 @@
  *   what the ready handler resubscribes; `commandQueue`, `offlineQueue` and `prevCommandQueue` are Denques of
  *   `{ command }`; every command goes through `redis.sendCommand(command)`, and one sent while the socket is ended is
  *   queued offline and sent after the resubscriptions on the next ready;
- * - the `close` event is emitted before the close handler keeps `commandQueue` as `prevCommandQueue` (resent on the
- *   next ready when `autoResendUnfulfilledCommands`), and a queued command has `reject()`.
+ * - the close handler keeps `commandQueue` as `prevCommandQueue` (resent on the next ready when
+ *   `autoResendUnfulfilledCommands`; flushed at once when the client ends or `maxRetriesPerRequest` is reached) and
+ *   emits `close` on the next tick, before the next connect; a queued command has `reject()`.
  */
 import { Socket } from 'node:net';
 import type { Redis } from 'ioredis';
@@ -691,9 +692,9 @@ function removeAt(queue: QueueInternals, index: number): void {
 /**
  * Takes the command whose promise is `reply` (what `redis.auth()` and the like return) out of the client's queues and
  * rejects it with "Connection is closed.", as ioredis rejects what it does not resend. Called from the client's
- * `close` listener: ioredis emits `close` before it keeps the unanswered commands to resend them on the next
- * connection, so a command taken back then is neither resent nor sent from the offline queue. Returns whether it was
- * found.
+ * `close` listener: ioredis emits `close` after its close handler kept the unanswered commands (as
+ * `prevCommandQueue`, searched here) and before the next connect resends them, so a command taken back then is neither
+ * resent nor sent from the offline queue. Returns whether it was found.
  */
 export function withdrawCommand(redis: Redis, reply: Promise<unknown>): boolean {
   for (const queue of commandQueues(redis)) {
