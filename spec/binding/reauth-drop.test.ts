@@ -41,7 +41,7 @@ type Outcome = { ok: unknown } | { error: string };
 const outcome = (reply: Promise<unknown>): Promise<Outcome> =>
   reply.then(
     (ok) => ({ ok }),
-    (error: Error) => ({ error: `${error.name}: ${error.message}` }),
+    (error: unknown) => ({ error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }),
   );
 
 /** What the application does the moment the connection is to drop: commands written (or queued) behind the AUTH. */
