@@ -28,8 +28,9 @@
  *   what the ready handler resubscribes; `commandQueue`, `offlineQueue` and `prevCommandQueue` are Denques of
  *   `{ command }`; every command goes through `redis.sendCommand(command)`, and one sent while the socket is ended is
  *   queued offline and sent after the resubscriptions on the next ready;
- * - the `close` event is emitted before the close handler keeps `commandQueue` as `prevCommandQueue` (resent on the
- *   next ready when `autoResendUnfulfilledCommands`), and a queued command has `reject()`.
+ * - the close handler keeps `commandQueue` as `prevCommandQueue` (resent on the next ready when
+ *   `autoResendUnfulfilledCommands`; flushed at once when the client ends or `maxRetriesPerRequest` is reached) and
+ *   emits `close` on the next tick, before the next connect; a queued command has `reject()`.
  */
 import { Socket } from 'node:net';
 import type { Redis } from 'ioredis';
@@ -288,14 +289,14 @@ export function forceReconnect(redis: Redis): void {
 }
 
 /**
- * Channels, patterns and sharded channels the connection is subscribed to; while a reconnect's handshake runs (ioredis
- * has moved the old state to `prevCondition` and restores it when ready), those it will restore.
+ * Channels, patterns and sharded channels the connection is subscribed to; until a reconnect is ready (ioredis has
+ * moved the old state to `prevCondition` and restores it when ready), those it will restore. That is also the case
+ * while it reconnects again after a drop in a handshake: the live `condition` is then the dropped socket's, empty.
  */
 export function subscriptions(redis: Redis): { subscribe: string[]; psubscribe: string[]; ssubscribe: string[] } {
   type Condition = { subscriber?: { channels?(type: string): string[] } | false } | null | undefined;
   const client = internals(redis) as { condition?: Condition; prevCondition?: Condition };
-  const set =
-    client.condition?.subscriber || (redis.status === 'connect' ? client.prevCondition?.subscriber : undefined);
+  const set = client.condition?.subscriber || (redis.status !== 'ready' ? client.prevCondition?.subscriber : undefined);
   const read = (type: string) => (set && typeof set.channels === 'function' ? set.channels(type) : []);
   return { subscribe: read('subscribe'), psubscribe: read('psubscribe'), ssubscribe: read('ssubscribe') };
 }
@@ -691,9 +692,9 @@ function removeAt(queue: QueueInternals, index: number): void {
 /**
  * Takes the command whose promise is `reply` (what `redis.auth()` and the like return) out of the client's queues and
  * rejects it with "Connection is closed.", as ioredis rejects what it does not resend. Called from the client's
- * `close` listener: ioredis emits `close` before it keeps the unanswered commands to resend them on the next
- * connection, so a command taken back then is neither resent nor sent from the offline queue. Returns whether it was
- * found.
+ * `close` listener: ioredis emits `close` after its close handler kept the unanswered commands (as
+ * `prevCommandQueue`, searched here) and before the next connect resends them, so a command taken back then is neither
+ * resent nor sent from the offline queue. Returns whether it was found.
  */
 export function withdrawCommand(redis: Redis, reply: Promise<unknown>): boolean {
   for (const queue of commandQueues(redis)) {
@@ -824,7 +825,8 @@ export interface PrivateCommandOptions {
  * ioredis handles it. `onReply(transform)` changes what the command resolves with (the reply's subscription count);
  * the transform runs as the command's last reply is read, before anything later on the connection. `observe`
  * returns a function to postpone the send (ioredis sends the command when that function is called: queued offline if
- * the connection is down by then), or undefined to send it now. Returns `stop()`, after which nothing is observed.
+ * the connection is down by then), `'offline'` to put it in ioredis's offline queue now (sent by ioredis when ready,
+ * in order with what is queued there), or undefined to send it now. Returns `stop()`, after which nothing is observed.
  */
 export function observeSubscriptionCommands(
   redis: Redis,
@@ -832,7 +834,7 @@ export function observeSubscriptionCommands(
     command: SubscriptionCommand,
     answered: Promise<unknown>,
     onReply: (transform: (reply: unknown) => unknown) => void,
-  ) => ((send: () => void) => void) | undefined,
+  ) => ((send: () => void) => void) | 'offline' | undefined,
 ): () => void {
   const client = redis as unknown as { sendCommand: SendCommand };
   const hadOwn = Object.prototype.hasOwnProperty.call(client, 'sendCommand');
@@ -848,6 +850,10 @@ export function observeSubscriptionCommands(
     const postpone =
       parsed && command.promise instanceof Promise ? observe(parsed, command.promise, onReply) : undefined;
     if (!postpone) return previous.call(this, command, ...rest);
+    if (postpone === 'offline') {
+      queueOffline(redis, command, rest[0]);
+      return command.promise;
+    }
     postpone(() => {
       previous.call(this, command, ...rest);
     });
@@ -860,6 +866,19 @@ export function observeSubscriptionCommands(
     if (hadOwn) client.sendCommand = previous;
     else delete (client as Partial<typeof client>).sendCommand;
   };
+}
+
+/**
+ * Puts `command` at the end of the client's offline queue, as ioredis does with a command it cannot write: its ready
+ * handler sends the queue after the resubscriptions and the resent commands, in order with every command queued
+ * there before or after it (a close keeps the queue; a flush rejects it).
+ */
+function queueOffline(redis: Redis, command: CommandInternals, stream: unknown): void {
+  const client = redis as unknown as {
+    offlineQueue: { push(item: unknown): unknown };
+    condition?: { select?: unknown } | null;
+  };
+  client.offlineQueue.push({ command, stream, select: client.condition?.select });
 }
 
 /** The local port of the client's socket, when connected (what the server, or a proxy, sees as its peer port). */

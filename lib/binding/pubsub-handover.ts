@@ -33,8 +33,8 @@
  *   (it is about to close) and the shadow carries the channel from its own SUBSCRIBE. Shadow messages of such a
  *   channel that arrive before A are delivered too, since the old connection does not have them.
  * - While the client reconnects, ioredis queues the command and sends it before B; it is mirrored on the shadow. One
- *   sent during the new socket's handshake is held until the client is ready (ioredis 5 would write it at once, ahead
- *   of the resubscriptions), then sent before the fence.
+ *   sent during the new socket's handshake is queued offline too (ioredis 5 would write it at once, ahead of the
+ *   resubscriptions): sent when the client is ready, before the fence, in order with the rest of the queue.
  * - After the fence (the client's post-reconnect marker SUBSCRIBE) is written, a new channel is not mirrored: the
  *   reconnected client delivers it at once, being its only carrier. An unsubscribe is mirrored so that the shadow
  *   stops delivering it, and the shadow's messages for it are dropped from the moment the client's unsubscribe is
@@ -205,8 +205,6 @@ export class SubscriberHandover {
   #fenceWritten = false;
   /** Client commands held back between marker A and the end of the old socket. */
   #heldCommands: Array<() => void> = [];
-  /** Client commands sent while its new socket is in its handshake, held until it is ready (see #holdUntilReady). */
-  #heldUntilReady: Array<() => void> = [];
   /** Subscriptions the old connection never carried (held back): the shadow delivers them even before A. */
   readonly #notOnOld = new Set<string>();
   /** Subscriptions only the reconnected client carries: it delivers them at once. */
@@ -396,8 +394,7 @@ export class SubscriberHandover {
         this.#onMarker(event.source, event.payload);
         return;
       case 'clientReady':
-        // After ioredis's resubscriptions and offline queue (written before 'ready'), before the fence.
-        for (const send of this.#heldUntilReady.splice(0)) send();
+        // After ioredis's resubscriptions and offline queue (written before 'ready'): the fence follows them.
         if (phase === 'reconnecting') this.#fence();
         return;
       case 'fenced':
@@ -483,43 +480,27 @@ export class SubscriberHandover {
 
   /**
    * Every pub/sub command the client sends while the handover runs. One sent while the client's new socket is in its
-   * handshake (status `connect`: the ready check's INFO written, the resubscriptions not yet) is held until the client
-   * is ready: ioredis 5 would write it at once, ahead of the resubscriptions (its reply would count only what the new
-   * connection holds so far) and ahead of the ready check's answer (which subscribe mode then refuses). ioredis 6 keeps
-   * it in its offline queue until then; a plain client on a connection that stays up never meets the case.
+   * handshake (status `connect`: the ready check's INFO written, the resubscriptions not yet) goes to ioredis's offline
+   * queue: ioredis 5 would write it at once, ahead of the resubscriptions (its reply would count only what the new
+   * connection holds so far) and ahead of the ready check's answer (which subscribe mode then refuses). Queued offline,
+   * it is sent when the client is ready, after the resubscriptions, and in order with every command the application
+   * sends after it, also across a drop of that socket (held apart, it would follow those queued offline meanwhile: an
+   * UNSUBSCRIBE held across a drop undid the SUBSCRIBE the application sent after it). ioredis 6 queues it offline
+   * itself while its handshake runs; a plain client on a connection that stays up never meets the case.
    */
   #onClientCommand(
     command: SubscriptionCommand,
     answered: Promise<unknown>,
     onReply: (transform: (reply: unknown) => unknown) => void,
-  ): ((send: () => void) => void) | undefined {
+  ): ((send: () => void) => void) | 'offline' | undefined {
     const postpone = this.#routeClientCommand(command, answered, onReply);
     if (postpone || command.args.includes(this.#marker) || !this.#inHandshake()) return postpone;
-    return (send) => {
-      this.#heldUntilReady.push(send);
-    };
+    return 'offline';
   }
 
   /** The client reconnects for this handover and its new socket is in its handshake. */
   #inHandshake(): boolean {
     return (this.#phase === 'reconnecting' || this.#phase === 'joining') && this.#redis.status === 'connect';
-  }
-
-  /** Sends the commands held until ready now, or once the client is ready or closes (then ioredis queues them). */
-  #releaseHeldUntilReady(): void {
-    const held = this.#heldUntilReady.splice(0);
-    if (held.length === 0) return;
-    if (this.#redis.status !== 'connect') {
-      for (const send of held) send();
-      return;
-    }
-    const release = () => {
-      this.#redis.off('ready', release);
-      this.#redis.off('close', release);
-      for (const send of held) send();
-    };
-    this.#redis.once('ready', release);
-    this.#redis.once('close', release);
   }
 
   /** How a pub/sub command the client sends while the handover runs is carried (see the module comment). */
@@ -705,7 +686,6 @@ export class SubscriberHandover {
 
   #succeed(): void {
     this.#enter('done');
-    this.#releaseHeldUntilReady(); // (the client reconnected again after it read B)
     this.#flush(this.#clientHeld);
     this.#teardown();
   }
@@ -722,7 +702,6 @@ export class SubscriberHandover {
     this.#enter('fallback');
     this.#closeShadow();
     for (const send of this.#heldCommands.splice(0)) send();
-    this.#releaseHeldUntilReady();
     if (!clientMoved) {
       // The old connection delivered everything so far; of the shadow's part, only what it never carried is needed.
       this.#flush(this.#shadowBuffer.splice(0).filter(({ event, args }) => this.#notOnOld.has(keyOf(event, args))));
