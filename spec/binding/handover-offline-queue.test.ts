@@ -161,19 +161,43 @@ describe(`RESP2 subscriber handover: subscriptions changed while the client reco
     })();
     /** The first message published once the application had the reply of its SUBSCRIBE. */
     let firstAfterReply: number | undefined;
-    const { value: reply, outcome } = await actWhileReconnecting(provider, redis, connectionName, () =>
-      redis.subscribe('oq:c').then((count) => {
-        firstAfterReply = n;
-        return count;
-      }),
-    );
-    assert.equal(await reply, 2);
-    publishing = false;
-    await published;
-    const last = n - 1;
-    // A handover that fell back reconnected the client plainly, losing what was published meanwhile: say so first.
-    assert.equal(outcome, 'done');
-    await waitUntil(() => received.includes(last), { timeoutMs: 5_000, description: 'the last message received' });
+    // The phases of this connection's handovers from the act on, for the failure message.
+    const phases: string[] = [];
+    let last = -1;
+    const onPhase = (message: unknown) => {
+      const m = message as HandoverPhaseMessage;
+      if (m.connection === connectionName && phases.length > 0) phases.push(m.phase);
+    };
+    diagnosticsChannel.subscribe(HANDOVER_CHANNEL, onPhase);
+    try {
+      const { value: reply, outcome } = await actWhileReconnecting(provider, redis, connectionName, () => {
+        phases.push('(act)');
+        // The next token lives a minute: the handover it brings, while this test waits for its messages, has a
+        // minute's bounds, and no other follows. With 3-second tokens it would have to finish within 1.5 s, and on a
+        // busy machine it may not: then it falls back to a plain reconnect, losing what is published meanwhile (the
+        // documented loss, not what is tested here).
+        world.entra.tokenLifetimeSeconds = 60;
+        return redis.subscribe('oq:c').then((count) => {
+          firstAfterReply = n;
+          return count;
+        });
+      });
+      assert.equal(await reply, 2);
+      publishing = false;
+      await published;
+      last = n - 1;
+      // A handover that fell back reconnected the client plainly, losing what was published meanwhile: say so first.
+      assert.equal(outcome, 'done');
+      await waitUntil(() => received.includes(last), {
+        timeoutMs: 5_000,
+        description: 'the last message received',
+      }).catch((error: unknown) => {
+        throw new Error(`${(error as Error).message}; handover phases from the act on: ${phases.join(', ')}`);
+      });
+    } finally {
+      diagnosticsChannel.unsubscribe(HANDOVER_CHANNEL, onPhase);
+      world.entra.tokenLifetimeSeconds = 3;
+    }
     const from = firstAfterReply as number;
     // Each message once, in order; every one published after the reply.
     assert.deepEqual(
