@@ -140,89 +140,79 @@ describe(`RESP2 subscriber handover: subscriptions changed while the client reco
     redis.disconnect();
   });
 
-  it(
-    'a channel subscribed while the client reconnects: each message once, none published after the reply lost',
-    {
-      // A known failure, reported on every run until fixed (docs/guarantees.md, "Not guaranteed").
-      todo:
-        'failed in 3 of 5 full CI runs (one Node x ioredis cell each), never in about 50 runs here under CPU load: ' +
-        "the handover under test and the next one both ended 'done', and the last message was not received within " +
-        '5 s; cause not known yet',
-    },
-    async () => {
-      const provider = world.provider();
-      const connectionName = 'oq-messages';
-      const redis = client(provider, { connectionName, ...resp2 });
-      const publisher = client(provider);
-      const received: number[] = [];
-      redis.on('message', (channel: string, message: string) => {
-        if (channel === 'oq:c') received.push(Number(message));
-      });
-      assert.equal(await redis.subscribe('oq:a'), 1);
-      let n = 0;
-      let publishing = true as boolean; // cleared once the handover has ended
-      // Published every 5 ms from before the handover until it has ended and the SUBSCRIBE is answered.
-      const published = (async () => {
-        while (publishing) {
-          await publisher.publish('oq:c', String(n++));
-          await new Promise((r) => setTimeout(r, 5));
-        }
-      })();
-      /** The first message published once the application had the reply of its SUBSCRIBE. */
-      let firstAfterReply: number | undefined;
-      // The phases of this connection's handovers from the act on, for the failure message.
-      const phases: string[] = [];
-      let last = -1;
-      const onPhase = (message: unknown) => {
-        const m = message as HandoverPhaseMessage;
-        if (m.connection === connectionName && phases.length > 0) phases.push(m.phase);
-      };
-      diagnosticsChannel.subscribe(HANDOVER_CHANNEL, onPhase);
-      try {
-        const { value: reply, outcome } = await actWhileReconnecting(provider, redis, connectionName, () => {
-          phases.push('(act)');
-          // The next token lives a minute: the handover it brings, while this test waits for its messages, has a
-          // minute's bounds, and no other follows. With 3-second tokens it would have to finish within 1.5 s, and on a
-          // busy machine it may not: then it falls back to a plain reconnect, losing what is published meanwhile (the
-          // documented loss, not what is tested here).
-          world.entra.tokenLifetimeSeconds = 60;
-          return redis.subscribe('oq:c').then((count) => {
-            firstAfterReply = n;
-            return count;
-          });
-        });
-        assert.equal(await reply, 2);
-        publishing = false;
-        await published;
-        last = n - 1;
-        // A handover that fell back reconnected the client plainly, losing what was published meanwhile: say so first.
-        assert.equal(outcome, 'done');
-        await waitUntil(() => received.includes(last), {
-          timeoutMs: 5_000,
-          description: 'the last message received',
-        }).catch((error: unknown) => {
-          throw new Error(`${(error as Error).message}; handover phases from the act on: ${phases.join(', ')}`);
-        });
-      } finally {
-        diagnosticsChannel.unsubscribe(HANDOVER_CHANNEL, onPhase);
-        world.entra.tokenLifetimeSeconds = 3;
+  it('a channel subscribed while the client reconnects: each message once, none published after the reply lost', async () => {
+    const provider = world.provider();
+    const connectionName = 'oq-messages';
+    const redis = client(provider, { connectionName, ...resp2 });
+    const publisher = client(provider);
+    const received: number[] = [];
+    redis.on('message', (channel: string, message: string) => {
+      if (channel === 'oq:c') received.push(Number(message));
+    });
+    assert.equal(await redis.subscribe('oq:a'), 1);
+    let n = 0;
+    let publishing = true as boolean; // cleared once the handover has ended
+    // Published every 5 ms from before the handover until it has ended and the SUBSCRIBE is answered.
+    const published = (async () => {
+      while (publishing) {
+        await publisher.publish('oq:c', String(n++));
+        await new Promise((r) => setTimeout(r, 5));
       }
-      const from = firstAfterReply as number;
-      // Each message once, in order; every one published after the reply.
-      assert.deepEqual(
-        received,
-        [...received].sort((x, y) => x - y).filter((m, i, all) => all.indexOf(m) === i),
-        'a message twice or out of order',
-      );
-      assert.deepEqual(
-        received.filter((m) => m >= from),
-        Array.from({ length: last - from + 1 }, (_, i) => from + i),
-        'a message published after the reply was lost',
-      );
-      // Subscribed to oq:a and oq:c, as a plain client is.
-      assert.equal(await redis.unsubscribe('oq:c'), 1);
-      publisher.disconnect();
-      redis.disconnect();
-    },
-  );
+    })();
+    /** The first message published once the application had the reply of its SUBSCRIBE. */
+    let firstAfterReply: number | undefined;
+    // The phases of this connection's handovers from the act on, for the failure message.
+    const phases: string[] = [];
+    let last = -1;
+    const onPhase = (message: unknown) => {
+      const m = message as HandoverPhaseMessage;
+      if (m.connection === connectionName && phases.length > 0) phases.push(m.phase);
+    };
+    diagnosticsChannel.subscribe(HANDOVER_CHANNEL, onPhase);
+    try {
+      const { value: reply, outcome } = await actWhileReconnecting(provider, redis, connectionName, () => {
+        phases.push('(act)');
+        // The next token lives a minute: the handover it brings, while this test waits for its messages, has a
+        // minute's bounds, and no other follows. With 3-second tokens it would have to finish within 1.5 s, and on a
+        // busy machine it may not: then it falls back to a plain reconnect, losing what is published meanwhile (the
+        // documented loss, not what is tested here).
+        world.entra.tokenLifetimeSeconds = 60;
+        return redis.subscribe('oq:c').then((count) => {
+          firstAfterReply = n;
+          return count;
+        });
+      });
+      assert.equal(await reply, 2);
+      publishing = false;
+      await published;
+      last = n - 1;
+      // A handover that fell back reconnected the client plainly, losing what was published meanwhile: say so first.
+      assert.equal(outcome, 'done');
+      await waitUntil(() => received.includes(last), {
+        timeoutMs: 5_000,
+        description: 'the last message received',
+      }).catch((error: unknown) => {
+        throw new Error(`${(error as Error).message}; handover phases from the act on: ${phases.join(', ')}`);
+      });
+    } finally {
+      diagnosticsChannel.unsubscribe(HANDOVER_CHANNEL, onPhase);
+      world.entra.tokenLifetimeSeconds = 3;
+    }
+    const from = firstAfterReply as number;
+    // Each message once, in order; every one published after the reply.
+    assert.deepEqual(
+      received,
+      [...received].sort((x, y) => x - y).filter((m, i, all) => all.indexOf(m) === i),
+      'a message twice or out of order',
+    );
+    assert.deepEqual(
+      received.filter((m) => m >= from),
+      Array.from({ length: last - from + 1 }, (_, i) => from + i),
+      'a message published after the reply was lost',
+    );
+    // Subscribed to oq:a and oq:c, as a plain client is.
+    assert.equal(await redis.unsubscribe('oq:c'), 1);
+    publisher.disconnect();
+    redis.disconnect();
+  });
 });
