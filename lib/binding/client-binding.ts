@@ -381,13 +381,11 @@ export class ClientBinding implements TokenSubscriber {
     const { token } = pending;
     const attempt = ++pending.attempts;
     pending.phase = 'in-flight';
+    const send = () => (pending.sent = this.redis.auth(token.username, token.password));
     // One AUTH per connection per rotation: nothing is built for tracing unless someone traces.
     const reply = isReauthTraced()
-      ? traceReauthentication(
-          () => (pending.sent = this.redis.auth(token.username, token.password)),
-          () => ({ connection: this.connectionDescription, token, attempt }),
-        )
-      : (pending.sent = this.redis.auth(token.username, token.password));
+      ? traceReauthentication(send, () => ({ connection: this.connectionDescription, token, attempt }))
+      : send();
     reply.then(
       (reply: unknown) => {
         if (this.#pending !== pending) return; // superseded or cancelled
