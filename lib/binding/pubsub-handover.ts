@@ -42,7 +42,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterPendingIo } from '../pending-io.js';
 import type { EntraToken } from '../token/entra-token.js';
 import { publishHandoverPhase, type HandoverPhaseMessage } from '../tracing.js';
 import {
@@ -71,6 +70,14 @@ const MARKER_PREFIX = '__ioredis-entraid:handover:';
 const isMarker = (channel: string): boolean => channel.includes(MARKER_PREFIX);
 /** Longest a phase before the reconnect may take (connecting the shadow and publisher, marker A's round trip). */
 const HANDOVER_STEP_MAX_MS = 5_000;
+
+/**
+ * Calls `fn` once the I/O already arrived has been read: two turns of setImmediate put one poll phase of the event
+ * loop (where sockets are read) between the call and `fn`, wherever in the loop the call is made.
+ */
+function afterPendingIo(fn: () => void): void {
+  setImmediate(() => setImmediate(fn));
+}
 
 type Phase = HandoverPhaseMessage['phase'];
 type Source = 'client' | 'shadow';

@@ -12,7 +12,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { pendingIoRead } from '../pending-io.js';
 import { freePort } from './ports.js';
 
 /** Where redis-server lives; override with REDIS_SERVER_BIN. */
@@ -145,7 +144,6 @@ export async function waitUntil<T>(
   const { timeoutMs = DEFAULT_READY_TIMEOUT_MS, intervalMs = 25, description = 'condition' } = options;
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
-  let lastLook = false;
   for (;;) {
     try {
       const value = await condition();
@@ -153,18 +151,21 @@ export async function waitUntil<T>(
     } catch (error) {
       lastError = error;
     }
-    if (lastLook) {
+    if (Date.now() >= deadline) {
+      // After a stall of the process, timers run before the I/O that arrived meanwhile is read: let it be read and
+      // look once more before giving up. Two turns of setImmediate put one poll phase (where I/O is read) between
+      // here and the last look, wherever in the event loop this runs.
+      for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
+      try {
+        const value = await condition();
+        if (value) return value;
+      } catch (error) {
+        lastError = error;
+      }
       const suffix = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}${suffix}`);
     }
-    if (Date.now() >= deadline) {
-      // After a stall of the process the deadline may pass with what is awaited unread in a socket: one last look,
-      // once that I/O has been read.
-      lastLook = true;
-      await pendingIoRead();
-    } else {
-      await new Promise((resolve) => setTimeout(resolve, intervalMs));
-    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
 

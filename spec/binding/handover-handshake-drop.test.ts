@@ -6,12 +6,14 @@
  * word holds.
  */
 import assert from 'node:assert/strict';
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { after, before, describe, it } from 'node:test';
 import { Redis, type RedisOptions } from 'ioredis';
 import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import type { EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
+import { HANDOVER_CHANNEL, type HandoverPhaseMessage } from '../../lib/tracing.js';
 import { waitUntil, World } from '../../harness/world.js';
-import { actAtReconnecting } from '../support/handover-ended.js';
+import { handoverEnded } from '../support/handover-ended.js';
 
 let world: World;
 before(async () => {
@@ -63,19 +65,31 @@ async function receives(redis: Redis, channel: string, control: string): Promise
  * handshake (a handover whose client is already past it is skipped, the next one waited for). Resolves with what
  * `act` returned and how that handover ended.
  */
-function beforeHandoverHandshake<T>(
+async function beforeHandoverHandshake<T>(
   provider: EntraCredentialsProvider,
   redis: Redis,
   name: string,
   act: () => T,
 ): Promise<{ value: T; outcome: string }> {
-  return actAtReconnecting(
-    provider,
-    name,
-    () => redis.status !== 'connect' && !(redis.status === 'ready' && redis.stream.writable),
-    act,
-    'no handover reconnected with the client not yet in its handshake',
-  );
+  for (let attempt = 0; attempt < 5; attempt++) {
+    let acted: { value: T } | undefined;
+    const listener = (message: unknown) => {
+      const m = message as HandoverPhaseMessage;
+      if (m.connection !== name || m.phase !== 'reconnecting' || acted) return;
+      if (redis.status === 'connect' || (redis.status === 'ready' && redis.stream.writable)) return;
+      acted = { value: act() };
+    };
+    const ended = handoverEnded(provider, name);
+    diagnosticsChannel.subscribe(HANDOVER_CHANNEL, listener);
+    let outcome: string;
+    try {
+      outcome = await ended;
+    } finally {
+      diagnosticsChannel.unsubscribe(HANDOVER_CHANNEL, listener);
+    }
+    if (acted) return { value: acted.value, outcome };
+  }
+  throw new Error('no handover reconnected with the client not yet in its handshake');
 }
 
 describe(`RESP2 subscriber handover: the reconnect drops in its handshake (ioredis ${major})`, () => {

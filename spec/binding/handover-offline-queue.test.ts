@@ -21,7 +21,7 @@ import { createEntraRedis } from '../../lib/create-entra-redis.js';
 import type { EntraCredentialsProvider } from '../../lib/identity/credentials-provider.js';
 import { HANDOVER_CHANNEL, type HandoverPhaseMessage } from '../../lib/tracing.js';
 import { waitUntil, World } from '../../harness/world.js';
-import { actAtReconnecting } from '../support/handover-ended.js';
+import { handoverEnded } from '../support/handover-ended.js';
 
 let world: World;
 before(async () => {
@@ -45,19 +45,31 @@ function client(provider: EntraCredentialsProvider, extra: RedisOptions = {}): R
  * is ended, its close not yet read). A handover where the client is already on its new socket at that moment is
  * skipped and the next one waited for. Resolves with what `act` returned and how that handover ended.
  */
-function actWhileReconnecting<T>(
+async function actWhileReconnecting<T>(
   provider: EntraCredentialsProvider,
   redis: Redis,
   name: string,
   act: () => T,
 ): Promise<{ value: T; outcome: string }> {
-  return actAtReconnecting(
-    provider,
-    name,
-    () => isWriteClosed(redis),
-    act,
-    'no handover entered its reconnecting phase with the client reconnecting',
-  );
+  for (let attempt = 0; attempt < 5; attempt++) {
+    let acted: { value: T } | undefined;
+    const listener = (message: unknown) => {
+      const m = message as HandoverPhaseMessage;
+      if (m.connection !== name || m.phase !== 'reconnecting' || acted) return;
+      if (!isWriteClosed(redis)) return;
+      acted = { value: act() };
+    };
+    const ended = handoverEnded(provider, name);
+    diagnosticsChannel.subscribe(HANDOVER_CHANNEL, listener);
+    let outcome: string;
+    try {
+      outcome = await ended;
+    } finally {
+      diagnosticsChannel.unsubscribe(HANDOVER_CHANNEL, listener);
+    }
+    if (acted) return { value: acted.value, outcome };
+  }
+  throw new Error('no handover entered its reconnecting phase with the client reconnecting');
 }
 
 describe(`RESP2 subscriber handover: subscriptions changed while the client reconnects (ioredis ${major})`, () => {
